@@ -1,0 +1,192 @@
+"""The operator interface: degradation models ``y = A(x) + n`` on NCHW image batches.
+
+Every operator gives ``A`` (forward), ``At`` (adjoint), ``pinv`` (Moore-Penrose pseudo-inverse)
+and ``prox(z, y, rho) = argmin_x ||y - A x||^2 + rho ||x - z||^2``. Defaults here solve pinv and
+prox with conjugate gradients; families override them with closed forms (FFT, SVD, masks).
+
+SVD view (``has_svd``): ``A = U diag(s) V^T`` with a *spectral* tensor layout chosen by the
+operator (same number of elements as x; may be complex, e.g. orthonormal FFT coefficients):
+  ``Vt(x) -> z``, ``V(z) -> x``, ``Ut(y) -> z`` (zero where s == 0), ``U(z) -> y``,
+  ``singular_values(x) -> s`` (real, >= 0, broadcastable to z).
+Solvers only mix spectral tensors elementwise with real coefficients and draw spectral noise
+as ``Vt(randn_like(x))``, which is correct for complex (Hermitian) layouts too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from restora.errors import RestoraError
+
+Rho = float | Tensor
+
+
+def batch_view(value: Rho, like: Tensor) -> Tensor | float:
+    """A scalar, or a per-sample (N,) tensor reshaped to broadcast over ``like``'s other dims."""
+    if isinstance(value, Tensor) and value.ndim > 0:
+        return value.to(device=like.device, dtype=like.real.dtype).view(-1, *([1] * (like.ndim - 1)))
+    return float(value)
+
+
+def bdot(a: Tensor, b: Tensor) -> Tensor:
+    """Per-sample real inner product <a, b> (N,), for real or complex tensors."""
+    return (a.conj() * b).real.flatten(1).sum(1) if a.is_complex() else (a * b).flatten(1).sum(1)
+
+
+def conjugate_gradient(apply: Callable[[Tensor], Tensor], b: Tensor, x0: Tensor | None = None,
+                       max_iter: int = 100, tol: float = 1e-6) -> Tensor:
+    """Solve ``apply(x) = b`` for a symmetric positive (semi-)definite operator, per sample."""
+    x = torch.zeros_like(b) if x0 is None else x0.clone()
+    r = b - apply(x)
+    p = r.clone()
+    rs = bdot(r, r)
+    stop = (tol**2) * bdot(b, b).clamp_min(1e-30)
+    for _ in range(max_iter):
+        if bool((rs <= stop).all()):
+            break
+        ap = apply(p)
+        alpha = rs / bdot(p, ap).clamp_min(1e-30)
+        alpha = torch.where(rs <= stop, torch.zeros_like(alpha), alpha)
+        x = x + batch_view(alpha, x) * p
+        r = r - batch_view(alpha, r) * ap
+        rs_new = bdot(r, r)
+        p = r + batch_view(rs_new / rs.clamp_min(1e-30), p) * p
+        rs = rs_new
+    return x
+
+
+class Operator:
+    """A degradation y = A(x). Subclasses set ``linear`` / ``has_svd`` and override what they can."""
+
+    linear: bool = True
+    has_svd: bool = False
+
+    # -- the operator and its adjoint -------------------------------------------------------
+    def A(self, x: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def At(self, y: Tensor) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__} has no adjoint")
+
+    def __call__(self, x: Tensor) -> Tensor:
+        return self.A(x)
+
+    # -- derived solves (closed forms override these) --------------------------------------
+    def pinv(self, y: Tensor) -> Tensor:
+        """A^+ y: the minimum-norm least-squares solution (CG on the normal equations by default)."""
+        if self.has_svd:
+            s = self.singular_values_like_y(y)
+            z = self.Ut(y)
+            return self.V(torch.where(s > 0, z / s.clamp_min(1e-30), torch.zeros_like(z)))
+        b = self.At(y)
+        return conjugate_gradient(lambda v: self.At(self.A(v)), b, max_iter=500, tol=1e-7)
+
+    def prox(self, z: Tensor, y: Tensor, rho: Rho) -> Tensor:
+        """argmin_x ||y - A x||^2 + rho ||x - z||^2, i.e. (A^T A + rho I) x = A^T y + rho z."""
+        if self.has_svd:
+            zs = self.Vt(z)
+            s = self.singular_values(z)
+            r = batch_view(rho, zs)
+            return self.V((s * self.Ut(y) + r * zs) / (s**2 + r))
+        r = batch_view(rho, z)
+        b = self.At(y) + r * z
+        return conjugate_gradient(lambda v: self.At(self.A(v)) + r * v, b, x0=z, max_iter=200, tol=1e-7)
+
+    def grad(self, x: Tensor, y: Tensor) -> Tensor:
+        """Gradient of 0.5 ||y - A x||^2 with respect to x: A^T (A x - y)."""
+        return self.At(self.A(x) - y)
+
+    # -- SVD view ---------------------------------------------------------------------------
+    def Vt(self, x: Tensor) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__} has no SVD view")
+
+    def V(self, z: Tensor) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__} has no SVD view")
+
+    def Ut(self, y: Tensor) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__} has no SVD view")
+
+    def U(self, z: Tensor) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__} has no SVD view")
+
+    def singular_values(self, x: Tensor) -> Tensor:
+        """Singular values for images shaped like ``x``, broadcastable to ``Vt(x)``."""
+        raise NotImplementedError(f"{type(self).__name__} has no SVD view")
+
+    def singular_values_like_y(self, y: Tensor) -> Tensor:
+        """Singular values when only a measurement is at hand (uses :meth:`x_shape`)."""
+        like = torch.empty(self.x_shape(y.shape), device=y.device, dtype=y.real.dtype)
+        return self.singular_values(like)
+
+    # -- shapes and measurement -------------------------------------------------------------
+    def y_shape(self, x_shape: torch.Size) -> torch.Size:
+        """Shape of A(x) for x of ``x_shape`` (computed on an empty meta tensor by default)."""
+        return self.A(torch.empty(x_shape, device="meta")).shape
+
+    def x_shape(self, y_shape: torch.Size) -> torch.Size:
+        """Shape of the image for a measurement of ``y_shape``; override where they differ."""
+        return torch.Size(y_shape)
+
+    def measure(self, x: Tensor, sigma_y: float = 0.0, generator: torch.Generator | None = None,
+                noise: NoiseModel | None = None) -> Tensor:
+        """y = A(x) + n with Gaussian noise of std ``sigma_y`` ([-1, 1] scale) or ``noise``."""
+        y = self.A(x)
+        model = noise or GaussianNoise(sigma_y)
+        return model(y, generator)
+
+    def check_image(self, x: Tensor, channels: int | None = None) -> None:
+        """Raise a clear error for input that is not a finite NCHW batch."""
+        if not isinstance(x, Tensor) or x.ndim != 4:
+            raise RestoraError(f"expected an NCHW image batch, got {getattr(x, 'shape', type(x))}")
+        if channels is not None and x.shape[1] != channels:
+            raise RestoraError(f"{type(self).__name__} expects {channels} channels, got {x.shape[1]}")
+
+
+class NoiseModel:
+    """Measurement noise added to A(x); images live on the [-1, 1] scale."""
+
+    def __call__(self, y: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        raise NotImplementedError
+
+
+class GaussianNoise(NoiseModel):
+    """Additive white Gaussian noise of standard deviation ``sigma`` on the [-1, 1] scale."""
+
+    def __init__(self, sigma: float) -> None:
+        if not sigma >= 0:
+            raise RestoraError(f"noise sigma must be >= 0, got {sigma}")
+        self.sigma = float(sigma)
+
+    def __call__(self, y: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        if self.sigma == 0:
+            return y
+        n = torch.randn(y.shape, generator=generator, device=y.device, dtype=y.real.dtype)
+        return y + self.sigma * n
+
+
+class PoissonNoise(NoiseModel):
+    """Shot noise: photon counts ~ Poisson(rate * intensity) with intensity = (y + 1) / 2 in [0, 1]."""
+
+    def __init__(self, rate: float) -> None:
+        if not rate > 0:
+            raise RestoraError(f"Poisson rate must be > 0, got {rate}")
+        self.rate = float(rate)
+
+    def __call__(self, y: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        intensity = ((y + 1) / 2).clamp_min(0) * self.rate
+        counts = torch.poisson(intensity, generator=generator)
+        return counts / self.rate * 2 - 1
+
+
+SCALES = {"[-1,1]": 1.0, "[0,1]": 2.0, "255": 2.0 / 255.0}
+
+
+def sigma_on_model_scale(sigma: float, scale: str = "[-1,1]") -> float:
+    """Convert a noise std quoted on ``scale`` ('[-1,1]', '[0,1]' or '255') to the [-1, 1] scale
+    used inside restora (DiffPIR's 12.75/255 on [0,1] is 0.1 here; DPS's 0.05 stays 0.05)."""
+    if scale not in SCALES:
+        raise RestoraError(f"unknown noise scale {scale!r}; choose one of {list(SCALES)}")
+    return float(sigma) * SCALES[scale]

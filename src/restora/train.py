@@ -1,0 +1,378 @@
+"""Train a restora prior by denoising score matching over continuous noise levels (EDM).
+
+Single process on CPU/GPU, or multi-process / multi-node under ``torchrun`` with
+DistributedDataParallel. Checkpoints carry model, EMA, optimizer, step and RNG state and are
+written atomically, so an interrupted run resumes exactly with ``--resume``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import csv
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch import Tensor
+from tqdm import tqdm
+
+from restora.errors import RestoraError
+from restora.io import list_images, read_image
+from restora.priors.base import EDMPrior
+from restora.priors.loaders import save_restora_prior
+from restora.priors.unet import UNetConfig, build_restora_prior
+
+MODEL_SIZES = {
+    "tiny": UNetConfig(channels=16, channel_mult=(1, 2, 2), num_blocks=(1, 1, 1), groups=8),
+    "small": UNetConfig(channels=32, channel_mult=(1, 2, 3, 4, 4), num_blocks=(1, 1, 2, 2, 2)),
+    "base": UNetConfig(channels=64, channel_mult=(1, 2, 3, 4, 4), num_blocks=(1, 2, 2, 2, 2)),
+    "large": UNetConfig(channels=128, channel_mult=(1, 2, 3, 4, 4), num_blocks=(2, 2, 2, 2, 2)),
+}
+VAL_SIGMAS_255 = (15, 25, 50)
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (stored in every checkpoint)."""
+
+    data: list[str] = field(default_factory=list)
+    out: str = "runs/prior"
+    model: str = "small"
+    steps: int = 20000
+    batch_size: int = 8
+    crop: int = 128
+    lr: float = 2e-4
+    warmup: int = 500
+    min_lr_ratio: float = 0.1
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999
+    p_mean: float = -1.2
+    p_std: float = 1.2
+    p_uniform: float = 0.2
+    sigma_min: float = 0.002
+    sigma_max: float = 160.0
+    sigma_data: float = 0.5
+    holdout_every: int = 10
+    val_crop: int = 256
+    val_every: int = 1000
+    ckpt_every: int = 500
+    log_every: int = 50
+    seed: int = 0
+    amp: bool = True
+    threads: int = 0
+
+
+# ----------------------------------------------------------------------------- data
+
+
+class ImageBank:
+    """Training images held in memory as uint8 CHW tensors; draws augmented random crops."""
+
+    def __init__(self, paths: list[Path], crop: int) -> None:
+        self.images = []
+        for p in paths:
+            img = read_image(p, channels=3, as_uint8=True)[0]
+            if min(img.shape[-2:]) >= crop:
+                self.images.append(img)
+        if not self.images:
+            raise RestoraError(f"no training image is at least {crop}x{crop} pixels")
+        self.crop = crop
+
+    def sample(self, n: int, gen: torch.Generator) -> Tensor:
+        """A batch of ``n`` crops in [-1, 1] with random flips and 90-degree rotations."""
+        idx = torch.randint(len(self.images), (n,), generator=gen).tolist()
+        out = []
+        for i in idx:
+            img = self.images[i]
+            h, w = img.shape[-2:]
+            top = int(torch.randint(h - self.crop + 1, (1,), generator=gen))
+            left = int(torch.randint(w - self.crop + 1, (1,), generator=gen))
+            patch = img[:, top : top + self.crop, left : left + self.crop]
+            k, flip = torch.randint(4, (2,), generator=gen).tolist()
+            patch = torch.rot90(patch, k, dims=(1, 2))
+            if flip % 2:
+                patch = patch.flip(-1)
+            out.append(patch)
+        return torch.stack(out).float() / 127.5 - 1
+
+
+def split_paths(folders: list[str], holdout_every: int) -> tuple[list[Path], list[Path]]:
+    """Deterministic train / validation split: every ``holdout_every``-th image (sorted) is held out."""
+    paths = [p for folder in folders for p in list_images(folder)]
+    if not paths:
+        raise RestoraError(f"no images found in {folders}")
+    if holdout_every <= 1 or len(paths) < 2:
+        return paths, []
+    val = paths[holdout_every - 1 :: holdout_every]
+    held = set(val)
+    return [p for p in paths if p not in held], val
+
+
+def validation_set(paths: list[Path], crop: int) -> Tensor | None:
+    """Centre crops of the held-out images (only those large enough), in [-1, 1]."""
+    crops = []
+    for p in paths:
+        img = read_image(p, channels=3)
+        h, w = img.shape[-2:]
+        if min(h, w) >= crop:
+            top, left = (h - crop) // 2, (w - crop) // 2
+            crops.append(img[0, :, top : top + crop, left : left + crop] * 2 - 1)
+    return torch.stack(crops) if crops else None
+
+
+# ----------------------------------------------------------------------------- training pieces
+
+
+def sample_sigmas(n: int, cfg: TrainConfig, gen: torch.Generator) -> Tensor:
+    """EDM log-normal noise levels, a fraction ``p_uniform`` log-uniform over the whole range
+    so that the high sigmas samplers start from are trained too."""
+    normal = torch.randn(n, generator=gen) * cfg.p_std + cfg.p_mean
+    lo, hi = math.log(cfg.sigma_min), math.log(cfg.sigma_max)
+    uniform = torch.rand(n, generator=gen) * (hi - lo) + lo
+    pick = torch.rand(n, generator=gen) < cfg.p_uniform
+    return torch.where(pick, uniform, normal).exp().clamp(cfg.sigma_min, cfg.sigma_max)
+
+
+def edm_loss(model: torch.nn.Module, x0: Tensor, sigma: Tensor, noise: Tensor, sigma_data: float) -> Tensor:
+    """EDM's weighted denoising loss, lambda(sigma) = (sigma^2 + sd^2) / (sigma * sd)^2."""
+    s = sigma.view(-1, 1, 1, 1)
+    weight = (s**2 + sigma_data**2) / (s * sigma_data) ** 2
+    denoised = model(x0 + s * noise, sigma)
+    return (weight * (denoised - x0) ** 2).mean()
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up, then cosine decay to ``min_lr_ratio * lr`` at ``cfg.steps``."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    progress = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+@torch.no_grad()
+def update_ema(ema: torch.nn.Module, model: torch.nn.Module, step: int, decay: float) -> None:
+    """EMA with the usual warm-up, decay_t = min(decay, (1 + t) / (10 + t))."""
+    d = min(decay, (1 + step) / (10 + step))
+    for pe, pm in zip(ema.parameters(), model.parameters(), strict=True):
+        pe.lerp_(pm.detach(), 1 - d)
+
+
+@torch.no_grad()
+def validate(prior: EDMPrior, images: Tensor, seed: int = 1234) -> dict[str, float]:
+    """Denoising PSNR (dB, [0,1] scale) at sigma 15/25/50 of 255 with fixed noise."""
+    gen = torch.Generator().manual_seed(seed)
+    device = next(prior.parameters()).device
+    result = {}
+    for s255 in VAL_SIGMAS_255:
+        sigma = 2 * s255 / 255
+        psnrs = []
+        for img in images:
+            x0 = img[None]
+            noisy = x0 + sigma * torch.randn(x0.shape, generator=gen)
+            den = prior(noisy.to(device), sigma).cpu().clamp(-1, 1)
+            mse = ((den - x0) / 2).pow(2).mean()
+            psnrs.append(float(-10 * torch.log10(mse)))
+        result[f"psnr{s255}"] = sum(psnrs) / len(psnrs)
+    return result
+
+
+def atomic_save(obj: dict, path: Path) -> None:
+    """torch.save to a temporary file, then rename: a crash never leaves a half-written file."""
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def append_csv(path: Path, row: dict) -> None:
+    new = not path.exists()
+    with path.open("a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(row))
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+# ----------------------------------------------------------------------------- the loop
+
+
+def setup_distributed() -> tuple[int, int, torch.device]:
+    """(rank, world size, device) from torchrun's environment; a single process otherwise."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if world > 1 and not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend=backend)
+    rank = dist.get_rank() if world > 1 else 0
+    if torch.cuda.is_available():
+        torch.cuda.set_device(local)
+        return rank, world, torch.device("cuda", local)
+    return rank, world, torch.device("cpu")
+
+
+def build_model(cfg: TrainConfig) -> EDMPrior:
+    if cfg.model in MODEL_SIZES:
+        unet = copy.deepcopy(MODEL_SIZES[cfg.model])
+    else:
+        unet = UNetConfig(**json.loads(cfg.model))
+    return build_restora_prior(unet, cfg.sigma_data, cfg.sigma_min, cfg.sigma_max)
+
+
+def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path:
+    """Run (or resume) training; returns the path of the last checkpoint."""
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    rank, world, device = setup_distributed()
+    out = Path(cfg.out)
+    ckpt_path = out / "checkpoint.pt"
+    train_paths, val_paths = split_paths(cfg.data, cfg.holdout_every)
+    bank = ImageBank(train_paths, cfg.crop)
+    val_images = validation_set(val_paths, cfg.val_crop) if rank == 0 else None
+
+    prior = build_model(cfg).to(device)
+    ema = copy.deepcopy(prior).eval().requires_grad_(False)
+    opt = torch.optim.AdamW(prior.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    gen = torch.Generator().manual_seed(cfg.seed * 1000 + rank)
+    step = 0
+    if resume and ckpt_path.exists():
+        state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        prior.load_state_dict(state["model"])
+        ema.load_state_dict(state["ema"])
+        opt.load_state_dict(state["optimizer"])
+        step = int(state["step"])
+        gen_states = state["generators"]
+        if rank < len(gen_states):
+            gen.set_state(gen_states[rank])
+    elif rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+    if world > 1:
+        dist.barrier()
+    model = prior
+    if world > 1:
+        model = torch.nn.parallel.DistributedDataParallel(
+            prior, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    use_amp = cfg.amp and device.type == "cuda"
+
+    bar = tqdm(total=cfg.steps, initial=step, disable=not progress or rank != 0, desc="train",
+               dynamic_ncols=True)
+    t_last, seen, loss_acc, n_acc = time.perf_counter(), 0, 0.0, 0
+    while step < cfg.steps:
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, cfg)
+        x0 = bank.sample(cfg.batch_size, gen).to(device)
+        sigma = sample_sigmas(cfg.batch_size, cfg, gen).to(device)
+        noise = torch.randn(x0.shape, generator=gen).to(device)
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
+            loss = edm_loss(model, x0, sigma, noise, cfg.sigma_data)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(prior.parameters(), cfg.grad_clip)
+        opt.step()
+        update_ema(ema, prior, step, cfg.ema_decay)
+        step += 1
+        seen += cfg.batch_size * world
+        loss_acc += float(loss.detach())
+        n_acc += 1
+        bar.update(1)
+        if rank == 0 and (step % cfg.log_every == 0 or step == cfg.steps):
+            now = time.perf_counter()
+            ips = seen / (now - t_last)
+            append_csv(out / "log.csv", {"step": step, "loss": loss_acc / n_acc,
+                                         "lr": opt.param_groups[0]["lr"], "images_per_s": ips,
+                                         "time": time.time()})
+            bar.set_postfix(loss=f"{loss_acc / n_acc:.4f}", img_s=f"{ips:.1f}")
+            t_last, seen, loss_acc, n_acc = now, 0, 0.0, 0
+        if step % cfg.ckpt_every == 0 or step == cfg.steps:
+            save_checkpoint(ckpt_path, prior, ema, opt, step, gen, cfg, world, rank)
+        if rank == 0 and val_images is not None and (step % cfg.val_every == 0 or step == cfg.steps):
+            metrics = validate(ema, val_images)
+            append_csv(out / "val.csv", {"step": step, **metrics})
+            bar.write(f"step {step}: " + ", ".join(f"{k} {v:.2f} dB" for k, v in metrics.items()))
+    bar.close()
+    if world > 1:
+        dist.barrier()
+    return ckpt_path
+
+
+def save_checkpoint(path: Path, prior: EDMPrior, ema: EDMPrior, opt: torch.optim.Optimizer,
+                    step: int, gen: torch.Generator, cfg: TrainConfig, world: int, rank: int) -> None:
+    """Rank 0 writes everything needed to resume, including every rank's data generator."""
+    states = [gen.get_state()]
+    if world > 1:
+        gathered = [torch.empty_like(states[0]) for _ in range(world)]
+        dist.all_gather(gathered, states[0])
+        states = gathered
+    if rank == 0:
+        atomic_save({"model": prior.state_dict(), "ema": ema.state_dict(),
+                     "optimizer": opt.state_dict(), "step": step, "generators": states,
+                     "config": json.dumps(asdict(cfg))}, path)
+
+
+def export(checkpoint: str | Path, out: str | Path, use_ema: bool = True, half: bool = False) -> Path:
+    """Write a checkpoint's (EMA) weights as a restora prior in .safetensors."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    cfg = TrainConfig(**json.loads(state["config"]))
+    prior = build_model(cfg)
+    prior.load_state_dict(state["ema" if use_ema else "model"])
+    save_restora_prior(prior, out, half=half, extra={"train_steps": str(state["step"])})
+    return Path(out)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    d = TrainConfig()
+    p = argparse.ArgumentParser(
+        prog="restora train",
+        description="Train a restora diffusion prior (EDM denoising score matching).",
+        epilog="examples:\n  restora train --data ../shared/data/train/natural --out runs/natural\n"
+               "  torchrun --nproc-per-node 4 -m restora train --data imgs/ --out runs/x --resume\n"
+               "  restora train --export runs/x/checkpoint.pt prior.safetensors",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--data", action="append", default=[], help="image folder (repeatable)")
+    p.add_argument("--export", nargs=2, metavar=("CHECKPOINT", "OUT"),
+                   help="write a checkpoint's EMA weights to OUT (.safetensors) and exit")
+    p.add_argument("--half", action="store_true", help="with --export: store weights as fp16")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument("--no-progress", action="store_true")
+    for name, value in asdict(d).items():
+        if name == "data":
+            continue
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=value)
+        else:
+            p.add_argument(flag, type=type(value), default=value)
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.export:
+        export(*args.export, half=args.half)
+        return 0
+    if not args.data:
+        raise RestoraError("give at least one --data folder of training images")
+    fields = {k: getattr(args, k) for k in asdict(TrainConfig())}
+    cfg = TrainConfig(**fields)
+    if args.resume and (Path(cfg.out) / "checkpoint.pt").exists():
+        saved = json.loads(torch.load(Path(cfg.out) / "checkpoint.pt", map_location="cpu",
+                                      weights_only=True)["config"])
+        for key in ("model", "crop", "sigma_data", "sigma_min", "sigma_max"):
+            if saved[key] != fields[key]:
+                raise RestoraError(f"--resume with a different {key} ({fields[key]!r} vs {saved[key]!r})")
+    train(cfg, resume=args.resume, progress=not args.no_progress)
+    if dist.is_initialized():
+        dist.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
