@@ -32,7 +32,7 @@ MODEL_SIZES = {
     "tiny": UNetConfig(channels=16, channel_mult=(1, 2, 2), num_blocks=(1, 1, 1), groups=8),
     "small": UNetConfig(channels=32, channel_mult=(1, 2, 3, 4, 4), num_blocks=(1, 1, 2, 2, 2)),
     "base": UNetConfig(channels=64, channel_mult=(1, 2, 3, 4, 4), num_blocks=(1, 2, 2, 2, 2)),
-    "large": UNetConfig(channels=128, channel_mult=(1, 2, 3, 4, 4), num_blocks=(2, 2, 2, 2, 2)),
+    "large": UNetConfig(channels=96, channel_mult=(1, 2, 3, 4, 4), num_blocks=(2, 2, 2, 2, 2)),
 }
 VAL_SIGMAS_255 = (15, 25, 50)
 
@@ -217,11 +217,14 @@ def setup_distributed() -> tuple[int, int, torch.device]:
 
 
 def build_model(cfg: TrainConfig) -> EDMPrior:
+    """The prior named by ``cfg.model`` (a size name or UNetConfig JSON), initialised from ``cfg.seed``."""
     if cfg.model in MODEL_SIZES:
         unet = copy.deepcopy(MODEL_SIZES[cfg.model])
     else:
         unet = UNetConfig(**json.loads(cfg.model))
-    return build_restora_prior(unet, cfg.sigma_data, cfg.sigma_min, cfg.sigma_max)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        return build_restora_prior(unet, cfg.sigma_data, cfg.sigma_min, cfg.sigma_max)
 
 
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path:

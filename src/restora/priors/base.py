@@ -20,8 +20,10 @@ DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def as_sigma(sigma: Tensor | float, x: Tensor) -> Tensor:
-    """Sigma as a float32 vector of one value per sample of ``x``, on ``x``'s device."""
-    sigma = torch.as_tensor(sigma, device=x.device, dtype=torch.float32)
+    """Sigma as a vector of one value per sample of ``x``, on ``x``'s device (float32, or float64
+    for float64 images)."""
+    dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+    sigma = torch.as_tensor(sigma, device=x.device, dtype=dtype)
     if sigma.ndim == 0:
         sigma = sigma.expand(x.shape[0])
     sigma = sigma.reshape(-1)
@@ -68,7 +70,8 @@ class Prior(nn.Module):
         h, w = x.shape[-2:]
         m = self.size_multiple
         ph, pw = (-h) % m, (-w) % m
-        inp = x.float()
+        param = next(self.parameters(), None)
+        inp = x.to(param.dtype) if param is not None and param.is_floating_point() else x
         if ph or pw:
             mode = "reflect" if ph < h and pw < w else "replicate"
             inp = F.pad(inp, (0, pw, 0, ph), mode=mode)

@@ -1,0 +1,89 @@
+"""Zero-shot solvers: plain functions ``solve(prior, op, y, *, steps, sigma_y, generator, ...) -> x``.
+
+Every solver shares the keywords ``steps`` (denoiser calls), ``sigma_y`` (measurement noise std on
+the [-1, 1] scale), ``generator`` and ``callback``; method-specific keywords are documented on
+each function. ``get(name)`` returns the function, ``list()`` the names, ``info(name)`` what the
+method needs from the operator.
+"""
+
+from __future__ import annotations
+
+import builtins
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from restora.errors import RestoraError
+
+
+@dataclass(frozen=True)
+class SolverInfo:
+    """What a solver is and what it needs from an operator."""
+
+    name: str
+    module: str
+    function: str
+    summary: str
+    needs_linear: bool = True
+    needs_svd: bool = False
+    masks_only: bool = False
+    differentiates_prior: bool = False
+
+    def load(self) -> Callable:
+        return getattr(importlib.import_module(self.module), self.function)
+
+
+_SOLVERS = {
+    info.name: info
+    for info in (
+        SolverInfo("diffpir", "restora.solvers.diffpir", "diffpir",
+                   "HQS splitting with the operator's prox (Zhu et al. 2023)", needs_linear=False),
+        SolverInfo("ddim", "restora.solvers.ddim", "ddim", "unconditional DDIM sampling (no measurement)",
+                   needs_linear=False),
+        SolverInfo("dps", "restora.solvers.dps", "dps",
+                   "diffusion posterior sampling: gradient of ||y - A(x0_hat)|| through the prior "
+                   "(Chung et al. 2023)", needs_linear=False, differentiates_prior=True),
+        SolverInfo("mcg", "restora.solvers.mcg", "mcg",
+                   "manifold constrained gradient + measurement projection (Chung et al. 2022)",
+                   differentiates_prior=True),
+        SolverInfo("ilvr", "restora.solvers.ilvr", "ilvr",
+                   "iterative latent variable refinement: A^+ A low-pass replacement (Choi et al. 2021)"),
+        SolverInfo("repaint", "restora.solvers.repaint", "repaint",
+                   "inpainting by known-region replacement with resampling jumps (Lugmayr et al. 2022)",
+                   masks_only=True),
+    )
+}
+
+
+def register(info: SolverInfo) -> None:
+    """Add a solver (e.g. from a plug-in module)."""
+    _SOLVERS[info.name] = info
+
+
+def get(name: str) -> Callable:
+    """The solver function called ``name``."""
+    return info(name).load()
+
+
+def info(name: str) -> SolverInfo:
+    """Metadata of solver ``name``."""
+    if name not in _SOLVERS:
+        raise RestoraError(f"unknown solver {name!r}; choose one of {', '.join(sorted(_SOLVERS))}")
+    return _SOLVERS[name]
+
+
+def list() -> builtins.list[str]:
+    """Names of the available solvers."""
+    return sorted(_SOLVERS)
+
+
+def check_compatible(name: str, op) -> None:
+    """Raise a clear error if solver ``name`` cannot handle operator ``op``."""
+    meta = info(name)
+    if meta.needs_linear and not op.linear:
+        raise RestoraError(f"{name} needs a linear operator; {type(op).__name__} is not (try diffpir or dps)")
+    if meta.needs_svd and not op.has_svd:
+        raise RestoraError(f"{name} needs an operator with an SVD; {type(op).__name__} has none "
+                           "(try diffpir, dps or pigdm)")
+    if meta.masks_only and type(op).__name__ != "Inpaint":
+        raise RestoraError(f"{name} only handles inpainting masks")

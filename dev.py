@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+"""Developer entry point that needs only Python >= 3.11: creates .venv, installs, runs a job.
+
+    python3 dev.py demo       # restore a sample image with the bundled prior -> outputs/demo/
+    python3 dev.py test       # the default test suite (what CI runs)
+    python3 dev.py test-slow  # the slow tests only
+    python3 dev.py lint       # ruff
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PY = BIN / "python"
+# The CPU wheel first: plain `torch` would pull a multi-GB CUDA build on Linux.
+TORCH = os.environ.get("RESTORA_TORCH", "torch==2.13.0")
+
+
+def run(*cmd: str | Path) -> None:
+    print("+", " ".join(str(c) for c in cmd), flush=True)
+    subprocess.run([str(c) for c in cmd], cwd=ROOT, check=True)
+
+
+def install() -> None:
+    """Create .venv and install torch + restora[dev] once (again when pyproject.toml changes)."""
+    stamp = VENV / ".restora-installed"
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + TORCH.encode()).hexdigest()
+    if stamp.exists() and stamp.read_text() == digest:
+        return
+    if not PY.exists():
+        venv.create(VENV, with_pip=True)
+    run(PY, "-m", "pip", "install", "-q", TORCH)
+    run(PY, "-m", "pip", "install", "-q", "-e", ".[dev]")
+    stamp.write_text(digest)
+
+
+def main(argv: list[str]) -> int:
+    jobs = {
+        "demo": [PY, "examples/demo.py", "--out", "outputs/demo"],
+        "test": [PY, "-m", "pytest", "-q"],
+        "test-slow": [PY, "-m", "pytest", "-q", "-m", "slow"],
+        "lint": [BIN / "ruff", "check", "src", "tests", "benchmarks", "examples", "dev.py"],
+    }
+    if len(argv) < 1 or argv[0] not in {*jobs, "install"}:
+        print(__doc__)
+        return 2
+    install()
+    if argv[0] == "install":
+        return 0
+    try:
+        run(*jobs[argv[0]], *argv[1:])
+    except subprocess.CalledProcessError as exc:
+        return exc.returncode
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

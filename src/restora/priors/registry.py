@@ -1,0 +1,379 @@
+"""Named priors and the one entry point that loads any of them: :func:`load`.
+
+Nothing is ever downloaded: public checkpoints are loaded from files the user fetched, and weights
+are looked up only in local folders (``$RESTORA_WEIGHTS``, the package's ``weights/`` folder and
+``~/.cache/restora``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+import torch
+from torch import Tensor, nn
+
+from restora.errors import RestoraError
+from restora.priors.adm import ADMConfig, adm_unet, build_adm_prior, count_parameters, parse_config
+from restora.priors.base import Prior, VPEpsPrior
+from restora.priors.loaders import RESTORA_FORMAT, load_restora_prior, load_state_dict, read_metadata
+from restora.schedules import VPSchedule, cosine_betas, linear_betas
+
+WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
+BUNDLED_FILE = "restora-natural-v1.safetensors"
+_HUB_PREFIXES = ("http://", "https://", "hf://", "hf:", "huggingface:", "hub:", "s3://", "gs://")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A named prior: its architecture, where its weights come from, the file names they may have."""
+
+    name: str
+    kind: str  # "adm" (guided-diffusion epsilon net, VP schedule) or "restora" (EDM UNet)
+    description: str
+    source: str
+    filenames: tuple[str, ...]
+    config: Mapping = field(default_factory=lambda: MappingProxyType({}))
+    aliases: tuple[str, ...] = ()
+
+
+# Hyper-parameters of the public checkpoints.
+# adm-imagenet256-uncond: openai/guided-diffusion README, "256x256 model (unconditional)" MODEL_FLAGS
+#   (--attention_resolutions 32,16,8 --class_cond False --image_size 256 --learn_sigma True
+#   --noise_schedule linear --num_channels 256 --num_head_channels 64 --num_res_blocks 2
+#   --resblock_updown True --use_scale_shift_norm True); the remaining keys are the defaults of
+#   guided_diffusion/script_util.py model_and_diffusion_defaults (num_heads 4, num_heads_upsample -1,
+#   channel_mult "", dropout 0.0, use_new_attention_order False). Same values in DiffPIR
+#   (yuanzhi-zhu/DiffPIR main_ddpir_sisr.py model_config + utils/utils_model.py create_argparser).
+# adm-ffhq256: DPS2022/diffusion-posterior-sampling configs/model_config.yaml (model_path
+#   models/ffhq_10m.pt), identical to DiffPIR's 'diffusion_ffhq_10m' model_config
+#   (num_channels 128, num_res_blocks 1, attention_resolutions "16" over create_argparser defaults).
+_IMAGENET256_UNCOND = MappingProxyType({
+    "image_size": 256, "num_channels": 256, "num_res_blocks": 2, "channel_mult": "",
+    "learn_sigma": True, "class_cond": False, "attention_resolutions": "32,16,8", "num_heads": 4,
+    "num_head_channels": 64, "num_heads_upsample": -1, "use_scale_shift_norm": True, "dropout": 0.0,
+    "resblock_updown": True, "use_fp16": False, "use_new_attention_order": False,
+    "diffusion_steps": 1000, "noise_schedule": "linear",
+})
+_FFHQ256 = MappingProxyType({
+    "image_size": 256, "num_channels": 128, "num_res_blocks": 1, "channel_mult": "",
+    "learn_sigma": True, "class_cond": False, "attention_resolutions": "16", "num_heads": 4,
+    "num_head_channels": 64, "num_heads_upsample": -1, "use_scale_shift_norm": True, "dropout": 0.0,
+    "resblock_updown": True, "use_fp16": False, "use_new_attention_order": False,
+    "diffusion_steps": 1000, "noise_schedule": "linear",
+})
+
+PRESETS: Mapping[str, ModelSpec] = MappingProxyType({
+    "restora-natural": ModelSpec(
+        name="restora-natural", kind="restora", aliases=("default",),
+        description="restora's own small EDM UNet trained on natural photos (bundled, any size)",
+        source="bundled with restora (train/export with `python -m restora.train`)",
+        filenames=(BUNDLED_FILE,),
+    ),
+    "adm-imagenet256-uncond": ModelSpec(
+        name="adm-imagenet256-uncond", kind="adm", config=_IMAGENET256_UNCOND,
+        description="guided-diffusion unconditional ImageNet 256x256 (Dhariwal & Nichol 2021)",
+        source="https://openaipublic.blob.core.windows.net/diffusion/jul-2021/256x256_diffusion_uncond.pt",
+        filenames=("256x256_diffusion_uncond.safetensors", "256x256_diffusion_uncond.pt",
+                   "adm-imagenet256-uncond.safetensors"),
+    ),
+    "adm-ffhq256": ModelSpec(
+        name="adm-ffhq256", kind="adm", config=_FFHQ256,
+        description="guided-diffusion FFHQ 256x256 faces (ffhq_10m.pt of DPS / DiffPIR)",
+        source="the DPS README's Google Drive folder (file ffhq_10m.pt): "
+               "https://drive.google.com/drive/folders/1jElnRoFv7b31fG0v6pTSQkelbSX3xGZh",
+        filenames=("ffhq_10m.safetensors", "ffhq_10m.pt", "diffusion_ffhq_10m.safetensors",
+                   "diffusion_ffhq_10m.pt", "adm-ffhq256.safetensors"),
+    ),
+})
+
+
+def weights_dirs() -> list[Path]:
+    """Folders searched for weights files: ``$RESTORA_WEIGHTS`` (os.pathsep-separated), the
+    package's ``weights/`` folder, ``~/.cache/restora``."""
+    env = [Path(p).expanduser() for p in os.environ.get("RESTORA_WEIGHTS", "").split(os.pathsep) if p]
+    return [*env, WEIGHTS_DIR, Path.home() / ".cache" / "restora"]
+
+
+def _spec(name: str) -> ModelSpec | None:
+    for spec in PRESETS.values():
+        if name == spec.name or name in spec.aliases:
+            return spec
+    return None
+
+
+def _local_file(spec: ModelSpec) -> Path | None:
+    for folder in weights_dirs():
+        for fname in spec.filenames:
+            if (folder / fname).is_file():
+                return folder / fname
+    return None
+
+
+def _names() -> list[str]:
+    return [n for s in PRESETS.values() for n in (s.name, *s.aliases)]
+
+
+# ---------------------------------------------------------------------------- key checking
+
+
+def _signature(state: Mapping[str, Tensor]) -> dict[str, tuple[int, ...]]:
+    return {k: tuple(v.shape) for k, v in state.items()}
+
+
+def _adm_signatures() -> dict[str, dict[str, tuple[int, ...]]]:
+    """Key -> shape of every ADM preset, from nets built on the meta device (no memory)."""
+    return {s.name: _signature(adm_unet(dict(s.config), "meta").state_dict())
+            for s in PRESETS.values() if s.kind == "adm"}
+
+
+def identify_preset(state: Mapping[str, Tensor]) -> str | None:
+    """The ADM preset whose keys and shapes equal those of ``state``, if any."""
+    sig = _signature(state)
+    return next((name for name, ref in _adm_signatures().items() if ref == sig), None)
+
+
+def _preset_hint(sig: dict[str, tuple[int, ...]], exclude: str | None = None) -> str:
+    for name, ref in _adm_signatures().items():
+        if name == exclude:
+            continue
+        if ref == sig:
+            return f"these weights are those of preset '{name}': use restora.priors.load('{name}', path)"
+        if set(ref) == set(sig):
+            return (f"the keys match the layout of preset '{name}' but tensor shapes differ (another width "
+                    f"or depth): pass the model's guided-diffusion config, load(path, config={{...}}) or "
+                    f"load('adm:CONFIG.json', path)")
+    if any(k.startswith("net.stem") for k in sig):
+        return "these look like restora UNet weights: load the .safetensors written by `restora.train --export`"
+    return ""
+
+
+def check_state_dict(net: nn.Module, state: Mapping[str, Tensor], what: str,
+                     preset: str | None = None) -> None:
+    """Raise RestoraError unless ``state`` has exactly the keys and shapes of ``net``; the message
+    lists the first missing / unexpected / mismatched keys and names a preset the weights fit."""
+    ref = _signature(net.state_dict())
+    sig = _signature(state)
+    if ref == sig:
+        return
+    missing = [k for k in ref if k not in sig]
+    unexpected = [k for k in sig if k not in ref]
+    shapes = [f"{k}: model {ref[k]} vs file {sig[k]}" for k in ref if k in sig and ref[k] != sig[k]]
+    lines = [f"the weights do not fit {what} (strict key matching):"]
+    if missing:
+        lines.append(f"  {len(missing)} missing keys, first: {missing[:5]}")
+    if unexpected:
+        lines.append(f"  {len(unexpected)} unexpected keys, first: {unexpected[:5]}")
+    if shapes:
+        lines.append(f"  {len(shapes)} shape mismatches, first: {shapes[:3]}")
+    hint = _preset_hint(sig, exclude=preset)
+    lines.append(f"  hint: {hint}" if hint else
+                 "  hint: check that the file is a guided-diffusion UNet and that the config matches it")
+    raise RestoraError("\n".join(lines))
+
+
+def _strip_prefix(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Drop a DataParallel ``module.`` prefix carried by every key."""
+    if state and all(k.startswith("module.") for k in state):
+        return {k[len("module."):]: v for k, v in state.items()}
+    return state
+
+
+# ---------------------------------------------------------------------------- builders
+
+
+def load_adm(config: ADMConfig | Mapping | str, path: str | Path, preset: str | None = None) -> VPEpsPrior:
+    """An ADM prior from a guided-diffusion config and a weights file (.pt/.pth/.safetensors), strict."""
+    cfg = parse_config(config) if isinstance(config, str) else ADMConfig.from_dict(config)
+    state = _strip_prefix(load_state_dict(path))
+    prior = build_adm_prior(cfg, device="meta")
+    what = f"preset '{preset}'" if preset else "the given ADM config"
+    check_state_dict(prior.net, state, f"{what} ({Path(path).name})", preset)
+    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    prior.net.load_state_dict(state, strict=True, assign=True)
+    return prior.eval().requires_grad_(False)
+
+
+class _DiffusersEps(nn.Module):
+    """``net(x_t, t)`` around a diffusers UNet2DModel (returns its ``.sample``)."""
+
+    def __init__(self, unet: nn.Module) -> None:
+        super().__init__()
+        self.unet = unet
+
+    def forward(self, x: Tensor, t: Tensor) -> Tensor:
+        return self.unet(x, t).sample
+
+
+def _diffusers_schedule(folder: Path) -> VPSchedule:
+    for cand in (folder / "scheduler_config.json", folder / "scheduler" / "scheduler_config.json",
+                 folder.parent / "scheduler" / "scheduler_config.json"):
+        if cand.is_file():
+            sc = json.loads(cand.read_text())
+            break
+    else:
+        return VPSchedule.linear()
+    if sc.get("prediction_type", "epsilon") != "epsilon":
+        raise RestoraError(f"only epsilon-prediction diffusers models are supported, got "
+                           f"prediction_type={sc['prediction_type']!r}")
+    n = int(sc.get("num_train_timesteps", 1000))
+    b0, b1 = float(sc.get("beta_start", 1e-4)), float(sc.get("beta_end", 0.02))
+    kind = sc.get("beta_schedule", "linear")
+    if kind == "linear":
+        return VPSchedule(linear_betas(n, b0, b1))
+    if kind == "scaled_linear":
+        return VPSchedule(linear_betas(n, b0**0.5, b1**0.5) ** 2)
+    if kind == "squaredcos_cap_v2":
+        return VPSchedule(cosine_betas(n))
+    raise RestoraError(f"unsupported diffusers beta_schedule {kind!r}")
+
+
+def load_diffusers(path: str | Path) -> VPEpsPrior:
+    """Wrap a locally stored diffusers ``UNet2DModel`` (epsilon prediction, DDPM schedule); never
+    downloads."""
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        raise RestoraError(f"diffusers:{path}: no such local folder; restora never downloads models, "
+                           "save the model with `save_pretrained` (or download it yourself) and pass its folder")
+    try:
+        from diffusers import UNet2DModel
+    except ImportError as exc:
+        raise RestoraError("loading diffusers models needs the `diffusers` package: pip install diffusers") from exc
+    sub = "unet" if (folder / "unet" / "config.json").is_file() else None
+    try:
+        unet = UNet2DModel.from_pretrained(str(folder), subfolder=sub, local_files_only=True)
+    except (OSError, ValueError) as exc:
+        raise RestoraError(f"cannot load a diffusers UNet2DModel from {folder}: {exc}") from exc
+    cfg = unet.config
+    channels = int(cfg.in_channels)
+    size = cfg.sample_size if isinstance(cfg.sample_size, int) else None
+    prior = VPEpsPrior(_DiffusersEps(unet), _diffusers_schedule(folder / (sub or "")), channels=channels,
+                       size_multiple=2 ** (len(cfg.block_out_channels) - 1), native_size=size)
+    return prior.eval().requires_grad_(False)
+
+
+def _bundled(spec: ModelSpec, path: str | Path | None) -> Prior:
+    file = Path(path) if path is not None else _local_file(spec)
+    if file is None:
+        raise RestoraError(
+            f"the bundled prior weights are missing: {WEIGHTS_DIR / BUNDLED_FILE} does not exist (a source "
+            f"checkout before the prior was trained). Train and export them with\n"
+            f"  python -m restora.train --data ../shared/data/train/natural --out runs/natural-v1\n"
+            f"  python -m restora.train --export runs/natural-v1/checkpoint.pt {WEIGHTS_DIR / BUNDLED_FILE}\n"
+            f"or use a public prior, e.g. restora.priors.load('adm-ffhq256', 'ffhq_10m.pt')")
+    return load_restora_prior(file)
+
+
+def _adm_preset(spec: ModelSpec, path: str | Path | None) -> Prior:
+    file = Path(path) if path is not None else _local_file(spec)
+    if file is None:
+        raise RestoraError(
+            f"no weights file for '{spec.name}': restora never downloads. Download it from {spec.source}; then "
+            f"call restora.priors.load('{spec.name}', PATH) or save it as one of {list(spec.filenames[:2])} "
+            f"in one of {[str(d) for d in weights_dirs()]}")
+    return load_adm(spec.config, file, spec.name)
+
+
+def _from_file(file: Path) -> Prior:
+    if read_metadata(file).get("format") == RESTORA_FORMAT:
+        return load_restora_prior(file)
+    state = _strip_prefix(load_state_dict(file))
+    name = identify_preset(state)
+    if name is not None:
+        return load_adm(PRESETS[name].config, file, name)
+    hint = _preset_hint(_signature(state))
+    raise RestoraError(
+        f"cannot tell which architecture {file.name} holds: pass a preset name, "
+        f"restora.priors.load(NAME, '{file}') with NAME in {_names()}, or its guided-diffusion config "
+        f"with load('{file}', config={{...}}) / load('adm:CONFIG.json', '{file}')" + (f"; {hint}" if hint else ""))
+
+
+def load(name_or_path: str | Path, path: str | Path | None = None, *, config: Mapping | None = None,
+         device: torch.device | str | None = None, dtype: str | torch.dtype | None = None) -> Prior:
+    """Load a prior by preset name (+ weights file), ``'adm:CONFIG.json'``, ``'diffusers:FOLDER'``,
+    a file path (restora .safetensors or a known ADM checkpoint), or a file with ``config=``.
+
+    ``device`` moves the prior; ``dtype`` ('fp32'/'bf16'/'fp16') sets its compute dtype (autocast).
+    Weights load strictly; nothing is downloaded.
+    """
+    name = str(name_or_path)
+    if name.lower().startswith(_HUB_PREFIXES):
+        raise RestoraError(f"{name!r}: restora never downloads weights (no network access is assumed). "
+                           "Download the file yourself and pass its local path.")
+    spec = _spec(name)
+    if config is not None:
+        prior = load_adm(config, path if path is not None else name_or_path)
+    elif name.startswith("adm:"):
+        if path is None:
+            raise RestoraError("'adm:CONFIG' needs a weights file: load('adm:config.json', 'weights.pt')")
+        src = name[len("adm:"):]
+        if not src.lstrip().startswith("{"):
+            cfg_file = Path(src).expanduser()
+            if not cfg_file.is_file():
+                raise RestoraError(f"no such ADM config file: {cfg_file}")
+            src = cfg_file.read_text()
+        prior = load_adm(parse_config(src), path)
+    elif name.startswith("diffusers:"):
+        prior = load_diffusers(name[len("diffusers:"):])
+    elif spec is not None:
+        prior = _bundled(spec, path) if spec.kind == "restora" else _adm_preset(spec, path)
+    elif Path(name).expanduser().is_file():
+        prior = _from_file(Path(name).expanduser())
+    else:
+        raise RestoraError(f"unknown prior {name!r}: not a file, and not one of {_names()} "
+                           "(nor 'adm:CONFIG.json' or 'diffusers:FOLDER')")
+    if device is not None:
+        prior = prior.to(device)
+    if dtype is not None:
+        prior.configure(dtype=dtype)
+    return prior
+
+
+# ---------------------------------------------------------------------------- listing
+
+
+def _restora_config(file: Path | None):
+    """The UNetConfig of a restora prior file, else that of the bundled model's training preset."""
+    from restora.priors.unet import UNetConfig
+
+    if file is not None:
+        meta = read_metadata(file)
+        if meta.get("format") == RESTORA_FORMAT:
+            return UNetConfig(**json.loads(meta["unet"]))
+    from restora.train import MODEL_SIZES
+
+    return MODEL_SIZES["small"]
+
+
+def model_info(name: str) -> dict:
+    """Name, kind, description, parameter count, native size, local availability and source of a
+    preset (or alias)."""
+    spec = _spec(name)
+    if spec is None:
+        raise RestoraError(f"unknown model {name!r}; known models: {_names()}")
+    file = _local_file(spec)
+    info = {"name": spec.name, "aliases": list(spec.aliases), "kind": spec.kind,
+            "description": spec.description}
+    if spec.kind == "adm":
+        cfg = ADMConfig.from_dict(spec.config)
+        info.update(parameters=count_parameters(adm_unet(cfg, "meta")), native_size=cfg.image_size,
+                    size_multiple=cfg.size_multiple, config=dict(spec.config))
+    else:
+        from restora.priors.unet import UNet
+
+        ucfg = _restora_config(file)
+        with torch.device("meta"):
+            n = count_parameters(UNet(ucfg))
+        info.update(parameters=n, native_size=None, size_multiple=2 ** (len(ucfg.channel_mult) - 1))
+    info.update(available=file is not None, path=str(file) if file else None, source=spec.source,
+                filenames=list(spec.filenames))
+    return info
+
+
+def list_models() -> list[dict]:
+    """:func:`model_info` of every preset and bundled model."""
+    return [model_info(name) for name in PRESETS]

@@ -1,0 +1,107 @@
+"""Pieces shared by the solvers: noise draws, sigma grids, the DDIM-style re-noising step."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from restora.errors import RestoraError
+from restora.operators.base import Operator
+from restora.priors.base import Prior
+from restora.schedules import sampling_sigmas
+
+Callback = Callable[[int, Tensor, Tensor], None]
+"""callback(step, x, x0_hat): called after every step with the current noisy iterate (x = x0 +
+sigma * eps convention) and the current clean estimate, for progress bars and pictures."""
+
+
+def randn_like(x: Tensor, generator: torch.Generator | None) -> Tensor:
+    """Standard normal noise shaped like ``x`` from ``generator`` (drawn on the generator's device)."""
+    device = generator.device if generator is not None else x.device
+    dtype = x.real.dtype
+    return torch.randn(x.shape, generator=generator, device=device, dtype=dtype).to(x.device)
+
+
+def noise_levels(prior: Prior, steps: int, spacing: str, device: torch.device) -> list[float]:
+    """Decreasing sigmas for ``steps`` denoiser calls on the prior's time grid (Python floats, so the
+    loop needs no device syncs)."""
+    return [float(s) for s in sampling_sigmas(prior.schedule, steps, spacing)]
+
+
+def check_measurement(op: Operator, y: Tensor, sigma_y: float) -> torch.Size:
+    """Validate y and return the image shape the solver will produce."""
+    if not isinstance(y, Tensor) or y.ndim != 4:
+        raise RestoraError(f"measurement must be an NCHW tensor, got {getattr(y, 'shape', type(y))}")
+    if not bool(torch.isfinite(y).all()):
+        raise RestoraError("measurement contains NaN or infinite values")
+    if not sigma_y >= 0 or not math.isfinite(sigma_y):
+        raise RestoraError(f"sigma_y must be a finite number >= 0 ([-1, 1] scale), got {sigma_y}")
+    return op.x_shape(y.shape)
+
+
+def renoise(x0: Tensor, eps: Tensor, sigma_next: float, noise: Tensor | None, mix: float) -> Tensor:
+    """x_next = x0 + sigma_next * (sqrt(1 - mix) * eps + sqrt(mix) * noise).
+
+    ``mix`` = 0 is the deterministic DDIM step, DiffPIR's zeta is ``mix``; with sigma_next = 0 the
+    result is x0."""
+    if sigma_next == 0:
+        return x0
+    if mix == 0 or noise is None:
+        return x0 + sigma_next * eps
+    return x0 + sigma_next * (math.sqrt(1 - mix) * eps + math.sqrt(mix) * noise)
+
+
+def ddim_coefficients(sigma: float, sigma_next: float, eta: float) -> tuple[float, float]:
+    """(c_eps, c_noise) of the DDIM update in the x = x0 + sigma * eps convention:
+    x_next = x0 + c_eps * eps + c_noise * z. eta = 0 is DDIM, eta = 1 the DDPM posterior."""
+    if sigma_next == 0:
+        return 0.0, 0.0
+    abar, abar_next = 1 / (1 + sigma**2), 1 / (1 + sigma_next**2)
+    var_vp = eta**2 * (1 - abar_next) / (1 - abar) * (1 - abar / abar_next)
+    c_noise = math.sqrt(max(var_vp, 0.0) / abar_next)
+    c_eps = math.sqrt(max(sigma_next**2 - c_noise**2, 0.0))
+    return c_eps, c_noise
+
+
+def prior_device(prior: Prior) -> torch.device:
+    """The device holding the prior's weights (CPU for weightless priors)."""
+    for tensor in (*prior.parameters(), *prior.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
+def jump_schedule(steps: int, jump_length: int = 1, jump_repeat: int = 1) -> list[tuple[int, int]]:
+    """Transitions (i, j) over indices of a decreasing sigma list (index ``steps`` = sigma 0).
+
+    j = i + 1 is a denoising step; j < i a jump back to a noisier level ("time travel" of
+    RePaint / DDNM+): every ``jump_length`` steps the last ``jump_length`` steps are re-done
+    ``jump_repeat - 1`` more times. jump_length = 1 and jump_repeat = 1 is the plain sampler.
+    """
+    if jump_length < 1 or jump_repeat < 1:
+        raise RestoraError("jump_length and jump_repeat must be >= 1")
+    remaining = {k: jump_repeat - 1 for k in range(jump_length, steps, jump_length)}
+    transitions, i = [], 0
+    while i < steps:
+        transitions.append((i, i + 1))
+        i += 1
+        if remaining.get(i, 0) > 0:
+            remaining[i] -= 1
+            transitions.append((i, i - jump_length))
+            i -= jump_length
+    return transitions
+
+
+def spectral_setup(op: Operator, y: Tensor, shape: torch.Size):
+    """(s, U^T y, y_bar, measured) for SVD solvers: singular values, the measurement in spectral
+    form, its pseudo-inverse coordinates y_bar = U^T y / s, and the mask of s > 0."""
+    if not op.has_svd:
+        raise RestoraError(f"{type(op).__name__} has no SVD view; use diffpir, dps or pigdm instead")
+    template = torch.zeros(shape, device=y.device, dtype=y.dtype)
+    s = op.singular_values(template)
+    uty = op.Ut(y)
+    measured = s > 0
+    y_bar = torch.where(measured, uty / s.clamp_min(1e-30), torch.zeros_like(uty))
+    return s, uty, y_bar, measured
