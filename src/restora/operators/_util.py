@@ -61,7 +61,9 @@ def pinv_tol(n: int, dtype: torch.dtype) -> float:
 
 def same_tensor(a: Tensor | None, b: Tensor, version: int | None) -> bool:
     """True when ``a`` is the very tensor ``b`` and was not modified in place since it was cached."""
-    return a is not None and a is b and version == b._version and not b.requires_grad
+    if a is None or a is not b or b.requires_grad or b.is_inference():
+        return False
+    return version == b._version
 
 
 def spatial_key(x: Tensor) -> tuple:

@@ -65,7 +65,8 @@ class _KernelOperator(Operator):
         if c is not None and same_tensor(c[0], y, c[1]) and c[2] == key:
             return c[3]
         value = make(y)
-        if not y.requires_grad and not value.requires_grad:
+        # inference tensors have no version counter, so they cannot be cached safely
+        if not (y.requires_grad or value.requires_grad or y.is_inference()):
             self._y_cache = (y, y._version, key, value)
         return value
 
@@ -84,21 +85,22 @@ class Blur(_KernelOperator):
     def _spec(self, x: Tensor) -> dict[str, Tensor]:
         key = spatial_key(x)
         if key not in self._cache:
-            h, w = key[:2]
-            dt = work_dtype(x.dtype)
-            k = self._otf(h, w, x.device, dt)
-            mag = k.abs()
-            tol = (self.rcond if self.rcond is not None else pinv_tol(h * w, dt)) * mag.max()
-            keep = mag > tol
-            self._cache[key] = {
-                "K": k[None, None],
-                "Kc": k.conj()[None, None],
-                "K2": (mag**2)[None, None],
-                "s": torch.where(keep, mag, torch.zeros_like(mag))[None, None],
-                "phase": torch.where(keep, k / mag.clamp_min(torch.finfo(dt).tiny), torch.ones_like(k))[
-                    None, None],
-                "keep": keep[None, None],
-            }
+            with torch.inference_mode(False):  # normal tensors, usable by autograd later
+                h, w = key[:2]
+                dt = work_dtype(x.dtype)
+                k = self._otf(h, w, x.device, dt)
+                mag = k.abs()
+                tol = (self.rcond if self.rcond is not None else pinv_tol(h * w, dt)) * mag.max()
+                keep = mag > tol
+                self._cache[key] = {
+                    "K": k[None, None],
+                    "Kc": k.conj()[None, None],
+                    "K2": (mag**2)[None, None],
+                    "s": torch.where(keep, mag, torch.zeros_like(mag))[None, None],
+                    "phase": torch.where(keep, k / mag.clamp_min(torch.finfo(dt).tiny), torch.ones_like(k))[
+                        None, None],
+                    "keep": keep[None, None],
+                }
         return self._cache[key]
 
     def _check(self, x: Tensor) -> None:

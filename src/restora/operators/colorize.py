@@ -51,8 +51,9 @@ class Colorize(Operator):
     def _get(self, x: Tensor) -> tuple[Tensor, Tensor]:
         key = (x.device, x.real.dtype)
         if key not in self._cache:
-            self._cache[key] = (self.weights.to(device=x.device, dtype=key[1]),
-                                self._basis.to(device=x.device, dtype=key[1]))
+            with torch.inference_mode(False):  # normal tensors, usable by autograd later
+                self._cache[key] = (self.weights.to(device=x.device, dtype=key[1]),
+                                    self._basis.to(device=x.device, dtype=key[1]))
         return self._cache[key]
 
     def A(self, x: Tensor) -> Tensor:

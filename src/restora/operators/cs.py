@@ -57,7 +57,8 @@ class BlockCS(Operator):
     def _q(self, x: Tensor) -> Tensor:
         key = (x.device, x.real.dtype)
         if key not in self._cache:
-            self._cache[key] = self.Q.to(device=x.device, dtype=key[1])
+            with torch.inference_mode(False):  # normal tensors, usable by autograd later
+                self._cache[key] = self.Q.to(device=x.device, dtype=key[1])
         return self._cache[key]
 
     def _blocks(self, x: Tensor) -> Tensor:
@@ -171,9 +172,12 @@ class WalshHadamardCS(Operator):
     def _get(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         key = (x.device, x.real.dtype)
         if key not in self._cache:
-            keep = torch.zeros(self.size[0] * self.size[1], device=x.device, dtype=key[1])
-            keep[self.rows] = 1
-            self._cache[key] = (self.signs.to(device=x.device, dtype=key[1]), self.rows.to(x.device), keep)
+            with torch.inference_mode(False):  # normal tensors, usable by autograd later
+                keep = torch.zeros(self.size[0] * self.size[1], device=x.device, dtype=key[1])
+                rows = self.rows.to(x.device)
+                keep[rows] = 1
+                signs = self.signs.to(device=x.device, dtype=key[1])
+                self._cache[key] = (signs, rows, keep)
         return self._cache[key]
 
     def _flat(self, x: Tensor) -> Tensor:

@@ -57,7 +57,8 @@ class Inpaint(Operator):
                                f"{tuple(x.shape)}; use 1 or N samples and 1 or C channels")
         key = (x.device, x.real.dtype)
         if key not in self._cache:
-            self._cache[key] = self.mask.to(device=x.device, dtype=x.real.dtype)
+            with torch.inference_mode(False):  # normal tensors, usable by autograd later
+                self._cache[key] = self.mask.to(device=x.device, dtype=x.real.dtype)
         return self._cache[key]
 
     def A(self, x: Tensor) -> Tensor:

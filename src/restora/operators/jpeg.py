@@ -104,11 +104,12 @@ class JPEG(Operator):
     def _consts(self, x: Tensor, dt: torch.dtype) -> dict[str, Tensor]:
         key = (x.device, dt)
         if key not in self._cache:
-            to = {"device": x.device, "dtype": dt}
-            self._cache[key] = {"D": dct_matrix(8).to(**to), "Ql": self._tables["luma"].to(**to),
-                                "Qc": self._tables["chroma"].to(**to),
-                                "rgb2ycc": torch.tensor(_RGB2YCC, **to),
-                                "ycc2rgb": torch.tensor(_YCC2RGB, **to)}
+            with torch.inference_mode(False):  # normal tensors, usable by autograd later
+                to = {"device": x.device, "dtype": dt}
+                self._cache[key] = {"D": dct_matrix(8).to(**to), "Ql": self._tables["luma"].to(**to),
+                                    "Qc": self._tables["chroma"].to(**to),
+                                    "rgb2ycc": torch.tensor(_RGB2YCC, **to),
+                                    "ycc2rgb": torch.tensor(_YCC2RGB, **to)}
         return self._cache[key]
 
     @staticmethod
@@ -122,12 +123,15 @@ class JPEG(Operator):
         return torch.einsum("ua,nciujv,vb->nciajb", d, coef, d).reshape(n, c, h, w)
 
     def A(self, x: Tensor) -> Tensor:
+        smooth = self.differentiable if self.differentiable is not None else (
+            torch.is_grad_enabled() and x.requires_grad)
+        return self._forward(x, smooth)
+
+    def _forward(self, x: Tensor, smooth: bool) -> Tensor:
         check_nchw(x, "JPEG")
         c = x.shape[1]
         if c not in (1, 3):
             raise RestoraError(f"JPEG expects 1 (gray) or 3 (RGB) channels, got {c}")
-        smooth = self.differentiable if self.differentiable is not None else (
-            torch.is_grad_enabled() and x.requires_grad)
         dt = work_dtype(x.dtype)
         k = self._consts(x, dt)
         h, w = x.shape[-2:]
@@ -155,11 +159,7 @@ class JPEG(Operator):
         """Gradient of 0.5 ||y - A x||^2 through the differentiable approximation (autograd)."""
         with torch.enable_grad():
             xg = x.detach().requires_grad_(True)
-            saved, self.differentiable = self.differentiable, True
-            try:
-                loss = 0.5 * (self.A(xg) - y).pow(2).sum()
-            finally:
-                self.differentiable = saved
+            loss = 0.5 * (self._forward(xg, True) - y).pow(2).sum()
             return torch.autograd.grad(loss, xg)[0]
 
     def y_shape(self, x_shape: torch.Size) -> torch.Size:

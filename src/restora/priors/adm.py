@@ -280,7 +280,8 @@ class AttentionBlock(nn.Module):
             self.num_heads = num_heads
         else:
             if channels % num_head_channels:
-                raise RestoraError(f"channels {channels} not divisible by num_head_channels {num_head_channels}")
+                raise RestoraError(
+                    f"channels {channels} not divisible by num_head_channels {num_head_channels}")
             self.num_heads = channels // num_head_channels
         if channels % self.num_heads:
             raise RestoraError(f"channels {channels} not divisible by num_heads {self.num_heads}")

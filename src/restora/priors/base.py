@@ -72,6 +72,7 @@ class Prior(nn.Module):
         ph, pw = (-h) % m, (-w) % m
         param = next(self.parameters(), None)
         inp = x.to(param.dtype) if param is not None and param.is_floating_point() else x
+        sigma = sigma.to(inp.dtype)
         if ph or pw:
             mode = "reflect" if ph < h and pw < w else "replicate"
             inp = F.pad(inp, (0, pw, 0, ph), mode=mode)

@@ -148,7 +148,8 @@ def _preset_hint(sig: dict[str, tuple[int, ...]], exclude: str | None = None) ->
                     f"or depth): pass the model's guided-diffusion config, load(path, config={{...}}) or "
                     f"load('adm:CONFIG.json', path)")
     if any(k.startswith("net.stem") for k in sig):
-        return "these look like restora UNet weights: load the .safetensors written by `restora.train --export`"
+        return ("these look like restora UNet weights: load the .safetensors written by "
+                "`restora.train --export`")
     return ""
 
 
@@ -238,11 +239,13 @@ def load_diffusers(path: str | Path) -> VPEpsPrior:
     folder = Path(path).expanduser()
     if not folder.is_dir():
         raise RestoraError(f"diffusers:{path}: no such local folder; restora never downloads models, "
-                           "save the model with `save_pretrained` (or download it yourself) and pass its folder")
+                           "save the model with `save_pretrained` (or download it yourself) and pass "
+                           "its folder")
     try:
         from diffusers import UNet2DModel
     except ImportError as exc:
-        raise RestoraError("loading diffusers models needs the `diffusers` package: pip install diffusers") from exc
+        raise RestoraError("loading diffusers models needs the `diffusers` package: "
+                           "pip install diffusers") from exc
     sub = "unet" if (folder / "unet" / "config.json").is_file() else None
     try:
         unet = UNet2DModel.from_pretrained(str(folder), subfolder=sub, local_files_only=True)
@@ -272,9 +275,9 @@ def _adm_preset(spec: ModelSpec, path: str | Path | None) -> Prior:
     file = Path(path) if path is not None else _local_file(spec)
     if file is None:
         raise RestoraError(
-            f"no weights file for '{spec.name}': restora never downloads. Download it from {spec.source}; then "
-            f"call restora.priors.load('{spec.name}', PATH) or save it as one of {list(spec.filenames[:2])} "
-            f"in one of {[str(d) for d in weights_dirs()]}")
+            f"no weights file for '{spec.name}': restora never downloads. Download it from "
+            f"{spec.source}; then call restora.priors.load('{spec.name}', PATH) or save it as one of "
+            f"{list(spec.filenames[:2])} in one of {[str(d) for d in weights_dirs()]}")
     return load_adm(spec.config, file, spec.name)
 
 
@@ -289,10 +292,11 @@ def _from_file(file: Path) -> Prior:
     raise RestoraError(
         f"cannot tell which architecture {file.name} holds: pass a preset name, "
         f"restora.priors.load(NAME, '{file}') with NAME in {_names()}, or its guided-diffusion config "
-        f"with load('{file}', config={{...}}) / load('adm:CONFIG.json', '{file}')" + (f"; {hint}" if hint else ""))
+        f"with load('{file}', config={{...}}) / load('adm:CONFIG.json', '{file}')"
+        + (f"; {hint}" if hint else ""))
 
 
-def load(name_or_path: str | Path, path: str | Path | None = None, *, config: Mapping | None = None,
+def load(name_or_path: str | Path, path: str | Path | None = None, *, config: Mapping | str | None = None,
          device: torch.device | str | None = None, dtype: str | torch.dtype | None = None) -> Prior:
     """Load a prior by preset name (+ weights file), ``'adm:CONFIG.json'``, ``'diffusers:FOLDER'``,
     a file path (restora .safetensors or a known ADM checkpoint), or a file with ``config=``.
@@ -322,6 +326,9 @@ def load(name_or_path: str | Path, path: str | Path | None = None, *, config: Ma
     elif spec is not None:
         prior = _bundled(spec, path) if spec.kind == "restora" else _adm_preset(spec, path)
     elif Path(name).expanduser().is_file():
+        if path is not None:
+            raise RestoraError(f"got two files ({name}, {path}); a second path goes with a preset name "
+                               "or 'adm:CONFIG.json', or pass config=")
         prior = _from_file(Path(name).expanduser())
     else:
         raise RestoraError(f"unknown prior {name!r}: not a file, and not one of {_names()} "

@@ -40,6 +40,14 @@ _SOLVERS = {
                    "HQS splitting with the operator's prox (Zhu et al. 2023)", needs_linear=False),
         SolverInfo("ddim", "restora.solvers.ddim", "ddim", "unconditional DDIM sampling (no measurement)",
                    needs_linear=False),
+        SolverInfo("ddrm", "restora.solvers.ddrm", "ddrm",
+                   "denoising diffusion restoration in the operator's SVD basis (Kawar et al. 2022)",
+                   needs_svd=True),
+        SolverInfo("ddnm", "restora.solvers.ddnm", "ddnm",
+                   "range-null space decomposition; DDNM+ for noisy y, time travel (Wang et al. 2023)"),
+        SolverInfo("pigdm", "restora.solvers.pigdm", "pigdm",
+                   "pseudoinverse guidance through the prior's Jacobian (Song et al. 2023)",
+                   differentiates_prior=True),
         SolverInfo("dps", "restora.solvers.dps", "dps",
                    "diffusion posterior sampling: gradient of ||y - A(x0_hat)|| through the prior "
                    "(Chung et al. 2023)", needs_linear=False, differentiates_prior=True),
@@ -85,5 +93,5 @@ def check_compatible(name: str, op) -> None:
     if meta.needs_svd and not op.has_svd:
         raise RestoraError(f"{name} needs an operator with an SVD; {type(op).__name__} has none "
                            "(try diffpir, dps or pigdm)")
-    if meta.masks_only and type(op).__name__ != "Inpaint":
+    if meta.masks_only and getattr(op, "mask", None) is None:
         raise RestoraError(f"{name} only handles inpainting masks")

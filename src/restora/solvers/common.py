@@ -73,25 +73,28 @@ def prior_device(prior: Prior) -> torch.device:
     return torch.device("cpu")
 
 
-def jump_schedule(steps: int, jump_length: int = 1, jump_repeat: int = 1) -> list[tuple[int, int]]:
-    """Transitions (i, j) over indices of a decreasing sigma list (index ``steps`` = sigma 0).
+def jump_schedule(steps: int, jump_length: int = 10, jump_n_sample: int = 10) -> list[int]:
+    """Level indices visited by a sampler with resampling jumps ("time travel" of RePaint / DDNM):
+    0 (sigma_max) .. ``steps`` (clean). jump_n_sample = 1 is the plain sampler.
 
-    j = i + 1 is a denoising step; j < i a jump back to a noisier level ("time travel" of
-    RePaint / DDNM+): every ``jump_length`` steps the last ``jump_length`` steps are re-done
-    ``jump_repeat - 1`` more times. jump_length = 1 and jump_repeat = 1 is the plain sampler.
-    """
-    if jump_length < 1 or jump_repeat < 1:
-        raise RestoraError("jump_length and jump_repeat must be >= 1")
-    remaining = {k: jump_repeat - 1 for k in range(jump_length, steps, jump_length)}
-    transitions, i = [], 0
-    while i < steps:
-        transitions.append((i, i + 1))
-        i += 1
-        if remaining.get(i, 0) > 0:
-            remaining[i] -= 1
-            transitions.append((i, i - jump_length))
-            i -= jump_length
-    return transitions
+    RePaint's ``get_schedule_jump`` (github.com/andreas128/RePaint, guided_diffusion/scheduler.py,
+    n_sample = 1) in timestep units t = steps - 1 - index: after reaching each t in {0, j, 2j, ...}
+    below steps - j (j = ``jump_length``), jump back up by j levels, ``jump_n_sample - 1`` times. Each
+    jump is one entry (the official list climbs one timestep at a time)."""
+    for name, value in (("steps", steps), ("jump_length", jump_length), ("jump_n_sample", jump_n_sample)):
+        if int(value) != value or value < 1:
+            raise RestoraError(f"{name} must be an integer >= 1, got {value}")
+    jumps = {j: jump_n_sample - 1 for j in range(0, steps - jump_length, jump_length)}
+    t = steps - 1
+    times = [t]
+    while t >= 0:
+        t -= 1
+        times.append(t)
+        if jumps.get(t, 0) > 0:
+            jumps[t] -= 1
+            t += jump_length
+            times.append(t)
+    return [steps - 1 - t for t in times]
 
 
 def spectral_setup(op: Operator, y: Tensor, shape: torch.Size):

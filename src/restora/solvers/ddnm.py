@@ -7,14 +7,16 @@ per SVD component, Lambda_t = 1 where the next noise level sigma_next already hi
 noise sigma_y / s_i, else sigma_next s_i / sigma_y; the noise added at that component is scaled to
 gamma_i = sqrt(sigma_next^2 - (lambda_i sigma_y / s_i)^2) so the iterate keeps the right level
 (eqs. 17-19). Operators without an SVD use the scalar form with unit singular values (the
-"simplified" DDNM+ of the release). Time travel (``travel_length`` L, ``travel_repeat`` r): every L
-steps, jump back L levels by re-noising and redo them, r - 1 extra times.
+"simplified" DDNM+ of the release). Time travel (``travel_length`` L, ``travel_repeat`` r) follows
+the RePaint jump schedule (:func:`restora.solvers.common.jump_schedule`): every L steps, jump back L
+levels by re-noising and redo them, r - 1 extra times.
 Defaults (release README): 100 steps, eta = 0.85, no time travel.
 """
 
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 
 import torch
 from torch import Tensor
@@ -64,7 +66,7 @@ def ddnm(prior: Prior, op: Operator, y: Tensor, *, steps: int = 100, sigma_y: fl
     sigmas = [*noise_levels(prior, steps, spacing, y.device), 0.0]
     template = torch.zeros(shape, device=y.device, dtype=y.dtype)
     x = sigmas[0] * randn_like(template, generator)
-    for n, (i, j) in enumerate(jump_schedule(len(sigmas) - 1, travel_length, travel_repeat)):
+    for n, (i, j) in enumerate(pairwise(jump_schedule(steps, travel_length, travel_repeat))):
         if j < i:  # time travel: back to the noisier level sigma_j
             x = x + math.sqrt(sigmas[j] ** 2 - sigmas[i] ** 2) * randn_like(x, generator)
             continue

@@ -1,6 +1,7 @@
 """MCG (Chung et al., NeurIPS 2022): Manifold Constrained Gradient.
 
-Eqs. (14)-(15) of the paper, in the x = x0 + sigma * eps convention, for i = 0 .. steps - 1:
+The update of the paper (reverse step, gradient, projection), in the x = x0 + sigma * eps convention,
+for i = 0 .. steps - 1:
   1. x0_hat  = D(x_i, sigma_i)                                        one NFE, with autograd
   2. x'      = DDPM step from x_i to sigma_{i+1}                       (eta = 1)
   3. x''     = x' - alpha * k_i * grad_{x_i} ||y - A x0_hat(x_i)||       manifold constrained gradient
@@ -17,8 +18,8 @@ differentiates the plain norm ||m (y - x0_hat)|| with weight 1 on VP iterates, a
 ``mcg`` conditioning of the DPS repository. restora follows the code: ``alpha`` multiplies the
 gradient of the (per-image) norm, i.e. the paper's squared-norm weight alpha_i = alpha / (2 ||r||).
 Only the null-space part of the gradient survives the projection (the official code masks it).
-As there, the measurement projection uses level t of the step's input where restora uses the
-output's level t - 1.
+The official code noises y to the level t of the step's input (as ILVR's does); restora uses the
+level t - 1 of its output, the level of the iterate it is pasted into.
 
 Defaults: 1000 DDPM steps and ``alpha = 1`` (the official inpainting sampler). Noisy measurements
 are projected onto as they are (the paper's method is meant for noiseless ones; DPS is its

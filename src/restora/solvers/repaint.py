@@ -11,10 +11,10 @@ sigma_k^2) z (in the VE convention noise variances add; the official code does i
 q(x_t | x_{t-1}) at a time, which is the same distribution), and the reverse steps are repeated,
 letting the unknown region harmonise with the known one.
 
-The jump schedule is the paper's (github.com/andreas128/RePaint, guided_diffusion/scheduler.py,
+The jump schedule is the paper's (:func:`restora.solvers.common.jump_schedule`, after
 ``get_schedule_jump`` with n_sample = 1): after reaching each timestep t in {0, j, 2j, ...} below
 T - j (j = ``jump_length``), jump back up by j levels, ``jump_n_sample - 1`` times. Defaults are the
-paper's: T = 250, j = 10, r = 10 (configs/face_example.yaml), i.e. 250 + 24 * 9 * 10 = 2410 NFEs;
+paper's: T = 250, j = 10, r = 10 (confs/face_example.yml), i.e. 250 + 24 * 9 * 10 = 2410 NFEs;
 :func:`repaint_nfe` counts them (the callback is called once per NFE, with the NFE index).
 
 Unlike the official code, which merges at the start of each step with the measurement noised to the
@@ -26,6 +26,7 @@ exactly equal to y. Noisy measurements are pasted as they are. ``sigma_y`` is on
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 
 import torch
 from torch import Tensor
@@ -33,43 +34,28 @@ from torch import Tensor
 from restora.errors import RestoraError
 from restora.operators.base import Operator
 from restora.priors.base import Prior
-from restora.solvers.common import Callback, check_measurement, ddim_coefficients, noise_levels, randn_like
-
-
-def jump_schedule(steps: int, jump_length: int = 10, jump_n_sample: int = 10) -> list[int]:
-    """Level indices visited by RePaint: 0 (sigma_max) .. ``steps`` (clean), with jumps back up.
-
-    The official schedule in timestep units t = steps - 1 - index (t = -1 is the clean image); each
-    jump is one entry (the official list climbs one timestep at a time)."""
-    for name, value in (("steps", steps), ("jump_length", jump_length), ("jump_n_sample", jump_n_sample)):
-        if int(value) != value or value < 1:
-            raise RestoraError(f"{name} must be an integer >= 1, got {value}")
-    jumps = {j: jump_n_sample - 1 for j in range(0, steps - jump_length, jump_length)}
-    t = steps - 1
-    times = [t]
-    while t >= 0:
-        t -= 1
-        times.append(t)
-        if jumps.get(t, 0) > 0:
-            jumps[t] -= 1
-            t += jump_length
-            times.append(t)
-    return [steps - 1 - t for t in times]
+from restora.solvers.common import (
+    Callback,
+    check_measurement,
+    ddim_coefficients,
+    jump_schedule,
+    noise_levels,
+    randn_like,
+)
 
 
 def repaint_nfe(steps: int = 250, jump_length: int = 10, jump_n_sample: int = 10) -> int:
     """Number of denoiser calls of :func:`repaint` (2410 for the paper's 250 / 10 / 10)."""
     levels = jump_schedule(steps, jump_length, jump_n_sample)
-    return sum(b > a for a, b in zip(levels[:-1], levels[1:], strict=True))
+    return sum(b > a for a, b in pairwise(levels))
 
 
 def inpainting_mask(op: Operator, y: Tensor, shape: torch.Size) -> tuple[Tensor, Tensor]:
     """(m, known): the binary image-space mask A^T A 1 and the known pixels A^+ y of a mask operator.
 
-    Accepts restora's ``Inpaint`` operator or any linear operator with a ``mask`` tensor attribute;
-    anything else (or a non-binary mask) is a RestoraError."""
-    is_mask_op = type(op).__name__ == "Inpaint" or isinstance(getattr(op, "mask", None), Tensor)
-    if not (op.linear and is_mask_op):
+    Accepts any linear operator with a ``mask`` tensor attribute (restora's ``Inpaint``); anything
+    else (or a non-binary mask) is a RestoraError."""
+    if not (op.linear and isinstance(getattr(op, "mask", None), Tensor)):
         raise RestoraError(f"repaint only handles inpainting masks, got {type(op).__name__} "
                            "(use ddrm, diffpir, dps or mcg for other operators)")
     m = op.At(op.A(torch.ones(shape, device=y.device, dtype=y.dtype)))
@@ -95,7 +81,7 @@ def repaint(prior: Prior, op: Operator, y: Tensor, *, steps: int = 250, sigma_y:
         m, known = inpainting_mask(op, y, shape)
         x = sigmas[0] * randn_like(torch.empty(shape, device=y.device, dtype=y.dtype), generator)
         nfe = 0
-        for k, k_next in zip(levels[:-1], levels[1:], strict=True):
+        for k, k_next in pairwise(levels):
             s, s_next = sigmas[k], sigmas[k_next]
             if k_next < k:  # resampling jump: back up to the higher level s_next
                 x = x + math.sqrt(s_next**2 - s**2) * randn_like(x, generator)
