@@ -1,0 +1,31 @@
+"""Shared fixtures: the read-only data folder (../shared/data or $RESTORA_DATA) and the ADM fixture."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+
+def shared_data_dir() -> Path:
+    """$RESTORA_DATA, else ../shared/data next to the repository."""
+    env = os.environ.get("RESTORA_DATA")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    path = shared_data_dir()
+    if not path.is_dir():
+        pytest.skip(f"shared data folder not available ({path})")
+    return path
+
+
+@pytest.fixture(scope="session")
+def adm_reference(shared_data: Path) -> dict:
+    path = shared_data / "fixtures" / "adm_reference.pt"
+    if not path.is_file():
+        pytest.skip(f"ADM reference fixture not available ({path})")
+    return torch.load(path, map_location="cpu", weights_only=True)
