@@ -1,0 +1,87 @@
+"""Shared pieces of the benchmark scripts: test images, task definitions, solver settings, timing."""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+import restora
+from restora.io import list_images, read_image
+from restora.operators import Inpaint, Operator, build_operator
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+SETTINGS_FILE = Path(__file__).with_name("settings.json")
+
+
+@dataclass(frozen=True)
+class Task:
+    """A benchmark task: a task name of ``build_operator`` with per-image kernels or masks.
+
+    Operators are seeded by image index, so every run measures the same y for the same image."""
+
+    name: str
+    task: str
+    family: str  # sr / deblur / inpaint: selects the solver settings
+    kernel_per_image: bool = False  # Levin kernel (index % 8) + 1
+    mask_per_image: bool = False
+
+    def groups(self, n: int, batch: int) -> list[list[int]]:
+        """Image indices that can share one (batched) operator, at most ``batch`` per group."""
+        keys = [i % 8 if self.kernel_per_image else 0 for i in range(n)]
+        out = []
+        for key in dict.fromkeys(keys):
+            idx = [i for i in range(n) if keys[i] == key]
+            out += [idx[b : b + batch] for b in range(0, len(idx), batch)]
+        return out
+
+    def operator(self, indices: list[int], shape: torch.Size) -> Operator:
+        """One operator for the images ``indices`` (per-image masks are stacked along the batch)."""
+        gen = torch.Generator().manual_seed(1000 + indices[0])
+        if self.mask_per_image:
+            masks = [build_operator(self.task, shape, generator=torch.Generator().manual_seed(1000 + i)).mask
+                     for i in indices]
+            return Inpaint(torch.cat(masks))
+        kernel = f"levin:{indices[0] % 8 + 1}" if self.kernel_per_image else None
+        return build_operator(self.task, shape, kernel=kernel, generator=gen)
+
+
+TASKS = {
+    "sr4": Task("sr4", "sr4", "sr"),
+    "deblur-gauss": Task("deblur-gauss", "deblur-gauss", "deblur"),
+    "deblur-levin": Task("deblur-levin", "deblur", "deblur", kernel_per_image=True),
+    "inpaint-box": Task("inpaint-box", "inpaint-box", "inpaint"),
+    "inpaint-random": Task("inpaint-random", "inpaint-random", "inpaint", mask_per_image=True),
+}
+
+
+def centre_crops(folder: Path, size: int, limit: int | None) -> list[tuple[str, Tensor]]:
+    """(name, image in [-1, 1]) for the centre ``size`` crops of the first ``limit`` images."""
+    out = []
+    for path in list_images(folder)[:limit]:
+        img = read_image(path, channels=3)
+        h, w = img.shape[-2:]
+        if min(h, w) < size:
+            continue
+        top, left = (h - size) // 2, (w - size) // 2
+        out.append((path.stem, img[..., top : top + size, left : left + size] * 2 - 1))
+    return out
+
+
+def load_settings() -> dict:
+    """Tuned per-task solver settings (benchmarks/settings.json, written by tune.py)."""
+    return json.loads(SETTINGS_FILE.read_text()) if SETTINGS_FILE.exists() else {}
+
+
+def environment() -> dict:
+    """Hardware and versions, recorded next to every number."""
+    return {"restora": restora.__version__, "torch": torch.__version__, "python": platform.python_version(),
+            "machine": platform.machine(), "processor": platform.processor() or "unknown",
+            "threads": torch.get_num_threads(), "cuda": torch.cuda.is_available(),
+            "date": time.strftime("%Y-%m-%d")}

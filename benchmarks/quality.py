@@ -1,0 +1,129 @@
+"""Restoration quality: every solver x task on test images, against classical baselines.
+
+    python benchmarks/quality.py --limit 8 --out benchmarks/results/quality
+
+Centre 256x256 crops of CBSD68 (first --limit images, sorted by name), Gaussian measurement noise
+sigma_y (default 0.05 on the [-1, 1] scale = 6.375/255 on [0, 1]), one seeded measurement per image
+and task. PSNR / SSIM on 8-bit quantised RGB images in [0, 1] (BasicSR convention, no border crop),
+seconds per image (batched over images that share an operator), NFE = denoiser calls per image.
+Writes results.json, a Markdown table (table.md) and one picture per task (grid_<task>.png).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from functools import partial
+from pathlib import Path
+
+import torch
+from common import DATA, TASKS, centre_crops, environment, load_settings
+
+import restora
+from restora.baselines import classical
+from restora.io import write_image
+from restora.metrics import psnr, ssim
+from restora.pictures import as_unit, side_by_side
+from restora.solvers import check_compatible, get
+from restora.solvers.repaint import repaint_nfe
+
+DEFAULT_SOLVERS = ("diffpir", "ddrm", "ddnm", "pigdm", "dps")
+STEPS = {"diffpir": 100, "ddrm": 20, "ddnm": 100, "pigdm": 100, "dps": 250}
+
+
+def solver_kwargs(solver: str, family: str, tuned: dict) -> dict:
+    """Steps plus the tuned (or published) method settings for ``solver`` on a task family."""
+    kwargs = {"steps": STEPS[solver]}
+    kwargs.update(tuned.get(solver, {}).get(family, {}))
+    return kwargs
+
+
+def nfe(solver: str, kwargs: dict) -> int:
+    """Denoiser calls per image."""
+    if solver == "repaint":
+        return repaint_nfe(kwargs["steps"], kwargs.get("jump_length", 10), kwargs.get("jump_n_sample", 10))
+    return kwargs["steps"]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--images", default=str(DATA / "test" / "CBSD68"))
+    p.add_argument("--limit", type=int, default=8)
+    p.add_argument("--size", type=int, default=256)
+    p.add_argument("--prior", default="default")
+    p.add_argument("--tasks", default=",".join(TASKS))
+    p.add_argument("--solvers", default=",".join(DEFAULT_SOLVERS))
+    p.add_argument("--sigma-y", type=float, default=0.05, help="noise std on the [-1, 1] scale")
+    p.add_argument("--batch", type=int, default=4, help="images per solver call")
+    p.add_argument("--out", default="benchmarks/results/quality")
+    args = p.parse_args()
+
+    torch.manual_seed(0)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    images = centre_crops(Path(args.images), args.size, args.limit)
+    prior = restora.priors.load(args.prior)
+    tuned = load_settings()
+    rows = []
+    for task_name in args.tasks.split(","):
+        task = TASKS[task_name]
+        refs = torch.cat([as_unit(img) for _, img in images])
+        chunks = []  # (operator, image indices, measurement) shared by every method
+        for idx in task.groups(len(images), args.batch):
+            op = task.operator(idx, images[idx[0]][1].shape)
+            x = torch.cat([images[i][1] for i in idx])
+            chunks.append((op, idx, op.measure(x, args.sigma_y, torch.Generator().manual_seed(7 + idx[0]))))
+        methods = {"classical": (lambda op, y, g: classical(op, y, args.sigma_y), 0)}
+        for solver in args.solvers.split(","):
+            try:
+                check_compatible(solver, chunks[0][0])
+            except ValueError:
+                continue
+            kwargs = solver_kwargs(solver, task.family, tuned)
+            run = partial(get(solver), prior, sigma_y=args.sigma_y, **kwargs)
+            methods[solver] = (lambda op, y, g, run=run: run(op, y, generator=g), nfe(solver, kwargs))
+        results = {}
+        for name, (run, calls) in methods.items():
+            est = torch.empty_like(refs)
+            start = time.perf_counter()
+            for op, idx, y in chunks:
+                est[idx] = as_unit(run(op, y, torch.Generator().manual_seed(11 + idx[0])))
+            seconds = (time.perf_counter() - start) / len(images)
+            results[name] = est
+            rows.append({"task": task_name, "method": name, "nfe": calls,
+                         "seconds_per_image": round(seconds, 2),
+                         "psnr": float(psnr(est, refs, quantize=True).mean()),
+                         "ssim": float(ssim(est, refs, quantize=True).mean())})
+            print(f"{task_name:15s} {name:9s} {rows[-1]['psnr']:.2f} dB  {seconds:.1f} s/image", flush=True)
+        op, idx, y = chunks[0]
+        pictures = [as_unit(y[:1]), *(results[n][idx[0]][None] for n in results), refs[idx[0]][None]]
+        labels = ["measurement"] + [
+            f"{n} {float(psnr(results[n][idx[0]][None], refs[idx[0]][None], quantize=True)):.2f}dB"
+            for n in results
+        ] + ["reference"]
+        write_image(side_by_side(pictures, labels), out / f"grid_{task_name}.png")
+    meta = {"images": [n for n, _ in images], "size": args.size, "sigma_y": args.sigma_y,
+            "sigma_y_scale": "[-1,1]", "prior": args.prior, "settings": tuned,
+            "steps": STEPS, "environment": environment()}
+    (out / "results.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+    (out / "table.md").write_text(markdown(rows))
+    print(markdown(rows))
+
+
+def markdown(rows: list[dict]) -> str:
+    """PSNR / SSIM table, one row per task and method, best PSNR per task in bold."""
+    lines = ["| task | method | PSNR (dB) | SSIM | NFE | s / image |", "|---|---|---|---|---|---|"]
+    best = {}
+    for r in rows:
+        best[r["task"]] = max(best.get(r["task"], -1.0), r["psnr"])
+    for r in rows:
+        p = f"{r['psnr']:.2f}"
+        p = f"**{p}**" if r["psnr"] == best[r["task"]] else p
+        lines.append(f"| {r['task']} | {r['method']} | {p} | {r['ssim']:.4f} | {r['nfe']} | "
+                     f"{r['seconds_per_image']} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
