@@ -108,6 +108,8 @@ def test_unidentified_file(tmp_path: Path) -> None:
     torch.save({"weight": torch.zeros(3)}, path)
     with pytest.raises(RestoraError, match="cannot tell which architecture"):
         load(path)
+    with pytest.raises(RestoraError, match="two files"):
+        load(path, path)
 
 
 def test_default_prior() -> None:

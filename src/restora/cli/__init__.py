@@ -1,0 +1,134 @@
+"""The ``restora`` command line: restore, degrade, eval, bench, models, train.
+
+Exit status: 0 success; 1 the command ran but something failed at run time (some inputs could not
+be processed, the others were; a runtime error); 2 the command cannot run as given (bad arguments,
+unknown task / solver / prior, invalid values, unusable kernel / mask / weights files, output folder
+not writable), nothing was processed. Errors are one line on stderr; ``--debug`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Sequence
+
+from restora.cli.common import EXIT_FAILED, EXIT_USAGE, Console, one_line
+from restora.errors import RestoraError
+
+EXAMPLES = """examples:
+  restora degrade clean/ --task sr4 --sigma-y 0.05 -o measured/
+  restora restore measured/ --solver diffpir --steps 50 -o restored/ --reference clean/ --grid
+  restora eval restored/ clean/ --crop-border 4
+  restora bench --solver diffpir,dps --prior adm-ffhq256:random --batch 1,4 -o bench.json
+  restora models list
+  restora train --data photos/ --out runs/natural
+
+`restora COMMAND --help` shows each command's options and more examples; docs/cli.md has the rest.
+exit status: 0 ok, 1 something failed at run time (other inputs still processed), 2 bad command.
+"""
+
+GLOBAL_FLAGS = ("--debug", "-q", "--quiet", "--no-progress")
+
+
+def _version() -> str:
+    import torch
+
+    import restora
+
+    return f"restora {restora.__version__} (torch {torch.__version__}, python {sys.version.split()[0]})"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with usage errors as one line on stderr (exit 2), pointing at --help."""
+
+    def error(self, message: str):
+        Console.error(f"{message} (see `{self.prog} --help`)")
+        raise SystemExit(EXIT_USAGE)
+
+
+def _global_options() -> argparse.ArgumentParser:
+    g = argparse.ArgumentParser(add_help=False)
+    g.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                   help="show tracebacks of errors")
+    g.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                   help="only warnings and errors")
+    g.add_argument("--no-progress", action="store_true", default=argparse.SUPPRESS,
+                   help="no progress bars (they are off anyway when stderr is not a terminal)")
+    return g
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from restora.cli import bench, degrade, evaluate, models, restore
+
+    glob = _global_options()
+    parser = _Parser(
+        prog="restora", parents=[glob],
+        description="Zero-shot image restoration with diffusion priors.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    restore.add_parser(sub, [glob])
+    degrade.add_parser(sub, [glob])
+    evaluate.add_parser(sub, [glob])
+    bench.add_parser(sub, [glob])
+    models.add_parser(sub, [glob])
+    sub.add_parser("train", help="train a restora prior (`restora train --help`)", add_help=False)
+    return parser
+
+
+def _report(exc: BaseException, debug: bool, prefix: str = "") -> None:
+    if debug:
+        traceback.print_exception(exc, file=sys.stderr)
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    if isinstance(exc, RestoraError) and lines:
+        Console.error(prefix + lines[0])
+        for line in lines[1:]:  # hints of multi-line library messages, indented under the error
+            print(f"  {line.strip()}", file=sys.stderr)
+    else:
+        Console.error(prefix + one_line(exc) + ("" if debug else " (run with --debug for the traceback)"))
+
+
+def _call(fn, args, debug: bool) -> int:
+    try:
+        return int(fn(args) or 0)
+    except RestoraError as exc:
+        _report(exc, debug)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        Console.error("interrupted")
+        return 130
+    except Exception as exc:
+        _report(exc, debug)
+        return EXIT_FAILED
+
+
+def _exit_code(exc: SystemExit) -> int:
+    return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_FAILED)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (also for --help, --version and usage errors)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    lead = 0
+    while lead < len(argv) and argv[lead] in GLOBAL_FLAGS:
+        lead += 1
+    if lead < len(argv) and argv[lead] == "train":  # its own argparse, unchanged
+        from restora.train import main as train_main
+
+        try:
+            return _call(lambda rest: train_main(rest), argv[lead + 1:], "--debug" in argv[:lead])
+        except SystemExit as exc:
+            return _exit_code(exc)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:
+        return _exit_code(exc)
+    Console.rank = 0
+    Console.quiet = getattr(args, "quiet", False)
+    Console.progress = not getattr(args, "no_progress", False)
+    Console.debug = getattr(args, "debug", False)
+    return _call(args.func, args, getattr(args, "debug", False))
+
+
+__all__ = ["build_parser", "main"]

@@ -1,0 +1,180 @@
+"""``restora eval``: PSNR / SSIM (RGB and Y), optional LPIPS / FID of restored images against references."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from restora.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    Console,
+    forward_warnings,
+    one_line,
+    progress,
+    resolve_device,
+    write_text_atomic,
+)
+from restora.errors import RestoraError
+
+EXAMPLES = """examples:
+  restora eval out/sr4 clean/                          # Markdown table on stdout
+  restora eval out/sr4 clean/ --crop-border 4 -o sr4.csv
+  restora eval out/sr4 clean/ --format json --lpips    # LPIPS needs `lpips` and its cached weights
+  restora eval restored.png reference.png
+
+Images are paired by file name (stem). PSNR and SSIM follow BasicSR / KAIR: 8-bit values (0..255),
+--crop-border pixels removed on every side, PSNR = 10 log10(255^2 / MSE) over all channels, SSIM
+with an 11x11 Gaussian window (sigma 1.5) without padding, averaged over channels; the -Y columns
+score the BT.601 luma Y = 16 + 65.481 R + 128.553 G + 24.966 B (R, G, B in [0, 1]). LPIPS (--lpips,
+AlexNet) and FID (--fid, folders) run only with locally cached weights; nothing is downloaded.
+"""
+
+COLUMNS = (("psnr", "PSNR (dB)", 2), ("ssim", "SSIM", 4), ("psnr_y", "PSNR-Y (dB)", 2),
+           ("ssim_y", "SSIM-Y", 4),
+           ("lpips", "LPIPS", 4))
+
+
+def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "eval", parents=parents, help="PSNR/SSIM (RGB and Y), LPIPS, FID of restored images",
+        description="Score restored images against references (paired by file name).",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("restored", metavar="RESTORED", help="restored image or folder")
+    p.add_argument("reference", metavar="REFERENCE", help="reference image or folder")
+    p.add_argument("--crop-border", type=int, default=0, metavar="N",
+                   help="pixels ignored on every side (BasicSR: the SR scale)")
+    p.add_argument("--no-quantize", action="store_true", help="do not round to 8 bits before scoring")
+    p.add_argument("--lpips", action="store_true",
+                   help="also LPIPS (needs the lpips package and cached weights)")
+    p.add_argument("--lpips-net", default="alex", choices=("alex", "vgg"))
+    p.add_argument("--fid", action="store_true", help="also FID between the two folders (cached weights)")
+    p.add_argument("--device", default="cpu", help="device for LPIPS / FID (default cpu)")
+    p.add_argument("--format", choices=("md", "csv", "json"),
+                   help="output format (default: from the -o suffix, else md)")
+    p.add_argument("-o", "--out", metavar="FILE", help="write the table to FILE instead of stdout")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from restora.metrics import evaluate_pair, fid, load_lpips, pair_by_name, summarize
+
+    restored, reference = Path(args.restored), Path(args.reference)
+    for p in (restored, reference):
+        if not p.exists():
+            raise RestoraError(f"no such file or folder: {p}")
+    if args.crop_border < 0:
+        raise RestoraError(f"--crop-border must be >= 0, got {args.crop_border}")
+    fmt = args.format or _format_from_suffix(args.out)
+    if args.fid and not (restored.is_dir() and reference.is_dir()):
+        raise RestoraError("--fid compares two folders of images")
+    device = resolve_device(args.device)
+    lpips_model = load_lpips(args.lpips_net, device) if args.lpips else None
+    kw = {"crop_border": args.crop_border, "quantize": not args.no_quantize, "lpips_model": lpips_model}
+    if restored.is_file() and reference.is_file():
+        pairs = [(restored, reference)]
+    elif reference.is_file():
+        raise RestoraError("REFERENCE is a file but RESTORED a folder; give two folders or two files")
+    else:
+        pairs = pair_by_name(restored, reference)
+    rows = []
+    with forward_warnings():
+        for res, ref in progress(pairs, desc="eval", unit="img"):
+            try:
+                if ref is None:
+                    raise RestoraError(f"no reference image named {res.stem!r} in {reference}")
+                rows.append(evaluate_pair(res, ref, **kw))
+            except RestoraError as exc:
+                rows.append({"name": res.stem, "restored": str(res), "reference": str(ref or ""),
+                             "error": str(exc)})
+    if not rows:
+        raise RestoraError(f"no images in {restored}")
+    for r in rows:
+        if "error" in r:
+            Console.error(f"{r['restored']}: {one_line(r['error'])}")
+    summary = summarize(rows)
+    extra: dict[str, Any] = {}
+    if args.fid:
+        extra["fid"] = fid(restored, reference, device=device)
+    conventions = {"crop_border": args.crop_border, "quantize": not args.no_quantize,
+                   "y_channel": "BT.601 luma, 16..235 (BasicSR bgr2ycbcr only_y)",
+                   "ssim": "11x11 Gaussian window, sigma 1.5, valid filtering, channel mean",
+                   "lpips_net": args.lpips_net if args.lpips else None}
+    text = {"md": _markdown, "csv": _csv, "json": _json}[fmt](rows, summary, extra, conventions)
+    if args.out:
+        write_text_atomic(Path(args.out), text)
+        Console.info(f"wrote {args.out} ({summary['count']} pair(s), {summary['failed']} failed)")
+    else:
+        print(text, end="")
+    return EXIT_FAILED if summary["failed"] else EXIT_OK
+
+
+def _format_from_suffix(out: str | None) -> str:
+    if out is None:
+        return "md"
+    suffix = Path(out).suffix.lower().lstrip(".")
+    return {"md": "md", "markdown": "md", "csv": "csv", "json": "json"}.get(suffix, "md")
+
+
+def _num(v: Any, digits: int) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float) and math.isinf(v):
+        return "inf"
+    return f"{v:.{digits}f}"
+
+
+def _columns(rows: list[dict[str, Any]]) -> list[tuple[str, str, int]]:
+    return [c for c in COLUMNS if c[0] != "lpips" or any("lpips" in r for r in rows)]
+
+
+def _markdown(rows, summary, extra, conventions) -> str:
+    cols = _columns(rows)
+    lines = ["| image | " + " | ".join(c[1] for c in cols) + " |",
+             "|---|" + "---:|" * len(cols)]
+    for r in rows:
+        if "error" in r:
+            cells = ["failed: " + one_line(r["error"])] + [""] * (len(cols) - 1)
+        else:
+            cells = [_num(r.get(k), d) for k, _, d in cols]
+        lines.append(f"| {r['name']} | " + " | ".join(cells) + " |")
+    mean = [_num(summary.get(k), d) for k, _, d in cols]
+    lines.append(f"| **mean ({summary['count']})** | " + " | ".join(mean) + " |")
+    notes = [f"crop border {conventions['crop_border']}",
+             "8-bit values" if conventions["quantize"] else "unquantised values",
+             "Y = BT.601 luma (BasicSR/KAIR)"]
+    if "fid" in extra:
+        notes.insert(0, f"FID {extra['fid']:.3f}")
+    return "\n".join(lines) + "\n\n" + "; ".join(notes) + "\n"
+
+
+def _csv(rows, summary, extra, conventions) -> str:
+    cols = [c[0] for c in _columns(rows)]
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["name", "restored", "reference", *cols, "error"])
+    for r in rows:
+        w.writerow([r["name"], r["restored"], r["reference"], *(_num(r.get(k), 6) for k in cols),
+                    r.get("error", "")])
+    w.writerow(["mean", "", "", *(_num(summary.get(k), 6) for k in cols), ""])
+    if "fid" in extra:
+        w.writerow(["fid", "", "", _num(extra["fid"], 6)])
+    return buf.getvalue()
+
+
+def _finite(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return str(v)  # 'inf' (identical images): JSON has no infinity
+    return v
+
+
+def _json(rows, summary, extra, conventions) -> str:
+    data = {"conventions": conventions,
+            "rows": [{k: _finite(v) for k, v in r.items()} for r in rows],
+            "summary": {k: _finite(v) for k, v in summary.items()}, **extra}
+    return json.dumps(data, indent=2) + "\n"

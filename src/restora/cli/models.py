@@ -1,0 +1,94 @@
+"""``restora models list|info|convert``: the known priors, and safe checkpoint conversion."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from restora.cli.common import EXIT_OK, Console
+from restora.errors import RestoraError
+
+EXAMPLES = """examples:
+  restora models list
+  restora models info adm-ffhq256
+  restora models info runs/natural-v1/prior.safetensors
+  restora models convert ffhq_10m.pt ~/.cache/restora/ffhq_10m.safetensors
+
+Weights are looked up in $RESTORA_WEIGHTS, the package's weights/ folder and ~/.cache/restora;
+nothing is ever downloaded. `convert` opens .pt/.pth/.ckpt files with torch.load(weights_only=True),
+so no code inside them can run, and writes plain tensors to .safetensors.
+"""
+
+
+def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("models", parents=parents, help="list, describe and convert priors",
+                       description="The priors restora knows, where their weights are, and conversion.",
+                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    msub = p.add_subparsers(dest="models_command", metavar="{list,info,convert}", required=True)
+    q = msub.add_parser("list", parents=parents, help="the presets and whether their weights are here")
+    q.add_argument("--json", action="store_true", help="JSON instead of a table")
+    q.set_defaults(func=run_list)
+    q = msub.add_parser("info", parents=parents, help="details of a preset or a weights file")
+    q.add_argument("name", metavar="NAME|FILE")
+    q.set_defaults(func=run_info)
+    q = msub.add_parser("convert", parents=parents, help="convert a .pt checkpoint to .safetensors (safely)")
+    q.add_argument("src", metavar="IN", help=".pt / .pth / .ckpt / .safetensors file")
+    q.add_argument("dst", metavar="OUT", help="output .safetensors file")
+    q.add_argument("--force", action="store_true", help="overwrite OUT")
+    q.set_defaults(func=run_convert)
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from restora.priors import list_models
+
+    models = list_models()
+    if args.json:
+        print(json.dumps(models, indent=2))
+        return EXIT_OK
+    print("| name | aliases | kind | parameters | native size | weights |")
+    print("|---|---|---|---:|---:|---|")
+    for m in models:
+        where = m["path"] if m["available"] else "missing (see `restora models info`)"
+        print(f"| {m['name']} | {', '.join(m['aliases'])} | {m['kind']} | {m['parameters'] / 1e6:.1f} M | "
+              f"{m['native_size'] or 'any'} | {where} |")
+    return EXIT_OK
+
+
+def run_info(args: argparse.Namespace) -> int:
+    from restora.priors import model_info
+    from restora.priors.loaders import load_state_dict, read_metadata
+
+    path = Path(args.name).expanduser()
+    if path.is_file():
+        state = load_state_dict(path)
+        meta = read_metadata(path)
+        info = {"file": str(path), "tensors": len(state),
+                "parameters": sum(v.numel() for v in state.values() if v.is_floating_point()),
+                "dtypes": sorted({str(v.dtype).replace("torch.", "") for v in state.values()}),
+                "metadata": meta}
+        from restora.priors.registry import identify_preset
+
+        if meta.get("format") is None:
+            info["preset"] = identify_preset(state)
+    else:
+        info = model_info(args.name)
+    print(json.dumps(info, indent=2, default=str))
+    return EXIT_OK
+
+
+def run_convert(args: argparse.Namespace) -> int:
+    from restora.priors.loaders import convert, load_state_dict
+
+    src, dst = Path(args.src).expanduser(), Path(args.dst).expanduser()
+    if dst.suffix != ".safetensors":
+        raise RestoraError(f"OUT must end in .safetensors, got {dst.name}")
+    if dst.exists() and not args.force:
+        raise RestoraError(f"{dst} exists; pass --force to overwrite it")
+    if src.resolve() == dst.resolve():
+        raise RestoraError("IN and OUT are the same file")
+    convert(src, dst)
+    state = load_state_dict(dst)
+    n = sum(v.numel() for v in state.values())
+    Console.info(f"wrote {dst} ({len(state)} tensors, {n / 1e6:.1f} M values) from {src}")
+    return EXIT_OK

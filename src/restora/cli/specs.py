@@ -1,0 +1,325 @@
+"""Degradation specs shared by ``restora degrade`` and ``restora restore``: ``--task`` / ``--mask`` /
+``--kernel`` resolution, measurement files (PNG or lossless ``.npy``) and their sidecar JSON.
+
+Sidecar (``<stem>.json`` next to the measurement, written by ``restora degrade``)::
+
+    {"format": "restora-measurement-v1", "task": "deblur-motion", "task_options": {...},
+     "kernel": "x.kernel.npy" | null, "mask": "x.mask.png" | null,
+     "sigma_y": 0.05, "sigma_y_scales": {"[-1,1]": ..., "[0,1]": ..., "255": ...},
+     "seed": 7, "base_seed": 0, "index": 7, "source": "clean/x.png",
+     "image_shape": [3, 256, 256], "measurement_shape": [3, 256, 256],
+     "measurement": "x.png" | null, "tensor": "x.npy" | null, ...}
+
+File names in it are relative to the sidecar's folder.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from restora.errors import RestoraError
+from restora.operators import TASKS, Operator, build_operator, load_kernel
+from restora.operators.base import SCALES
+
+SIDECAR_FORMAT = "restora-measurement-v1"
+NOISE_SCALES = tuple(SCALES)  # '[-1,1]', '[0,1]', '255'
+MASK_KINDS = {"box": ("inpaint-box", "size", int), "random": ("inpaint-random", "ratio", float),
+              "lines": ("inpaint-lines", "n_strokes", int), "half": ("inpaint-half", "side", str)}
+# Tasks whose operator draws from the generator even when no kernel/mask file is given.
+GENERATOR_TASKS = ("cs",)
+PROBE_SIZE = 192  # divisible by 2, 3, 4, 8 (SR), 32 (CS blocks) and larger than the 61-pixel kernels
+
+
+def takes_kernel(task: str) -> bool:
+    return task.startswith("deblur") or task.endswith("-blur")
+
+
+def is_inpaint(task: str) -> bool:
+    return task == "inpaint" or task.startswith("inpaint-")
+
+
+def sr_scale(task: str) -> int | None:
+    if task.startswith("sr") and task[2:3].isdigit():
+        return int(task[2:].split("-")[0])
+    return None
+
+
+def noise_scales(sigma: float) -> dict[str, float]:
+    """A [-1, 1]-scale noise std quoted on every scale restora knows."""
+    return {scale: sigma / factor for scale, factor in SCALES.items()}
+
+
+def describe_sigma(sigma: float) -> str:
+    s = noise_scales(sigma)
+    return f"{sigma:.6g} on the [-1,1] scale (= {s['[0,1]']:.6g} on [0,1], {s['255']:.6g} on 0..255)"
+
+
+@dataclass
+class CliSpec:
+    """What the command line says about the degradation (None: not given)."""
+
+    task: str | None = None
+    mask: str | None = None
+    kernel: str | None = None
+    task_options: dict[str, Any] = field(default_factory=dict)
+    sigma_y: float | None = None  # [-1, 1] scale
+    invert_mask: bool = False
+
+
+@dataclass
+class Spec:
+    """The degradation of one measurement, ready for :func:`build_operator`."""
+
+    task: str
+    options: dict[str, Any]
+    kernel: str | None = None  # spec string or file path
+    mask: str | None = None  # mask file path (generated masks are tasks inpaint-box/...)
+    sigma_y: float = 0.0
+    seed: int = 0
+    image_shape: tuple[int, ...] | None = None  # (C, H, W) from a sidecar
+    source: str = "command line"
+
+    def family(self) -> str:
+        if sr_scale(self.task):
+            return "sr"
+        return self.task.split("-")[0]
+
+    def build(self, x_shape: tuple[int, ...], generator: torch.Generator | None = None) -> Operator:
+        gen = generator if generator is not None else torch.Generator().manual_seed(self.seed)
+        mask = Path(self.mask) if self.mask is not None else None
+        return build_operator(self.task, x_shape, kernel=self.kernel, mask=mask, generator=gen,
+                              **self.options)
+
+
+def parse_task(task: str | None, mask: str | None, options: dict[str, Any],
+               invert_mask: bool = False) -> tuple[str | None, dict[str, Any], str | None]:
+    """(task, options, mask file) from ``--task`` / ``--mask``: ``--task inpaint --mask random:0.8``
+    is task ``inpaint-random`` with ratio 0.8; ``--mask FILE`` is task ``inpaint`` with that file."""
+    options = dict(options)
+    if task is not None and task not in TASKS:
+        raise RestoraError(f"unknown task {task!r}; valid tasks: {', '.join(TASKS)}")
+    if mask is None:
+        if task == "inpaint":
+            raise RestoraError("--task inpaint needs --mask (box, random:RATIO, lines, half or a mask file)")
+        if invert_mask:
+            options["invert"] = True
+        return task, options, None
+    if task is not None and task != "inpaint":
+        hint = " (drop --mask, or use --task inpaint)" if is_inpaint(task) else ""
+        raise RestoraError(f"--mask goes with --task inpaint, not {task!r}{hint}")
+    kind, _, arg = mask.partition(":")
+    if kind in MASK_KINDS and not Path(mask).is_file():
+        name, key, cast = MASK_KINDS[kind]
+        if arg:
+            try:
+                options[key] = cast(arg)
+            except ValueError:
+                raise RestoraError(f"--mask {mask}: {arg!r} is not a valid {key}") from None
+        return name, options, None
+    path = Path(mask).expanduser()
+    if not path.is_file():
+        raise RestoraError(f"--mask {mask}: no such mask file (or use box[:SIZE], random[:RATIO], "
+                           "lines[:N], half[:SIDE])")
+    if invert_mask:
+        options["invert"] = True
+    return "inpaint", options, str(path)
+
+
+def check_kernel(spec: str | None) -> None:
+    """Fail early (exit 2) on a kernel spec or file that cannot be used."""
+    if spec is not None:
+        load_kernel(spec, generator=torch.Generator().manual_seed(0))
+
+
+def probe_operator(spec: Spec) -> tuple[Operator, tuple[int, int, int, int]]:
+    """The task's operator on a stand-in image (and that image's shape), to validate options and
+    check solver compatibility before any image or model is loaded."""
+    size = PROBE_SIZE
+    if spec.kernel is not None:
+        k = load_kernel(spec.kernel, generator=torch.Generator().manual_seed(0))
+        size = max(size, math.ceil((max(k.shape) + 1) / 96) * 96)
+    shape = (1, 3, size, size)
+    mask = torch.ones(size, size) if spec.task == "inpaint" else None
+    opts = {k: v for k, v in spec.options.items() if not (spec.task == "inpaint" and k == "invert")}
+    op = build_operator(spec.task, shape, kernel=spec.kernel, mask=mask,
+                        generator=torch.Generator().manual_seed(0), **opts)
+    return op, shape
+
+
+def check_mask_file(mask: str | None) -> None:
+    """Fail early (exit 2) on a --mask file that cannot be read; its size is checked per image."""
+    if mask is None or mask.partition(":")[0] in MASK_KINDS or not Path(mask).expanduser().is_file():
+        return
+    path = Path(mask).expanduser()
+    try:
+        if path.suffix.lower() == ".npy":
+            np.load(path, mmap_mode="r", allow_pickle=False)
+        else:
+            from PIL import Image
+
+            with Image.open(path) as im:
+                im.load()
+    except Exception as exc:
+        raise RestoraError(f"cannot read mask file {path}: {exc}") from exc
+
+
+# ------------------------------------------------------------------------------------- sidecars
+
+
+def sidecar_path(measurement: Path) -> Path:
+    return measurement.with_suffix(".json")
+
+
+def read_sidecar(measurement: Path) -> dict[str, Any] | None:
+    """The sidecar of a measurement, or None when there is none."""
+    path = sidecar_path(measurement)
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise RestoraError(f"cannot read the sidecar {path}: {exc}") from exc
+    if not isinstance(data, dict) or data.get("format") != SIDECAR_FORMAT:
+        return None  # some other JSON file with the same name: not ours
+    if data.get("task") not in TASKS:
+        raise RestoraError(f"sidecar {path}: unknown task {data.get('task')!r}")
+    return data
+
+
+def resolve(cli: CliSpec, sidecar: dict[str, Any] | None, folder: Path, seed: int) -> Spec:
+    """Merge the command line with a measurement's sidecar: every field given on the command line
+    wins; the rest comes from the sidecar. ``seed`` is the per-image seed used when there is no
+    sidecar (the sidecar's own seed otherwise, so that operators drawn at random are redrawn)."""
+    task, options, mask = parse_task(cli.task, cli.mask, cli.task_options, cli.invert_mask)
+    kernel = cli.kernel
+    sc = sidecar or {}
+    same_task = sidecar is not None and (task is None or task == sc["task"])
+    if sidecar is not None:
+        if same_task:
+            task = sc["task"]
+            options = {**sc.get("task_options", {}), **options}
+        if kernel is None and sc.get("kernel") and takes_kernel(task):
+            kernel = str(folder / sc["kernel"])
+        if mask is None and sc.get("mask") and is_inpaint(task) and cli.mask is None:
+            # the saved mask describes the missing pixels of this very measurement
+            mask, task, options = str(folder / sc["mask"]), "inpaint", {}  # saved white = known
+        seed = int(sc.get("seed", seed))
+    if task is None:
+        raise RestoraError("no --task given and no sidecar JSON (from restora degrade) next to it; "
+                           "pass --task")
+    if cli.sigma_y is not None:
+        sigma = cli.sigma_y
+    elif "sigma_y" in sc:
+        sigma = float(sc["sigma_y"])
+    else:
+        sigma = 0.0
+    shape = tuple(int(v) for v in sc["image_shape"]) if same_task and sc.get("image_shape") else None
+    return Spec(task=task, options=options, kernel=kernel, mask=mask, sigma_y=sigma, seed=seed,
+                image_shape=shape, source="sidecar" if sidecar is not None else "command line")
+
+
+# ------------------------------------------------------------------------------------- files
+
+
+def measurement_channels(task: str, prior_channels: int) -> int:
+    return 1 if task == "colorize" else prior_channels
+
+
+def peek_shape(path: Path, channels: int) -> tuple[int, int, int, int]:
+    """(1, C, H, W) of a measurement file without decoding it (C from ``channels`` for images)."""
+    if not path.is_file():
+        raise RestoraError(f"no such file: {path}")
+    if path.suffix.lower() == ".npy":
+        try:
+            arr = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise RestoraError(f"cannot read {path}: {exc}") from exc
+        return _npy_shape(arr.shape, path)
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise RestoraError(f"cannot read image {path}: {exc}") from exc
+    return (1, channels, h, w)
+
+
+def _npy_shape(shape: tuple[int, ...], path: Path) -> tuple[int, int, int, int]:
+    if len(shape) == 2:
+        return (1, 1, *shape)
+    if len(shape) == 3:
+        return (1, *shape)
+    if len(shape) == 4 and shape[0] == 1:
+        return tuple(shape)
+    raise RestoraError(f"{path}: a measurement array must be (H, W), (C, H, W) or (1, C, H, W), got {shape}")
+
+
+def read_measurement(path: Path, channels: int) -> Tensor:
+    """A measurement as a (1, C, H, W) float32 tensor on the [-1, 1] scale. Images are read like
+    any image (gray/RGB converted to ``channels``); ``.npy`` arrays hold (y + 1) / 2 unclipped."""
+    if path.suffix.lower() == ".npy":
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise RestoraError(f"cannot read {path}: {exc}") from exc
+        if not np.issubdtype(arr.dtype, np.floating) and not np.issubdtype(arr.dtype, np.integer):
+            raise RestoraError(f"{path}: expected a float array, got dtype {arr.dtype}")
+        y = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)).reshape(_npy_shape(arr.shape, path))
+        if not torch.isfinite(y).all():
+            raise RestoraError(f"{path} contains NaN or infinite values")
+        return y * 2 - 1
+    from restora.io import read_image
+
+    return read_image(path, channels=channels) * 2 - 1
+
+
+def image_shape(spec: Spec, y_shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """The (1, C, H, W) image a measurement of ``y_shape`` comes from."""
+    if spec.image_shape is not None:
+        return (1, *spec.image_shape)
+    _, c, h, w = y_shape
+    scale = sr_scale(spec.task)
+    if scale:
+        return (1, c, h * scale, w * scale)
+    if spec.task == "colorize":
+        return (1, 3, h, w)
+    if spec.task == "cs":
+        raise RestoraError("a cs measurement needs its sidecar JSON (from restora degrade) for the "
+                           "image size")
+    return (1, c, h, w)
+
+
+def save_array(arr: np.ndarray, path: Path) -> Path:
+    """np.save through a temporary file in the same folder and a rename."""
+    import os
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npy", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, arr)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def save_measurement_array(y: Tensor, path: Path) -> Path:
+    """Lossless (y + 1) / 2 of one image as a float32 (C, H, W) .npy, written atomically."""
+    return save_array(((y.detach().float().cpu()[0] + 1) / 2).numpy(), path)
+
+
+def is_image_like(y_shape: tuple[int, ...]) -> bool:
+    """Whether a measurement can be stored as an image file (1 or 3 channels)."""
+    return len(y_shape) == 4 and y_shape[1] in (1, 3)
