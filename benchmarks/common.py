@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 import restora
+from restora.bench import cpu_name
 from restora.io import list_images, read_image
 from restora.operators import Inpaint, Operator, build_operator
 
@@ -82,6 +83,6 @@ def load_settings() -> dict:
 def environment() -> dict:
     """Hardware and versions, recorded next to every number."""
     return {"restora": restora.__version__, "torch": torch.__version__, "python": platform.python_version(),
-            "machine": platform.machine(), "processor": platform.processor() or "unknown",
+            "machine": platform.machine(), "processor": cpu_name(),
             "threads": torch.get_num_threads(), "cuda": torch.cuda.is_available(),
             "date": time.strftime("%Y-%m-%d")}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from functools import partial
 from pathlib import Path
@@ -20,11 +21,11 @@ from pathlib import Path
 import torch
 from common import DATA, TASKS, centre_crops, environment, load_settings
 
-import restora
 from restora.baselines import classical
 from restora.io import write_image
 from restora.metrics import psnr, ssim
 from restora.pictures import as_unit, side_by_side
+from restora.priors import load as load_prior
 from restora.solvers import check_compatible, get
 from restora.solvers.repaint import repaint_nfe
 
@@ -32,9 +33,11 @@ DEFAULT_SOLVERS = ("diffpir", "ddrm", "ddnm", "pigdm", "dps")
 STEPS = {"diffpir": 100, "ddrm": 20, "ddnm": 100, "pigdm": 100, "dps": 250}
 
 
-def solver_kwargs(solver: str, family: str, tuned: dict) -> dict:
-    """Steps plus the tuned (or published) method settings for ``solver`` on a task family."""
-    kwargs = {"steps": STEPS[solver]}
+def solver_kwargs(solver: str, family: str, tuned: dict, steps: dict[str, int]) -> dict:
+    """Steps plus the tuned (or else published) method settings for ``solver`` on a task family."""
+    published = getattr(sys.modules[get(solver).__module__], "DEFAULTS", {}).get(family, {})
+    kwargs = {k: v for k, v in published.items() if k != "steps"}
+    kwargs["steps"] = steps[solver]
     kwargs.update(tuned.get(solver, {}).get(family, {}))
     return kwargs
 
@@ -56,14 +59,19 @@ def main() -> None:
     p.add_argument("--solvers", default=",".join(DEFAULT_SOLVERS))
     p.add_argument("--sigma-y", type=float, default=0.05, help="noise std on the [-1, 1] scale")
     p.add_argument("--batch", type=int, default=4, help="images per solver call")
+    p.add_argument("--steps", default="", help="NFE overrides, e.g. diffpir=50,dps=100")
     p.add_argument("--out", default="benchmarks/results/quality")
     args = p.parse_args()
+    steps = dict(STEPS)
+    for item in filter(None, args.steps.split(",")):
+        name, value = item.split("=")
+        steps[name] = int(value)
 
     torch.manual_seed(0)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     images = centre_crops(Path(args.images), args.size, args.limit)
-    prior = restora.priors.load(args.prior)
+    prior = load_prior(args.prior)
     tuned = load_settings()
     rows = []
     for task_name in args.tasks.split(","):
@@ -80,7 +88,7 @@ def main() -> None:
                 check_compatible(solver, chunks[0][0])
             except ValueError:
                 continue
-            kwargs = solver_kwargs(solver, task.family, tuned)
+            kwargs = solver_kwargs(solver, task.family, tuned, steps)
             run = partial(get(solver), prior, sigma_y=args.sigma_y, **kwargs)
             methods[solver] = (lambda op, y, g, run=run: run(op, y, generator=g), nfe(solver, kwargs))
         results = {}
@@ -105,7 +113,7 @@ def main() -> None:
         write_image(side_by_side(pictures, labels), out / f"grid_{task_name}.png")
     meta = {"images": [n for n, _ in images], "size": args.size, "sigma_y": args.sigma_y,
             "sigma_y_scale": "[-1,1]", "prior": args.prior, "settings": tuned,
-            "steps": STEPS, "environment": environment()}
+            "steps": steps, "environment": environment()}
     (out / "results.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
     (out / "table.md").write_text(markdown(rows))
     print(markdown(rows))

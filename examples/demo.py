@@ -17,12 +17,12 @@ from pathlib import Path
 
 import torch
 
-import restora
 from restora.baselines import classical
 from restora.io import read_image, write_image
 from restora.metrics import psnr
 from restora.operators import build_operator
 from restora.pictures import as_unit, side_by_side
+from restora.priors import load as load_prior
 from restora.solvers.diffpir import diffpir
 
 # Settings measured on the bundled prior (docs/results.md); DiffPIR's lam/zeta as in the paper.
@@ -54,7 +54,7 @@ def main() -> None:
     gen = torch.Generator().manual_seed(args.seed)
     op = build_operator(args.task, x.shape, generator=gen)
     y = op.measure(x, settings["sigma_y"], gen)
-    prior = restora.priors.load(args.prior)
+    prior = load_prior(args.prior)
 
     start = time.perf_counter()
     base = classical(op, y, settings["sigma_y"])

@@ -157,7 +157,7 @@ def test_posterior_statistics(name, case_name, kwargs, bounds):
 
 def vp_grid(steps: int) -> list[float]:
     """alpha_bar at the solver's levels, then 1 (the clean image)."""
-    return [1 / (1 + s**2) for s in noise_levels(PRIOR, steps, "uniform", torch.device("cpu"))] + [1.0]
+    return [1 / (1 + s**2) for s in noise_levels(PRIOR, steps, "uniform")] + [1.0]
 
 
 def vp_denoise(x_vp: Tensor, ab: float) -> Tensor:

@@ -284,7 +284,7 @@ def run_case(case: Case, prior: Prior, device: torch.device, *, repeats: int, wa
 def device_record(device: torch.device) -> dict[str, Any]:
     """The hardware and software a measurement was taken on."""
     rec: dict[str, Any] = {"type": device.type, "threads": torch.get_num_threads(),
-                           "cpu": _cpu_name(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
+                           "cpu": cpu_name(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
                            "python": platform.python_version()}
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
@@ -295,7 +295,8 @@ def device_record(device: torch.device) -> dict[str, Any]:
     return rec
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
+    """The CPU model name (Linux /proc/cpuinfo), else what platform reports."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:

@@ -45,6 +45,7 @@ class TrainConfig:
     out: str = "runs/prior"
     model: str = "small"
     steps: int = 20000
+    stop_at: int = 0  # stop after this step (0: at ``steps``); the LR schedule still follows ``steps``
     batch_size: int = 8
     crop: int = 128
     lr: float = 2e-4
@@ -264,10 +265,11 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
         )
     use_amp = cfg.amp and device.type == "cuda"
 
-    bar = tqdm(total=cfg.steps, initial=step, disable=not progress or rank != 0, desc="train",
+    last = min(cfg.steps, cfg.stop_at) if cfg.stop_at > 0 else cfg.steps
+    bar = tqdm(total=last, initial=step, disable=not progress or rank != 0, desc="train",
                dynamic_ncols=True)
     t_last, seen, loss_acc, n_acc = time.perf_counter(), 0, 0.0, 0
-    while step < cfg.steps:
+    while step < last:
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg)
         x0 = bank.sample(cfg.batch_size, gen).to(device)
@@ -285,7 +287,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
         loss_acc += float(loss.detach())
         n_acc += 1
         bar.update(1)
-        if rank == 0 and (step % cfg.log_every == 0 or step == cfg.steps):
+        if rank == 0 and (step % cfg.log_every == 0 or step == last):
             now = time.perf_counter()
             ips = seen / (now - t_last)
             append_csv(out / "log.csv", {"step": step, "loss": loss_acc / n_acc,
@@ -293,9 +295,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
                                          "time": time.time()})
             bar.set_postfix(loss=f"{loss_acc / n_acc:.4f}", img_s=f"{ips:.1f}")
             t_last, seen, loss_acc, n_acc = now, 0, 0.0, 0
-        if step % cfg.ckpt_every == 0 or step == cfg.steps:
+        if step % cfg.ckpt_every == 0 or step == last:
             save_checkpoint(ckpt_path, prior, ema, opt, step, gen, cfg, world, rank)
-        if rank == 0 and val_images is not None and (step % cfg.val_every == 0 or step == cfg.steps):
+        if rank == 0 and val_images is not None and (step % cfg.val_every == 0 or step == last):
             metrics = validate(ema, val_images)
             append_csv(out / "val.csv", {"step": step, **metrics})
             bar.write(f"step {step}: " + ", ".join(f"{k} {v:.2f} dB" for k, v in metrics.items()))

@@ -34,7 +34,7 @@ from restora.errors import RestoraError
 from restora.operators import TASKS
 
 EXAMPLES = """examples:
-  # the numbers of docs/speed.md: ADM-FFHQ with random weights (timing only), three batch sizes
+  # the numbers of docs/performance.md: ADM-FFHQ with random weights (timing only), three batch sizes
   restora bench --solver diffpir,ddrm,dps --prior adm-ffhq256:random --size 256 --batch 1,4,16 \\
       --steps 20 --device cuda --dtype bf16 -o bench/h100-adm.json
   # the bundled prior on 2 CPU threads, two sizes

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from restora.errors import RestoraError
-from restora.io import IMAGE_SUFFIXES
+from restora.io import IMAGE_SUFFIXES, atomic_write
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # the run started, but some input (or the whole run) failed at run time
@@ -258,15 +258,8 @@ def prepare_output_dir(path: str | Path) -> Path:
 
 def write_text_atomic(path: Path, text: str) -> Path:
     """Write a text file through a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as tmp:
+        tmp.write_text(text, newline="")
     return path
 
 

@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 from restora.errors import RestoraError
+from restora.io import atomic_write
 from restora.operators import TASKS, Operator, build_operator, load_kernel
 from restora.operators.base import SCALES
 
@@ -300,18 +301,8 @@ def image_shape(spec: Spec, y_shape: tuple[int, ...]) -> tuple[int, int, int, in
 
 def save_array(arr: np.ndarray, path: Path) -> Path:
     """np.save through a temporary file in the same folder and a rename."""
-    import os
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npy", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, arr)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as tmp, tmp.open("wb") as f:
+        np.save(f, arr)
     return path
 
 

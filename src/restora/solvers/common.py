@@ -25,7 +25,7 @@ def randn_like(x: Tensor, generator: torch.Generator | None) -> Tensor:
     return torch.randn(x.shape, generator=generator, device=device, dtype=dtype).to(x.device)
 
 
-def noise_levels(prior: Prior, steps: int, spacing: str, device: torch.device) -> list[float]:
+def noise_levels(prior: Prior, steps: int, spacing: str) -> list[float]:
     """Decreasing sigmas for ``steps`` denoiser calls on the prior's time grid (Python floats, so the
     loop needs no device syncs)."""
     return [float(s) for s in sampling_sigmas(prior.schedule, steps, spacing)]

@@ -19,7 +19,7 @@ def ddim(prior: Prior, shape: tuple[int, ...] | torch.Size, *, steps: int = 50, 
     if len(shape) != 4:
         raise RestoraError(f"shape must be (N, C, H, W), got {tuple(shape)}")
     device = torch.device(device) if device is not None else prior_device(prior)
-    sigmas = noise_levels(prior, steps, spacing, device)
+    sigmas = noise_levels(prior, steps, spacing)
     x = sigmas[0] * randn_like(torch.empty(shape, device=device, dtype=dtype), generator)
     for i, s in enumerate(sigmas):
         s_next = sigmas[i + 1] if i + 1 < len(sigmas) else 0.0

@@ -63,7 +63,7 @@ def ddnm(prior: Prior, op: Operator, y: Tensor, *, steps: int = 100, sigma_y: fl
     """DDNM for sigma_y = 0, DDNM+ for sigma_y > 0 ([-1, 1] scale); NFEs = steps plus re-done steps."""
     shape = check_measurement(op, y, sigma_y)
     spec = spectral_setup(op, y, shape) if op.has_svd and sigma_y > 0 else None
-    sigmas = [*noise_levels(prior, steps, spacing, y.device), 0.0]
+    sigmas = [*noise_levels(prior, steps, spacing), 0.0]
     template = torch.zeros(shape, device=y.device, dtype=y.dtype)
     x = sigmas[0] * randn_like(template, generator)
     for n, (i, j) in enumerate(pairwise(jump_schedule(steps, travel_length, travel_repeat))):

@@ -29,7 +29,7 @@ def ddrm(prior: Prior, op: Operator, y: Tensor, *, steps: int = 20, sigma_y: flo
     shape = check_measurement(op, y, sigma_y)
     s, uty, y_bar, measured = spectral_setup(op, y, shape)
     template = torch.zeros(shape, device=y.device, dtype=y.dtype)
-    sigmas = noise_levels(prior, steps, spacing, y.device)
+    sigmas = noise_levels(prior, steps, spacing)
     safe_sy = max(sigma_y, 1e-12)
     noise_std_y = sigma_y / s.clamp_min(1e-30)  # std of y_bar per measured component
 

@@ -70,7 +70,7 @@ def diffpir(prior: Prior, op: Operator, y: Tensor, *, steps: int = 100, sigma_y:
         raise RestoraError(f"zeta must be in [0, 1], got {zeta}")
     if not lam > 0:
         raise RestoraError(f"lam must be > 0, got {lam}")
-    sigmas = noise_levels(prior, steps, spacing, y.device)
+    sigmas = noise_levels(prior, steps, spacing)
     sigma_n = max(sigma_y / 2, MIN_SIGMA_N)
     # Non-linear operators differentiate through A in the data step; nothing else needs autograd.
     with torch.inference_mode() if op.linear else torch.no_grad():

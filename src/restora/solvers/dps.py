@@ -95,7 +95,7 @@ def dps(prior: Prior, op: Operator, y: Tensor, *, steps: int = 1000, sigma_y: fl
     """
     shape = check_measurement(op, y, sigma_y)
     check_step_size("zeta", zeta)
-    sigmas = noise_levels(prior, steps, spacing, y.device)
+    sigmas = noise_levels(prior, steps, spacing)
     with torch.no_grad():
         y = y.clone()  # a normal tensor even if y was made under inference_mode (autograd below)
         x = sigmas[0] * randn_like(torch.empty(shape, device=y.device, dtype=y.dtype), generator)

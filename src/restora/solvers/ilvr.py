@@ -64,7 +64,7 @@ def ilvr(prior: Prior, op: Operator, y: Tensor, *, steps: int = 100, sigma_y: fl
         raise RestoraError(f"ilvr needs a linear operator; {type(op).__name__} is not (try dps or diffpir)")
     if int(range_t) != range_t or range_t < -1:
         raise RestoraError(f"range_t must be an integer >= -1, got {range_t}")
-    sigmas = noise_levels(prior, steps, spacing, y.device)
+    sigmas = noise_levels(prior, steps, spacing)
     with torch.inference_mode():
         x = sigmas[0] * randn_like(torch.empty(shape, device=y.device, dtype=y.dtype), generator)
         for i, s in enumerate(sigmas):

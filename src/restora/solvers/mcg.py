@@ -50,7 +50,7 @@ def mcg(prior: Prior, op: Operator, y: Tensor, *, steps: int = 1000, sigma_y: fl
     if not op.linear:
         raise RestoraError(f"mcg needs a linear operator; {type(op).__name__} is not (try dps or diffpir)")
     check_step_size("alpha", alpha)
-    sigmas = noise_levels(prior, steps, spacing, y.device)
+    sigmas = noise_levels(prior, steps, spacing)
     with torch.no_grad():
         y = y.clone()  # a normal tensor even if y was made under inference_mode (autograd below)
         x = sigmas[0] * randn_like(torch.empty(shape, device=y.device, dtype=y.dtype), generator)

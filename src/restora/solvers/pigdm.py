@@ -38,7 +38,7 @@ def pigdm(prior: Prior, op: Operator, y: Tensor, *, steps: int = 100, sigma_y: f
           callback: Callback | None = None) -> Tensor:
     """Restore ``y = A x + n`` (``sigma_y`` on [-1, 1]) with ``steps`` NFEs, each with one backward pass."""
     shape = check_measurement(op, y, sigma_y)
-    sigmas = noise_levels(prior, steps, spacing, y.device)
+    sigmas = noise_levels(prior, steps, spacing)
     template = torch.zeros(shape, device=y.device, dtype=y.dtype)
     x = sigmas[0] * randn_like(template, generator)
     for i, sigma in enumerate(sigmas):

@@ -76,7 +76,7 @@ def repaint(prior: Prior, op: Operator, y: Tensor, *, steps: int = 250, sigma_y:
     """
     shape = check_measurement(op, y, sigma_y)
     levels = jump_schedule(steps, jump_length, jump_n_sample)
-    sigmas = [*noise_levels(prior, steps, spacing, y.device), 0.0]
+    sigmas = [*noise_levels(prior, steps, spacing), 0.0]
     with torch.inference_mode():
         m, known = inpainting_mask(op, y, shape)
         x = sigmas[0] * randn_like(torch.empty(shape, device=y.device, dtype=y.dtype), generator)
