@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-from pathlib import Path
 
 import pytest
 import torch
@@ -28,18 +26,10 @@ from restora.schedules import VPSchedule
 LAYOUTS = ("adm_imagenet256_layout", "adm_ffhq256_layout")
 
 
-def data_dir() -> Path:
-    """Shared data folder: $RESTORA_DATA, else ../shared/data next to the repository."""
-    env = os.environ.get("RESTORA_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
-@pytest.fixture(scope="module")
-def reference() -> dict:
-    path = data_dir() / "fixtures" / "adm_reference.pt"
-    if not path.is_file():
-        pytest.skip(f"ADM reference fixture not available ({path})")
-    return torch.load(path, map_location="cpu", weights_only=True)
+@pytest.fixture
+def reference(adm_reference: dict) -> dict:
+    """The original guided-diffusion UNet's outputs (conftest's ``adm_reference``)."""
+    return adm_reference
 
 
 def fixture_prior(reference: dict, layout: str) -> VPEpsPrior:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 from pathlib import Path
 from types import MappingProxyType
 
@@ -18,18 +17,10 @@ from restora.priors.loaders import save_restora_prior, save_state_dict
 from restora.priors.unet import UNetConfig, build_restora_prior
 
 
-def data_dir() -> Path:
-    """Shared data folder: $RESTORA_DATA, else ../shared/data next to the repository."""
-    env = os.environ.get("RESTORA_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
-@pytest.fixture(scope="module")
-def reference() -> dict:
-    path = data_dir() / "fixtures" / "adm_reference.pt"
-    if not path.is_file():
-        pytest.skip(f"ADM reference fixture not available ({path})")
-    return torch.load(path, map_location="cpu", weights_only=True)
+@pytest.fixture
+def reference(adm_reference: dict) -> dict:
+    """The original guided-diffusion UNet's outputs (conftest's ``adm_reference``)."""
+    return adm_reference
 
 
 @pytest.fixture

@@ -79,6 +79,18 @@ def residual_norm_grad(prior: Prior, op: Operator, x: Tensor, y: Tensor,
     return x0.detach(), grad, norm.detach()
 
 
+def guided_step(prior: Prior, op: Operator, x: Tensor, y: Tensor, sigma: float, sigma_next: float,
+                eta: float, scale: float, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+    """One DPS step (also MCG's first half): the DDIM/DDPM step from ``sigma`` to ``sigma_next``
+    minus ``scale`` times the residual norm's gradient; returns (x_next, x0_hat)."""
+    x0, grad, _ = residual_norm_grad(prior, op, x, y, sigma)
+    c_eps, c_noise = ddim_coefficients(sigma, sigma_next, eta)
+    x_next = x0 + c_eps * (x - x0) / sigma
+    if c_noise:
+        x_next = x_next + c_noise * randn_like(x, generator)
+    return x_next - scale * vp_step_factor(sigma, sigma_next) * grad, x0
+
+
 def check_step_size(name: str, value: float) -> None:
     if not (math.isfinite(value) and value >= 0):
         raise RestoraError(f"{name} must be a finite number >= 0, got {value}")
@@ -101,12 +113,7 @@ def dps(prior: Prior, op: Operator, y: Tensor, *, steps: int = 1000, sigma_y: fl
         x = sigmas[0] * randn_like(torch.empty(shape, device=y.device, dtype=y.dtype), generator)
         for i, s in enumerate(sigmas):
             s_next = sigmas[i + 1] if i + 1 < len(sigmas) else 0.0
-            x0, grad, _ = residual_norm_grad(prior, op, x, y, s)
-            c_eps, c_noise = ddim_coefficients(s, s_next, eta)
-            x_next = x0 + c_eps * (x - x0) / s
-            if c_noise:
-                x_next = x_next + c_noise * randn_like(x, generator)
-            x = x_next - zeta * vp_step_factor(s, s_next) * grad
+            x, x0 = guided_step(prior, op, x, y, s, s_next, eta, zeta, generator)
             if callback is not None:
                 callback(i, x, x0)
     return x

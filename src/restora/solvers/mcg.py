@@ -34,8 +34,8 @@ from torch import Tensor
 from restora.errors import RestoraError
 from restora.operators.base import Operator
 from restora.priors.base import Prior
-from restora.solvers.common import Callback, check_measurement, ddim_coefficients, noise_levels, randn_like
-from restora.solvers.dps import check_step_size, residual_norm_grad, vp_step_factor
+from restora.solvers.common import Callback, check_measurement, noise_levels, randn_like
+from restora.solvers.dps import check_step_size, guided_step
 from restora.solvers.ilvr import noisy_measurement, project
 
 
@@ -56,12 +56,7 @@ def mcg(prior: Prior, op: Operator, y: Tensor, *, steps: int = 1000, sigma_y: fl
         x = sigmas[0] * randn_like(torch.empty(shape, device=y.device, dtype=y.dtype), generator)
         for i, s in enumerate(sigmas):
             s_next = sigmas[i + 1] if i + 1 < len(sigmas) else 0.0
-            x0, grad, _ = residual_norm_grad(prior, op, x, y, s)
-            c_eps, c_noise = ddim_coefficients(s, s_next, eta)
-            x_next = x0 + c_eps * (x - x0) / s
-            if c_noise:
-                x_next = x_next + c_noise * randn_like(x, generator)
-            x_next = x_next - alpha * vp_step_factor(s, s_next) * grad
+            x_next, x0 = guided_step(prior, op, x, y, s, s_next, eta, alpha, generator)
             x = project(op, x_next, noisy_measurement(op, y, s_next, x, generator))
             if callback is not None:
                 callback(i, x, x0)
