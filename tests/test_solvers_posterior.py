@@ -13,7 +13,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-from restora.operators import AvgPoolSR, BicubicSR, Blur, Colorize, Inpaint, gaussian_kernel, random_mask
+from restora.operators import (
+    AvgPoolSR,
+    BicubicSR,
+    Blur,
+    Colorize,
+    Denoise,
+    Inpaint,
+    gaussian_kernel,
+    random_mask,
+)
 from restora.priors.gaussian import GaussianPrior, gaussian_posterior
 from restora.solvers import get
 
@@ -87,3 +96,17 @@ def test_posterior_mean_and_consistency(solver, op_name, sigma_y, kwargs, tol):
     if sigma_y > 0:
         assert residual > 0.2 * sigma_y
 
+
+
+@pytest.mark.parametrize("spacing", ["uniform", "quad"])
+def test_diffpir_without_data_term_is_ddim(spacing):
+    """With zeta = 0 and a data step that keeps the denoised image (identity operator, huge lam),
+    DiffPIR is exactly deterministic DDIM: the same re-noising direction, sigma grid and last step.
+    (The moment tests above cannot see a sign error in the re-noising with zeta < 1; this can.)"""
+    prior = GaussianPrior.natural_like(channels=1, size=8)
+    y = torch.zeros(4, 1, 8, 8, dtype=torch.float64)
+    out = get("diffpir")(prior, Denoise(), y, steps=12, sigma_y=0.5, lam=1e12, zeta=0.0, spacing=spacing,
+                         generator=torch.Generator().manual_seed(3))
+    ref = get("ddim")(prior, y.shape, steps=12, eta=0.0, spacing=spacing, dtype=torch.float64,
+                      generator=torch.Generator().manual_seed(3))
+    assert torch.allclose(out, ref, atol=1e-6), (out - ref).abs().max()
