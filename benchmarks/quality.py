@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from functools import partial
 from pathlib import Path
@@ -26,7 +25,7 @@ from restora.io import write_image
 from restora.metrics import psnr, ssim
 from restora.pictures import as_unit, side_by_side
 from restora.priors import load as load_prior
-from restora.solvers import check_compatible, get
+from restora.solvers import check_compatible, get, settings
 from restora.solvers.repaint import repaint_nfe
 
 DEFAULT_SOLVERS = ("diffpir", "ddrm", "ddnm", "pigdm", "dps")
@@ -35,8 +34,7 @@ STEPS = {"diffpir": 100, "ddrm": 20, "ddnm": 100, "pigdm": 100, "dps": 250}
 
 def solver_kwargs(solver: str, family: str, tuned: dict, steps: dict[str, int]) -> dict:
     """Steps plus the tuned (or else published) method settings for ``solver`` on a task family."""
-    published = getattr(sys.modules[get(solver).__module__], "DEFAULTS", {}).get(family, {})
-    kwargs = {k: v for k, v in published.items() if k != "steps"}
+    kwargs = {k: v for k, v in settings(solver, family).items() if k != "steps"}
     kwargs["steps"] = steps[solver]
     kwargs.update(tuned.get(solver, {}).get(family, {}))
     return kwargs

@@ -381,6 +381,21 @@ def test_eval_identical_images_and_pairing(tmp_path: Path, capsys: pytest.Captur
     assert "orphan.png: no reference image named 'orphan' in" in captured.err
 
 
+
+def test_restore_uses_the_settings_tuned_for_the_prior(work: Path, capsys: pytest.CaptureFixture) -> None:
+    """Published defaults < the prior's stored solver settings < --opt."""
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        prior = build_restora_prior(MODEL_SIZES["tiny"])
+    prior.solver_settings = {"diffpir": {"sr": {"zeta": 0.77, "lam": 3.0}}}
+    save_restora_prior(prior, work / "tuned.safetensors")
+    image = str(work / "clean" / "im0.png")
+    common = ["--task", "sr4", "--prior", str(work / "tuned.safetensors"), "--steps", "1"]
+    assert main(["restore", image, *common, "-o", str(work / "r_tuned")]) == 0
+    assert "diffpir on sr: steps=1 lam=3.0 zeta=0.77" in capsys.readouterr().out
+    assert main(["restore", image, *common, "--opt", "zeta=0.5", "-o", str(work / "r_tuned_opt")]) == 0
+    assert "lam=3.0 zeta=0.5" in capsys.readouterr().out
+
 def test_solver_options_parsing() -> None:
     from restora.cli.common import check_solver_options, parse_pairs
     from restora.errors import RestoraError

@@ -4,6 +4,7 @@ plus determinism and compatibility checks. Smoke tests: shapes, finiteness, seed
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -20,8 +21,9 @@ from restora.operators import (
     gaussian_kernel,
 )
 from restora.priors.adm import build_adm_prior
-from restora.solvers import check_compatible, get
+from restora.solvers import check_compatible, get, settings
 from restora.solvers import list as list_solvers
+from restora.solvers.diffpir import DEFAULTS as DIFFPIR_DEFAULTS
 
 FEW_STEPS = {
     "diffpir": {"steps": 3}, "ddrm": {"steps": 3}, "ddnm": {"steps": 3}, "pigdm": {"steps": 3},
@@ -99,3 +101,11 @@ def test_diffpir_handles_a_nonlinear_operator_with_gradient_steps(adm_prior, ima
     y = op.measure(images, 0.0)
     out = get("diffpir")(adm_prior, op, y, steps=2, sigma_y=0.0, generator=torch.Generator().manual_seed(0))
     assert out.shape == images.shape and bool(torch.isfinite(out).all())
+
+
+def test_settings_put_the_prior_tuned_options_over_the_published_defaults():
+    tuned = SimpleNamespace(solver_settings={"diffpir": {"sr": {"zeta": 0.9}}})
+    assert settings("diffpir", "sr") == DIFFPIR_DEFAULTS["sr"]
+    assert settings("diffpir", "sr", tuned) == {**DIFFPIR_DEFAULTS["sr"], "zeta": 0.9}
+    assert settings("diffpir", "deblur", tuned) == DIFFPIR_DEFAULTS["deblur"]
+    assert settings("ddrm", "sr", tuned) == settings("ddrm", "sr")

@@ -1,5 +1,6 @@
 """Training: exact resume, export, validation numbers, and 2-process DDP with gloo."""
 
+import json
 import math
 import os
 import subprocess
@@ -75,6 +76,16 @@ def test_export_loads_the_ema_weights(image_folder, tmp_path):
     x = torch.randn(1, 3, 24, 24)
     with torch.no_grad():
         assert torch.equal(prior(x, 0.7), ref(x, 0.7))
+
+
+def test_export_stores_the_tuned_solver_settings(image_folder, tmp_path):
+    ckpt = train(tiny_cfg(image_folder, tmp_path / "run", 1), progress=False)
+    tuned = {"diffpir": {"sr": {"lam": 4.0, "zeta": 1.0}}, "_tuning": {"images": 3}}
+    (tmp_path / "settings.json").write_text(json.dumps(tuned))
+    saved = export(ckpt, tmp_path / "p.safetensors", solver_settings=tmp_path / "settings.json")
+    prior = load_restora_prior(saved)
+    assert prior.solver_settings == {"diffpir": {"sr": {"lam": 4.0, "zeta": 1.0}}}
+    assert load_restora_prior(export(ckpt, tmp_path / "q.safetensors")).solver_settings == {}
 
 
 def test_validation_psnr_of_the_noisy_input_is_the_noise_psnr():

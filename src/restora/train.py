@@ -321,12 +321,17 @@ def save_checkpoint(path: Path, prior: EDMPrior, ema: EDMPrior, opt: torch.optim
                      "config": json.dumps(asdict(cfg))}, path)
 
 
-def export(checkpoint: str | Path, out: str | Path, use_ema: bool = True, half: bool = False) -> Path:
-    """Write a checkpoint's (EMA) weights as a restora prior in .safetensors."""
+def export(checkpoint: str | Path, out: str | Path, use_ema: bool = True, half: bool = False,
+           solver_settings: str | Path | None = None) -> Path:
+    """Write a checkpoint's (EMA) weights as a restora prior in .safetensors, with the solver settings
+    tuned for it (a JSON file solver -> task family -> options, e.g. benchmarks/settings.json)."""
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     cfg = TrainConfig(**json.loads(state["config"]))
     prior = build_model(cfg)
     prior.load_state_dict(state["ema" if use_ema else "model"])
+    if solver_settings is not None:
+        tuned = json.loads(Path(solver_settings).read_text())
+        prior.solver_settings = {k: v for k, v in tuned.items() if not k.startswith("_")}
     save_restora_prior(prior, out, half=half, extra={"train_steps": str(state["step"])})
     return Path(out)
 
@@ -345,6 +350,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--export", nargs=2, metavar=("CHECKPOINT", "OUT"),
                    help="write a checkpoint's EMA weights to OUT (.safetensors) and exit")
     p.add_argument("--half", action="store_true", help="with --export: store weights as fp16")
+    p.add_argument("--solver-settings", metavar="JSON",
+                   help="with --export: solver settings tuned for this prior (benchmarks/tune.py) to store")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     p.add_argument("--no-progress", action="store_true")
     for name, value in asdict(d).items():
@@ -361,7 +368,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.export:
-        export(*args.export, half=args.half)
+        export(*args.export, half=args.half, solver_settings=args.solver_settings)
         return 0
     if not args.data:
         raise RestoraError("give at least one --data folder of training images")

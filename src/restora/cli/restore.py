@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import importlib
 import inspect
 import io
 import json
@@ -186,12 +185,13 @@ def _fail(item: Item, exc: BaseException | str, rows: list[dict[str, Any]]) -> N
     rows.append({"index": item.index, "file": str(item.path), "output": "", "status": "failed", "error": msg})
 
 
-def _solver_settings(name: str, family: str, steps: int | None, user: dict[str, Any]) -> tuple[int, dict]:
-    """(steps, keyword options) for a task family: the solver module's published DEFAULTS for the
-    family, then the signature's defaults, overridden by --steps / --opt."""
-    meta = solvers.info(name)
-    fn = meta.load()
-    defaults = dict(getattr(importlib.import_module(meta.module), "DEFAULTS", {}).get(family, {}))
+def _solver_settings(name: str, family: str, steps: int | None, user: dict[str, Any],
+                     prior: Prior | None = None) -> tuple[int, dict]:
+    """(steps, keyword options) for a task family: the solver's published defaults for the family and
+    the prior's tuned settings (:func:`restora.solvers.settings`), then the signature's defaults,
+    overridden by --steps / --opt."""
+    fn = solvers.get(name)
+    defaults = solvers.settings(name, family, prior)
     allowed = solver_keywords(fn)
     opts = {k: v for k, v in defaults.items() if k in allowed}
     opts.update(user)
@@ -498,7 +498,7 @@ def _restore_batch(batch: list[Item], args: argparse.Namespace, prior, pinfo, de
         if isinstance(op, Inpaint):  # whatever the file holds in the holes is not a measurement
             y = y * op.mask
         y = y.to(device)
-        steps, opts = _solver_settings(args.solver, spec.family(), args.steps, args.solver_options)
+        steps, opts = _solver_settings(args.solver, spec.family(), args.steps, args.solver_options, prior)
         key = (spec.family(), steps, json.dumps(opts, sort_keys=True, default=str))
         if key not in announced:
             announced.add(key)

@@ -27,7 +27,7 @@ from torch import Tensor
 
 from restora.errors import RestoraError
 from restora.io import atomic_write
-from restora.operators import TASKS, Operator, build_operator, load_kernel
+from restora.operators import TASKS, Operator, build_operator, load_kernel, task_family
 from restora.operators.base import SCALES
 
 SIDECAR_FORMAT = "restora-measurement-v1"
@@ -89,9 +89,7 @@ class Spec:
     source: str = "command line"
 
     def family(self) -> str:
-        if sr_scale(self.task):
-            return "sr"
-        return self.task.split("-")[0]
+        return task_family(self.task)
 
     def build(self, x_shape: tuple[int, ...], generator: torch.Generator | None = None) -> Operator:
         gen = generator if generator is not None else torch.Generator().manual_seed(self.seed)

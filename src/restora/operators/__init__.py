@@ -30,7 +30,7 @@ from restora.operators.kernels import (
 from restora.operators.masks import box_mask, half_mask, lines_mask, load_mask, random_mask
 from restora.operators.resize import imresize, modcrop, resize_matrix
 from restora.operators.sr import AvgPoolSR, BicubicSR, BlurDownsampleSR
-from restora.operators.tasks import TASKS, build_operator
+from restora.operators.tasks import TASKS, build_operator, task_family
 
 CompressedSensing = BlockCS
 """Alias: the default compressed-sensing operator (block-wise random orthogonal)."""
@@ -77,5 +77,6 @@ __all__ = [
     "random_orthogonal",
     "resize_matrix",
     "sigma_on_model_scale",
+    "task_family",
     "validate_kernel",
 ]

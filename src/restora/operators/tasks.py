@@ -57,6 +57,14 @@ TASKS: dict[str, str] = {
 }
 
 
+def task_family(task: str) -> str:
+    """The family of a task name (``sr``, ``deblur``, ``inpaint``, ``denoise``, ...): what solver
+    defaults are chosen by (:func:`restora.solvers.settings`)."""
+    if task.startswith("sr") and task[2:3].isdigit():
+        return "sr"
+    return task.split("-")[0]
+
+
 def _parse_shape(shape: Sequence[int]) -> tuple[int, int, int]:
     dims = [int(v) for v in shape]
     if len(dims) not in (2, 3, 4) or min(dims) < 1:

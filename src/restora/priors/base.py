@@ -40,7 +40,9 @@ class Prior(nn.Module):
       discrete-time models, the standard linear 1000-step grid for continuous ones);
       ``sigma_min`` / ``sigma_max``: the range the model was trained on;
       ``size_multiple``: inputs are reflect-padded to a multiple of this and cropped back;
-      ``native_size``: the training resolution of fixed-size models (a tiling hint), else None.
+      ``native_size``: the training resolution of fixed-size models (a tiling hint), else None;
+      ``solver_settings``: solver -> task family -> options tuned for this prior (stored with its
+      weights; :func:`restora.solvers.settings` puts them over the published defaults).
     """
 
     channels: int = 3
@@ -54,6 +56,7 @@ class Prior(nn.Module):
         self.sigma_max = self.schedule.sigma_max
         self.run_dtype = torch.float32
         self.channels_last = False
+        self.solver_settings: dict[str, dict[str, dict]] = {}
         self._compiled: Callable[[Tensor, Tensor], Tensor] | None = None
 
     def denoise(self, x: Tensor, sigma: Tensor) -> Tensor:

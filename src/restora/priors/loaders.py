@@ -83,13 +83,16 @@ def convert(src: str | Path, dst: str | Path) -> Path:
 
 def save_restora_prior(prior, path: str | Path, half: bool = False,
                        extra: dict[str, str] | None = None) -> Path:
-    """Save an EDM-preconditioned restora UNet with its architecture in the file's metadata."""
+    """Save an EDM-preconditioned restora UNet with its architecture and tuned solver settings in
+    the file's metadata."""
     state = prior.state_dict()
     if half:
         state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     meta = {"format": RESTORA_FORMAT, "unet": json.dumps(prior.net.config.to_dict()),
             "sigma_data": str(prior.sigma_data), "sigma_min": str(prior.sigma_min),
             "sigma_max": str(prior.sigma_max), **(extra or {})}
+    if prior.solver_settings:
+        meta["solver_settings"] = json.dumps(prior.solver_settings)
     return save_state_dict(state, path, meta)
 
 
@@ -104,4 +107,5 @@ def load_restora_prior(path: str | Path):
                                 float(meta["sigma_min"]), float(meta["sigma_max"]))
     state = {k: v.float() for k, v in load_state_dict(path).items()}
     prior.load_state_dict(state, strict=True)
+    prior.solver_settings = json.loads(meta.get("solver_settings", "{}"))
     return prior.eval().requires_grad_(False)

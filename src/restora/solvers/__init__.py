@@ -85,6 +85,16 @@ def list() -> builtins.list[str]:
     return sorted(_SOLVERS)
 
 
+def settings(name: str, family: str, prior=None) -> dict:
+    """Options for solver ``name`` on a task family (``sr``, ``deblur``, ``inpaint``, ...): the
+    method's published defaults (its module's ``DEFAULTS``), overridden by the settings tuned for
+    ``prior`` (``prior.solver_settings``, stored with its weights). May include ``steps``."""
+    meta = info(name)
+    published = getattr(importlib.import_module(meta.module), "DEFAULTS", {}).get(family, {})
+    tuned = (getattr(prior, "solver_settings", None) or {}).get(name, {}).get(family, {})
+    return {**published, **tuned}
+
+
 def check_compatible(name: str, op) -> None:
     """Raise a clear error if solver ``name`` cannot handle operator ``op``."""
     meta = info(name)
