@@ -18,7 +18,7 @@ import torch
 from common import ROOT, SETTINGS_FILE
 
 from restora.bench import cpu_name
-from restora.priors.loaders import load_state_dict
+from restora.priors.loaders import load_state_dict, read_metadata
 
 RESULTS = ROOT / "benchmarks" / "results"
 WEIGHTS = ROOT / "src" / "restora" / "weights" / "restora-natural-v1.safetensors"
@@ -74,7 +74,9 @@ def command(cfg: dict, step: int) -> str:
             f"--crop {cfg['crop']} --lr {cfg['lr']} --seed {cfg['seed']} --threads {cfg['threads']}"
             + (" --resume" if i else "")
         )
-    lines.append(f"restora train --export {cfg['out']}/checkpoint.pt src/restora/weights/{WEIGHTS.name}")
+    export = f"restora train --export {cfg['out']}/checkpoint.pt src/restora/weights/{WEIGHTS.name}"
+    tune = "python benchmarks/tune.py --limit 3 --size 128  # solver settings on held-out training images"
+    lines += [export, tune, export + " --solver-settings benchmarks/settings.json"]
     return "\n".join(lines)
 
 
@@ -105,6 +107,10 @@ def model_card(train: dict) -> str:
         f"{train['seconds'] / 3600:.1f} h of compute on {cpu_name()} with "
         f"{cfg['threads']} threads (2 cores, no GPU), torch {torch.__version__}; final training "
         f"loss {train['final_loss']:.3f}.",
+        "- **Solver settings** stored with the weights (`restora models info default`; "
+        "`restora.solvers.settings` and `restora restore` use them over the published defaults), "
+        "tuned by `benchmarks/tune.py` on held-out training images, never the test sets: "
+        f"`{read_metadata(WEIGHTS).get('solver_settings', 'none')}`.",
         "",
         "Reproduce (the checkpoint at the same step is bit-identical; resuming is exact):",
         "",

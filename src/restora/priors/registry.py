@@ -357,8 +357,8 @@ def _restora_config(file: Path | None):
 
 
 def model_info(name: str) -> dict:
-    """Name, kind, description, parameter count, native size, local availability and source of a
-    preset (or alias)."""
+    """Name, kind, description, parameter count, native size, local availability, source and (restora
+    priors) the solver settings tuned for it, of a preset (or alias)."""
     spec = _spec(name)
     if spec is None:
         raise RestoraError(f"unknown model {name!r}; known models: {_names()}")
@@ -376,6 +376,8 @@ def model_info(name: str) -> dict:
         with torch.device("meta"):
             n = count_parameters(UNet(ucfg))
         info.update(parameters=n, native_size=None, size_multiple=2 ** (len(ucfg.channel_mult) - 1))
+        if file is not None:
+            info["solver_settings"] = json.loads(read_metadata(file).get("solver_settings", "{}"))
     info.update(available=file is not None, path=str(file) if file else None, source=spec.source,
                 filenames=list(spec.filenames))
     return info
