@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch import Tensor
 
 from restora.operators import (
     AvgPoolSR,
@@ -23,8 +24,10 @@ from restora.operators import (
     gaussian_kernel,
     random_mask,
 )
+from restora.priors.base import Prior
 from restora.priors.gaussian import GaussianPrior, gaussian_posterior
 from restora.solvers import get
+from restora.solvers.common import noise_levels
 
 N_SAMPLES = 200
 SIZE = 8
@@ -110,3 +113,36 @@ def test_diffpir_without_data_term_is_ddim(spacing):
     ref = get("ddim")(prior, y.shape, steps=12, eta=0.0, spacing=spacing, dtype=torch.float64,
                       generator=torch.Generator().manual_seed(3))
     assert torch.allclose(out, ref, atol=1e-6), (out - ref).abs().max()
+
+
+class OracleDenoiser(Prior):
+    """The denoiser of a point-mass prior at ``x_true``: D(x, sigma) = x_true."""
+
+    def __init__(self, x_true: Tensor) -> None:
+        super().__init__()
+        self.channels = x_true.shape[1]
+        self.register_buffer("x_true", x_true)
+
+    def denoise(self, x: Tensor, sigma: Tensor) -> Tensor:
+        return self.x_true.expand_as(x)
+
+
+@pytest.mark.parametrize(("op_name", "eta"), [("pool2", 0.85), ("blur", 0.85), ("pool2", 0.3)])
+def test_ddrm_keeps_the_diffusion_marginals_with_an_exact_denoiser(op_name, eta):
+    """DDRM's steps are built so that, given the true x0, x_t ~ N(x0, sigma_t^2 I) at every step in all
+    three spectral cases (Kawar et al. 2022, Sec. 4). With independent measurements of one image and a
+    denoiser that returns it, every spectral component of x_t - x0 must have std sigma_t and mean 0:
+    this sees variance errors (e.g. sigma_y instead of sigma_y / s_i) that the posterior-mean tests cannot."""
+    channels, op = operators()[op_name]
+    n, sigma_y = 4000, 0.1
+    x_true = GaussianPrior.natural_like(channels, SIZE).sample(1, torch.Generator().manual_seed(1))
+    y = op.measure(x_true.expand(n, -1, -1, -1), sigma_y, torch.Generator().manual_seed(2))
+    states = []
+    get("ddrm")(OracleDenoiser(x_true), op, y, steps=10, sigma_y=sigma_y, eta=eta,
+                generator=torch.Generator().manual_seed(3), callback=lambda i, x, x0: states.append(x))
+    next_sigmas = noise_levels(OracleDenoiser(x_true), 10, "uniform")[1:]
+    for x_t, sigma in zip(states[:-1], next_sigmas, strict=True):
+        d = op.Vt(x_t - x_true)
+        assert (d.std(0) / sigma - 1).abs().max() < 0.08, sigma
+        assert (d.mean(0) / sigma).abs().max() < 0.08, sigma
+    assert torch.allclose(states[-1], x_true.expand_as(states[-1]), atol=1e-6)
