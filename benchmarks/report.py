@@ -162,12 +162,50 @@ def denoise_section(data: dict) -> list[str]:
         "Margin of the bundled prior against published CBM3D on CBSD68: "
         + ", ".join(f"{g:+.2f} dB" for g in gaps)
         + " (sigma 15 / 25 / 50). "
-        "The bundled prior is a small, briefly trained CPU model: a weaker denoiser than BM3D, "
-        "which is why its value shows in restoration (below), where the classical baselines have no "
-        "image model at all beyond smoothness.",
+        + ("The bundled prior is a small, briefly trained CPU model and a weaker denoiser than BM3D; "
+           "every restoration below inherits that." if max(gaps) < 0 else ""),
         "",
     ]
     return lines
+
+
+def best_margins(rows: list[dict]) -> list[tuple[str, str, float]]:
+    """(task, best diffusion method, its PSNR minus the classical baseline's) for every task."""
+    out = []
+    for task in dict.fromkeys(r["task"] for r in rows):
+        base = next(r for r in rows if r["task"] == task and r["method"] == "classical")
+        methods = [r for r in rows if r["task"] == task and r["method"] != "classical"]
+        if methods:
+            best = max(methods, key=lambda r: r["psnr"])
+            out.append((task, best["method"], best["psnr"] - base["psnr"]))
+    return out
+
+
+def assessment(den: dict | None, diff: dict) -> list[str]:
+    """What the numbers above say about the bundled prior, stated from them."""
+    margins = best_margins(diff["rows"])
+    weaker = den is not None and all(den["rows"][0][f"psnr{s}"] < v for s, v in CBM3D_PUBLISHED.items())
+    above = [t for t, _, g in margins if g > 0.5]
+    lines = [
+        "## Assessment",
+        "",
+        f"DiffPIR with the bundled prior is clearly (> 0.5 dB) above the classical baseline on "
+        f"{len(above)} of {len(margins)} tasks"
+        + (f" ({', '.join(above)})" if above else "")
+        + ". ",
+    ]
+    if len(above) < len(margins):
+        lines[-1] += (
+            "restora's aim, clearly above the classical baselines on every task, is not reached with this "
+            "prior. The solvers are not the limit: they pass exact-posterior tests on Gaussian image laws "
+            "(tests/test_solvers_posterior.py) and reproduce the reference ADM network to 1e-4; the prior "
+            "is (it was trained for a few hours on two CPU cores"
+            + (", and is below BM3D as a plain denoiser" if weaker else "")
+            + "). Longer training on a GPU, or a public checkpoint (`adm-imagenet256-uncond`, "
+            "`adm-ffhq256`) for the images it suits, is the way up; the pipeline in "
+            "benchmarks/README.md reruns every number here for a new prior."
+        )
+    return [*lines, ""]
 
 
 def quality_section(title: str, data: dict, text: str, folder: str) -> list[str]:
@@ -189,16 +227,7 @@ def quality_section(title: str, data: dict, text: str, folder: str) -> list[str]
         Path(RESULTS / folder / "table.md").read_text().strip(),
         "",
     ]
-    margins = []
-    for task in dict.fromkeys(r["task"] for r in rows):
-        base = next(r for r in rows if r["task"] == task and r["method"] == "classical")
-        best = max(
-            (r for r in rows if r["task"] == task and r["method"] != "classical"),
-            key=lambda r: r["psnr"],
-            default=None,
-        )
-        if best:
-            margins.append(f"{task} {best['psnr'] - base['psnr']:+.2f} dB ({best['method']})")
+    margins = [f"{task} {gap:+.2f} dB ({method})" for task, method, gap in best_margins(rows)]
     lines += ["Best diffusion solver minus the classical baseline, PSNR: " + "; ".join(margins) + ".", ""]
     lines += [
         f"Pictures: `benchmarks/results/{folder}/grid_<task>.png` (measurement | methods | reference).",
@@ -233,6 +262,7 @@ def results_doc() -> str:
             "pixels missing).",
             "quality-diffpir",
         )
+        lines += assessment(den, diff)
     sol = read("quality-solvers")
     if sol:
         lines += quality_section(
