@@ -3,8 +3,9 @@
     python benchmarks/report.py --run runs/natural-v1
 
 Reads benchmarks/results/{denoise,quality-diffpir,quality-solvers}/results.json (written by
-denoise.py and quality.py), benchmarks/settings.json (tune.py) and the training run's log.csv /
-val.csv / checkpoint config. Nothing here is typed in by hand: every number comes from those files.
+denoise.py and quality.py), benchmarks/settings.json (tune.py), the weights file, and the training
+run's record (refreshed from the run folder's log.csv / val.csv / checkpoint when that is present).
+Nothing here is typed in by hand: every number comes from those files.
 """
 
 from __future__ import annotations
@@ -24,10 +25,9 @@ RESULTS = ROOT / "benchmarks" / "results"
 WEIGHTS = ROOT / "src" / "restora" / "weights" / "restora-natural-v1.safetensors"
 CARD = WEIGHTS.with_suffix(".md")
 DOC = ROOT / "docs" / "results.md"
-# How the bundled prior's run was driven (a record, not a setting): (--steps, step it stopped at) per
-# phase. The cosine schedule first planned 16000 steps; at step 3000 it was shortened to 4250 (resume
-# is exact and only the learning rate changes) so that it anneals within the CPU time available.
-PHASES = [(16000, 3000), (4250, 4250)]
+# The training run's record (config, steps, compute time, validation log), written from the run folder
+# whenever it is present, so that the model card survives the (git-ignored) run folder.
+TRAINING_RECORD = RESULTS / "training-natural-v1.json"
 # Published CBM3D PSNR on CBSD68 (Zhang et al., "Beyond a Gaussian Denoiser", TIP 2017, Table III).
 CBM3D_PUBLISHED = {15: 33.52, 25: 30.71, 50: 27.38}
 
@@ -43,7 +43,7 @@ def rows_csv(path: Path) -> list[dict]:
 
 
 def training_summary(run: Path) -> dict:
-    """Steps, wall time (sum of logged intervals: restarts excluded) and validation PSNR."""
+    """Steps, wall time (sum of logged intervals: restarts excluded) and validation PSNR of a run."""
     ckpt = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
     cfg = json.loads(ckpt["config"])
     # A resumed run logs again the steps after its last checkpoint: the last record of a step wins.
@@ -55,38 +55,53 @@ def training_summary(run: Path) -> dict:
         step = int(row["step"])
         seconds += (step - prev) * cfg["batch_size"] / float(row["images_per_s"])
         prev = step
-    return {
-        "config": cfg,
-        "step": int(ckpt["step"]),
-        "seconds": seconds,
-        "val": rows_csv(run / "val.csv"),
-        "final_loss": float(log[-1]["loss"]),
-    }
+    val = [{k: float(v) if k != "step" else int(v) for k, v in r.items()} for r in rows_csv(run / "val.csv")]
+    return {"config": cfg, "step": int(ckpt["step"]), "seconds": seconds, "val": val,
+            "final_loss": float(log[-1]["loss"])}
+
+
+def validate_weights() -> dict[str, float]:
+    """Held-out denoising PSNR of the bundled weights themselves (what `restora train` logs)."""
+    from restora.priors import load as load_prior
+    from restora.train import split_paths, validate, validation_set
+
+    record = json.loads(TRAINING_RECORD.read_text())["config"]
+    _, val = split_paths([str(ROOT / d) for d in record["data"]], record["holdout_every"])
+    with torch.inference_mode():
+        return validate(load_prior("default"), validation_set(val, record["val_crop"]))
 
 
 def command(cfg: dict, step: int) -> str:
-    """The training commands of the run (one per schedule phase, see PHASES), then the export."""
-    lines = []
-    for i, (planned, stop) in enumerate(PHASES):
-        lines.append(
-            f"restora train --data {' --data '.join(cfg['data'])} --out {cfg['out']} --model {cfg['model']} "
-            f"--steps {planned} --stop-at {min(stop, step)} --batch-size {cfg['batch_size']} "
-            f"--crop {cfg['crop']} --lr {cfg['lr']} --seed {cfg['seed']} --threads {cfg['threads']}"
-            + (" --resume" if i else "")
-        )
+    """The training command that produces the bundled weights, the export, and the settings tuning."""
+    train = (
+        f"restora train --data {' --data '.join(cfg['data'])} --out {cfg['out']} --model {cfg['model']} "
+        f"--steps {cfg['steps']} --stop-at {step} --batch-size {cfg['batch_size']} "
+        f"--crop {cfg['crop']} --lr {cfg['lr']} --seed {cfg['seed']} --threads {cfg['threads']}"
+    )
     export = f"restora train --export {cfg['out']}/checkpoint.pt src/restora/weights/{WEIGHTS.name}"
     tune = "python benchmarks/tune.py --limit 3 --size 128  # solver settings on held-out training images"
-    lines += [export, tune, export + " --solver-settings benchmarks/settings.json"]
-    return "\n".join(lines)
+    weights = f"src/restora/weights/{WEIGHTS.name}"
+    settings = f"restora train --export {weights} {weights} --solver-settings benchmarks/settings.json"
+    return "\n".join([train, export, tune, settings])
 
 
-def model_card(train: dict) -> str:
-    cfg, state = train["config"], load_state_dict(WEIGHTS)
+def model_card(record: dict, measured: dict[str, float]) -> str:
+    cfg, state = record["config"], load_state_dict(WEIGHTS)
+    meta = read_metadata(WEIGHTS)
+    step = int(meta["train_steps"])
     params = sum(v.numel() for v in state.values())
+    if record["step"] == step:
+        trained = (f"{step} steps ({step * cfg['batch_size']} crops), {record['seconds'] / 3600:.1f} h of "
+                   f"compute; final training loss {record['final_loss']:.3f}")
+    else:
+        trained = (f"{step} steps ({step * cfg['batch_size']} crops; the weights are the EMA at step {step}, "
+                   f"the run went on to step {record['step']}, which took {record['seconds'] / 3600:.1f} h "
+                   f"of compute in all, training loss {record['final_loss']:.3f} there)")
     lines = [
         "# restora-natural-v1: the bundled prior",
         "",
-        "Generated by `python benchmarks/report.py` from the training run's logs.",
+        "Generated by `python benchmarks/report.py` from the weights file and the training run's record "
+        f"(`{TRAINING_RECORD.relative_to(ROOT)}`).",
         "",
         f"- **What**: a denoiser D(x, sigma) for colour natural images, restora's own UNet (`{cfg['model']}` "
         f"config, {params / 1e6:.2f} M parameters, EDM preconditioning, fully convolutional: any size, "
@@ -99,38 +114,41 @@ def model_card(train: dict) -> str:
         f"(P_mean {cfg['p_mean']}, P_std {cfg['p_std']}, {cfg['p_uniform']:.0%} log-uniform over "
         f"[{cfg['sigma_min']}, {cfg['sigma_max']}]), sigma_data {cfg['sigma_data']}, EDM loss weighting.",
         f"- **Optimisation**: AdamW lr {cfg['lr']}, warm-up {cfg['warmup']} steps, cosine decay to "
-        f"{cfg['min_lr_ratio']}x lr; the schedule's length per phase (--steps, stopped at): "
-        + ", ".join(f"{a} until step {b}" for a, b in PHASES)
-        + f"; batch {cfg['batch_size']}, grad clip {cfg['grad_clip']}, EMA {cfg['ema_decay']}.",
-        f"- **Trained**: {train['step']} steps ({train['step'] * cfg['batch_size']} crops; short for a "
-        "diffusion prior: it is under-trained, limited by the CPU time of one session), "
-        f"{train['seconds'] / 3600:.1f} h of compute on {cpu_name()} with "
-        f"{cfg['threads']} threads (2 cores, no GPU), torch {torch.__version__}; final training "
-        f"loss {train['final_loss']:.3f}.",
+        f"{cfg['min_lr_ratio']}x lr planned over {cfg['steps']} steps and stopped at step {step}, so the "
+        f"learning rate was never annealed; batch {cfg['batch_size']}, grad clip {cfg['grad_clip']}, "
+        f"EMA {cfg['ema_decay']}.",
+        f"- **Trained**: {trained}; on {cpu_name()} with {cfg['threads']} threads (2 cores, no GPU), torch "
+        f"{torch.__version__}. Short for a diffusion prior: it is under-trained, limited by the CPU time of "
+        "one session.",
         "- **Solver settings** stored with the weights (`restora models info default`; "
         "`restora.solvers.settings` and `restora restore` use them over the published defaults), "
         "tuned by `benchmarks/tune.py` on held-out training images, never the test sets: "
-        f"`{read_metadata(WEIGHTS).get('solver_settings', 'none')}`.",
+        f"`{meta.get('solver_settings', 'none')}`.",
+    ]
+    if record.get("_note"):
+        lines.append(f"- **Record**: {record['_note']}")
+    lines += [
         "",
-        "Reproduce (the checkpoint at the same step is bit-identical; resuming is exact):",
+        "Reproduce (training is deterministic for a seed and thread count; resuming is exact):",
         "",
         "```",
-        command(cfg, train["step"]),
+        command(cfg, step),
         "```",
         "",
         "## Validation",
         "",
-        "Denoising PSNR (dB) of the EMA weights on 256x256 centre crops of the held-out images "
-        "(`restora.train.validate`), sigma on the 0-255 scale:",
+        "Denoising PSNR (dB) on 256x256 centre crops of the held-out images (`restora.train.validate`), "
+        "sigma on the 0-255 scale: the run's log (EMA weights at that step) and the bundled weights "
+        "measured by report.py:",
         "",
-        "| step | sigma 15 | sigma 25 | sigma 50 |",
-        "|---:|---:|---:|---:|",
+        "| weights | sigma 15 | sigma 25 | sigma 50 |",
+        "|:--|---:|---:|---:|",
     ]
-    for row in train["val"]:
-        lines.append(
-            f"| {row['step']} | {float(row['psnr15']):.2f} | {float(row['psnr25']):.2f} | "
-            f"{float(row['psnr50']):.2f} |"
-        )
+    for row in record["val"]:
+        lines.append(f"| step {row['step']} (log) | {row['psnr15']:.2f} | {row['psnr25']:.2f} | "
+                     f"{row['psnr50']:.2f} |")
+    lines.append(f"| **bundled (step {step})** | {measured['psnr15']:.2f} | {measured['psnr25']:.2f} | "
+                 f"{measured['psnr50']:.2f} |")
     lines += [
         "",
         "Test-set quality (CBSD68 denoising, restoration with DiffPIR and other solvers): "
@@ -291,13 +309,18 @@ def results_doc() -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--run", default="runs/natural-v1", help="training run folder of the bundled prior")
+    p.add_argument("--run", default="runs/natural-v1",
+                   help="training run folder of the bundled prior (when present, refreshes its record)")
     args = p.parse_args()
     run = Path(args.run)
     if not run.is_absolute():
         run = ROOT / run
     if run.exists():
-        CARD.write_text(model_card(training_summary(run)))
+        TRAINING_RECORD.parent.mkdir(parents=True, exist_ok=True)
+        TRAINING_RECORD.write_text(json.dumps(training_summary(run), indent=1) + "\n")
+        print(f"wrote {TRAINING_RECORD}")
+    if TRAINING_RECORD.exists():
+        CARD.write_text(model_card(json.loads(TRAINING_RECORD.read_text()), validate_weights()))
         print(f"wrote {CARD}")
     DOC.write_text(results_doc())
     print(f"wrote {DOC}")

@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from restora.priors.loaders import load_restora_prior
+from restora.priors.loaders import load_restora_prior, read_metadata
 from restora.train import (
     TrainConfig,
     build_model,
@@ -86,6 +86,18 @@ def test_export_stores_the_tuned_solver_settings(image_folder, tmp_path):
     prior = load_restora_prior(saved)
     assert prior.solver_settings == {"diffpir": {"sr": {"lam": 4.0, "zeta": 1.0}}}
     assert load_restora_prior(export(ckpt, tmp_path / "q.safetensors")).solver_settings == {}
+
+
+def test_reexport_of_a_prior_keeps_its_weights_and_replaces_its_settings(image_folder, tmp_path):
+    ckpt = train(tiny_cfg(image_folder, tmp_path / "run", 2), progress=False)
+    first = export(ckpt, tmp_path / "p.safetensors")
+    (tmp_path / "settings.json").write_text(json.dumps({"diffpir": {"deblur": {"zeta": 0.9}}}))
+    again = export(first, tmp_path / "q.safetensors", solver_settings=tmp_path / "settings.json")
+    a, b = load_restora_prior(first), load_restora_prior(again)
+    assert b.solver_settings == {"diffpir": {"deblur": {"zeta": 0.9}}}
+    assert read_metadata(again)["train_steps"] == "2"
+    for name, value in a.state_dict().items():
+        assert torch.equal(value, b.state_dict()[name]), name
 
 
 def test_validation_psnr_of_the_noisy_input_is_the_noise_psnr():

@@ -25,7 +25,7 @@ from tqdm import tqdm
 from restora.errors import RestoraError
 from restora.io import list_images, read_image
 from restora.priors.base import EDMPrior
-from restora.priors.loaders import save_restora_prior
+from restora.priors.loaders import load_restora_prior, read_metadata, save_restora_prior
 from restora.priors.unet import UNetConfig, build_restora_prior
 
 MODEL_SIZES = {
@@ -324,15 +324,22 @@ def save_checkpoint(path: Path, prior: EDMPrior, ema: EDMPrior, opt: torch.optim
 def export(checkpoint: str | Path, out: str | Path, use_ema: bool = True, half: bool = False,
            solver_settings: str | Path | None = None) -> Path:
     """Write a checkpoint's (EMA) weights as a restora prior in .safetensors, with the solver settings
-    tuned for it (a JSON file solver -> task family -> options, e.g. benchmarks/settings.json)."""
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    cfg = TrainConfig(**json.loads(state["config"]))
-    prior = build_model(cfg)
-    prior.load_state_dict(state["ema" if use_ema else "model"])
+    tuned for it (a JSON file solver -> task family -> options, e.g. benchmarks/settings.json).
+
+    ``checkpoint`` may also be an exported prior (.safetensors): its weights are written again with
+    the new settings, so that settings tuned later need no training checkpoint."""
+    if Path(checkpoint).suffix == ".safetensors":
+        prior = load_restora_prior(checkpoint)
+        extra = {k: v for k, v in read_metadata(checkpoint).items() if k == "train_steps"}
+    else:
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        prior = build_model(TrainConfig(**json.loads(state["config"])))
+        prior.load_state_dict(state["ema" if use_ema else "model"])
+        extra = {"train_steps": str(state["step"])}
     if solver_settings is not None:
         tuned = json.loads(Path(solver_settings).read_text())
         prior.solver_settings = {k: v for k, v in tuned.items() if not k.startswith("_")}
-    save_restora_prior(prior, out, half=half, extra={"train_steps": str(state["step"])})
+    save_restora_prior(prior, out, half=half, extra=extra)
     return Path(out)
 
 
@@ -348,7 +355,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--data", action="append", default=[], help="image folder (repeatable)")
     p.add_argument("--export", nargs=2, metavar=("CHECKPOINT", "OUT"),
-                   help="write a checkpoint's EMA weights to OUT (.safetensors) and exit")
+                   help="write a checkpoint's EMA weights (or an exported prior's weights) to OUT (.safetensors) "
+                        "and exit")
     p.add_argument("--half", action="store_true", help="with --export: store weights as fp16")
     p.add_argument("--solver-settings", metavar="JSON",
                    help="with --export: solver settings tuned for this prior (benchmarks/tune.py) to store")
