@@ -137,6 +137,12 @@ class Operator:
         model = noise or GaussianNoise(sigma_y)
         return model(y, generator)
 
+    def repeat_samples(self, samples: int) -> Operator:
+        """The operator for the batch ``x.repeat_interleave(samples, 0)`` (each image ``samples`` times in
+        a row, to draw several restorations in one solve); operators without per-image data are their
+        own answer."""
+        return self
+
     def check_image(self, x: Tensor, channels: int | None = None) -> None:
         """Raise a clear error for input that is not a finite NCHW batch."""
         if not isinstance(x, Tensor) or x.ndim != 4:

@@ -50,6 +50,9 @@ class Compose(Operator):
         """Delegated when one operator is left, else CG on (A^T A + rho I) x = A^T y + rho z."""
         return self._single.prox(z, y, rho) if self._single is not None else super().prox(z, y, rho)
 
+    def repeat_samples(self, samples: int) -> Operator:
+        return Compose(*(op.repeat_samples(samples) for op in self.ops))
+
     def grad(self, x: Tensor, y: Tensor) -> Tensor:
         """A^T (A x - y) for linear chains; autograd through A otherwise."""
         if self.linear:

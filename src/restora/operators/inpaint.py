@@ -80,6 +80,10 @@ class Inpaint(Operator):
     def y_shape(self, x_shape: torch.Size) -> torch.Size:
         return torch.Size(x_shape)
 
+    def repeat_samples(self, samples: int) -> Operator:
+        """Per-image masks repeated ``samples`` times each (a shared mask is kept as it is)."""
+        return self if self.mask.shape[0] == 1 else Inpaint(self.mask.repeat_interleave(samples, 0))
+
     def Vt(self, x: Tensor) -> Tensor:
         return x
 

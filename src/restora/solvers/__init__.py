@@ -12,8 +12,15 @@ import builtins
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from restora.errors import RestoraError
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+    from restora.operators.base import Operator
+    from restora.priors.base import Prior
 
 
 @dataclass(frozen=True)
@@ -93,6 +100,22 @@ def settings(name: str, family: str, prior=None) -> dict:
     published = getattr(importlib.import_module(meta.module), "DEFAULTS", {}).get(family, {})
     tuned = (getattr(prior, "solver_settings", None) or {}).get(name, {}).get(family, {})
     return {**published, **tuned}
+
+
+def restore_samples(solver: str | Callable, prior: Prior, op: Operator, y: Tensor, *, samples: int,
+                    **kwargs) -> Tensor:
+    """``samples`` restorations of every image of ``y`` from one batched solve, shape (N, S, C, H, W).
+
+    Posterior samplers return one draw per call; the mean of S draws estimates the posterior mean
+    (what PSNR rewards) and their spread is a per-pixel uncertainty. ``kwargs`` go to the solver
+    (``steps``, ``sigma_y``, ``generator``, ...); batch-shaped tensors among them must already be
+    repeated like the images (``repeat_interleave(samples, 0)``).
+    """
+    if not isinstance(samples, int) or samples < 1:
+        raise RestoraError(f"samples must be a positive integer, got {samples!r}")
+    fn = get(solver) if isinstance(solver, str) else solver
+    x = fn(prior, op.repeat_samples(samples), y.repeat_interleave(samples, 0), **kwargs)
+    return x.unflatten(0, (y.shape[0], samples))
 
 
 def check_compatible(name: str, op) -> None:
