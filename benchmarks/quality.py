@@ -6,6 +6,8 @@ Centre 256x256 crops of CBSD68 (first --limit images, sorted by name), Gaussian 
 sigma_y (default 0.05 on the [-1, 1] scale = 6.375/255 on [0, 1]), one seeded measurement per image
 and task. PSNR / SSIM on 8-bit quantised RGB images in [0, 1] (BasicSR convention, no border crop),
 seconds per image (batched over images that share an operator), NFE = denoiser calls per image.
+``--samples S`` adds, for every solver, the mean of S draws per image (one batched solve; S x the
+compute): the posterior-mean estimate, which PSNR rewards over a single posterior sample.
 Writes results.json, a Markdown table (table.md) and one picture per task (grid_<task>.png).
 """
 
@@ -25,7 +27,8 @@ from restora.io import write_image
 from restora.metrics import psnr, ssim
 from restora.pictures import as_unit, side_by_side
 from restora.priors import load as load_prior
-from restora.solvers import check_compatible, get, settings
+from restora.priors.base import fast_runtime
+from restora.solvers import check_compatible, get, restore_samples, settings
 from restora.solvers.repaint import repaint_nfe
 
 DEFAULT_SOLVERS = ("diffpir", "ddrm", "ddnm", "pigdm", "dps")
@@ -58,6 +61,9 @@ def main() -> None:
     p.add_argument("--sigma-y", type=float, default=0.05, help="noise std on the [-1, 1] scale")
     p.add_argument("--batch", type=int, default=4, help="images per solver call")
     p.add_argument("--steps", default="", help="NFE overrides, e.g. diffpir=50,dps=100")
+    p.add_argument("--samples", type=int, default=1, help="also score the mean of this many draws")
+    p.add_argument("--dtype", default="auto", choices=("auto", "fp32", "bf16"),
+                   help="prior runtime (default auto: restora's default, bf16 + channels_last where fast)")
     p.add_argument("--out", default="benchmarks/results/quality")
     args = p.parse_args()
     steps = dict(STEPS)
@@ -70,6 +76,8 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     images = centre_crops(Path(args.images), args.size, args.limit)
     prior = load_prior(args.prior)
+    dtype, channels_last = fast_runtime("cpu")
+    prior.configure(dtype=dtype if args.dtype == "auto" else args.dtype, channels_last=channels_last)
     tuned = load_settings()
     rows = []
     for task_name in args.tasks.split(","):
@@ -89,6 +97,12 @@ def main() -> None:
             kwargs = solver_kwargs(solver, task.family, tuned, steps)
             run = partial(get(solver), prior, sigma_y=args.sigma_y, **kwargs)
             methods[solver] = (lambda op, y, g, run=run: run(op, y, generator=g), nfe(solver, kwargs))
+            if args.samples > 1:
+                draw = partial(restore_samples, get(solver), prior, samples=args.samples,
+                               sigma_y=args.sigma_y, **kwargs)
+                methods[f"{solver} mean of {args.samples}"] = (
+                    lambda op, y, g, draw=draw: draw(op, y, generator=g).clamp(-1, 1).mean(1),
+                    nfe(solver, kwargs))
         results = {}
         for name, (run, calls) in methods.items():
             est = torch.empty_like(refs)
@@ -111,7 +125,8 @@ def main() -> None:
         write_image(side_by_side(pictures, labels), out / f"grid_{task_name}.png")
     meta = {"images": [n for n, _ in images], "size": args.size, "sigma_y": args.sigma_y,
             "sigma_y_scale": "[-1,1]", "prior": args.prior, "settings": tuned,
-            "steps": steps, "environment": environment()}
+            "steps": steps, "samples": args.samples, "environment": environment(),
+            "runtime": {"dtype": str(prior.run_dtype).removeprefix("torch."), "channels_last": channels_last}}
     (out / "results.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
     (out / "table.md").write_text(markdown(rows))
     print(markdown(rows))

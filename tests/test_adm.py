@@ -18,7 +18,7 @@ from restora.priors.adm import (
     count_parameters,
     timestep_embedding,
 )
-from restora.priors.base import VPEpsPrior, vp_eps
+from restora.priors.base import VPEpsPrior, fast_runtime, vp_eps
 from restora.priors.registry import PRESETS
 from restora.priors.unet import UNetConfig, build_restora_prior
 from restora.schedules import VPSchedule
@@ -222,6 +222,19 @@ def test_channels_last(knob_prior) -> None:
         ref = knob_prior.configure()(x, 0.5)
         out = knob_prior.configure(channels_last=True)(x, 0.5)
     assert (out - ref).abs().max() < 1e-5
+
+
+def test_fast_runtime_agrees_with_fp32(knob_prior) -> None:
+    dtype, channels_last = fast_runtime("cpu")
+    assert dtype in ("bf16", "fp32") and channels_last
+    assert fast_runtime("meta") == ("fp32", True)  # nothing known about the device: no autocast
+    torch.manual_seed(4)
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    with torch.inference_mode():
+        ref = knob_prior.configure()(x, 0.3)
+        out = knob_prior.configure(dtype=dtype, channels_last=channels_last)(x, 0.3)
+    knob_prior.configure()
+    assert out.dtype == x.dtype and out.is_contiguous() and rel(out, ref) < BF16_REL_TOL
 
 
 @pytest.mark.slow

@@ -17,6 +17,7 @@ import torch
 from PIL import Image
 
 from restora.cli import main
+from restora.priors.base import fast_runtime
 from restora.priors.loaders import save_restora_prior
 from restora.priors.unet import build_restora_prior
 from restora.train import MODEL_SIZES
@@ -165,6 +166,27 @@ def test_inpaint_masks_from_sidecars_keep_known_pixels(work: Path) -> None:
     assert {row["batch_size"] for row in read_rows(work / "r_inp" / "summary.csv")} == {"3"}
 
 
+def test_samples_are_averaged_per_image_with_their_spread(work: Path) -> None:
+    m, r = work / "m_samples", work / "r_samples"
+    assert main(["degrade", str(work / "clean"), "--task", "inpaint", "--mask", "random:0.5", "--seed", "5",
+                 "-o", str(m), "-q"]) == 0
+    assert main(["restore", str(m), "--solver", "ddnm", "--prior", str(work / "tiny.safetensors"), "--steps",
+                 "2", "--samples", "3", "--batch-size", "2", "--save-tensor", "-o", str(r), "-q"]) == 0
+    rows = read_rows(r / "summary.csv")
+    assert [(row["samples"], row["nfe"], row["batch_size"]) for row in rows] == [("3", "2", "2")] * 2 + [
+        ("3", "2", "1")]
+    for i in range(3):
+        known = np.asarray(Image.open(m / f"im{i}.mask.png")) > 127
+        y = np.asarray(Image.open(m / f"im{i}.png")).astype(int)
+        x = np.asarray(Image.open(r / f"im{i}.png")).astype(int)
+        assert np.abs(x - y)[known].max() <= 1  # every draw keeps this image's own known pixels
+        std = np.load(r / "std" / f"im{i}.npy")
+        assert std.shape == (3, 32, 32) and np.asarray(Image.open(r / "std" / f"im{i}.png")).shape == (32, 32)
+        assert std[:, known].max() < 1e-3 < std[:, ~known].mean()  # spread only where pixels are missing
+    run = json.loads((r / "run.json").read_text())  # --dtype auto: the device's fast setting, recorded
+    assert (run["dtype"], run["channels_last"]) == fast_runtime("cpu") and run["samples"] == 3
+
+
 def test_tiling_gray_16bit_alpha_noise_scale(work: Path) -> None:
     folder = work / "mixed"
     folder.mkdir()
@@ -186,8 +208,11 @@ def test_tiling_gray_16bit_alpha_noise_scale(work: Path) -> None:
 def test_resume_skips_finished_outputs(work: Path) -> None:
     out = work / "r_resume"
     args = ["restore", str(work / "clean" / "im0.png"), str(work / "clean" / "im1.png"), "--task", "sr2",
-            "--prior", str(work / "tiny.safetensors"), "--steps", "2", "-o", str(out), "-q"]
+            "--prior", str(work / "tiny.safetensors"), "--steps", "2", "--dtype", "fp32",
+            "--no-channels-last", "-o", str(out), "-q"]
     assert main(args) == 0
+    run = json.loads((out / "run.json").read_text())
+    assert (run["dtype"], run["channels_last"]) == ("fp32", False)
     first = (out / "im0.png").stat().st_mtime_ns
     (out / "im1.png").unlink()
     assert main([*args, "--resume"]) == 0

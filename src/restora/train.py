@@ -355,8 +355,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--data", action="append", default=[], help="image folder (repeatable)")
     p.add_argument("--export", nargs=2, metavar=("CHECKPOINT", "OUT"),
-                   help="write a checkpoint's EMA weights (or an exported prior's weights) to OUT (.safetensors) "
-                        "and exit")
+                   help="write a checkpoint's EMA weights (or an exported prior's weights) to OUT "
+                        "(.safetensors) and exit")
     p.add_argument("--half", action="store_true", help="with --export: store weights as fp16")
     p.add_argument("--solver-settings", metavar="JSON",
                    help="with --export: solver settings tuned for this prior (benchmarks/tune.py) to store")

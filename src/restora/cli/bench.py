@@ -72,8 +72,10 @@ def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentP
                    help="tile size (default: native size of fixed-size priors)")
     p.add_argument("--tile-overlap", type=int, default=64, metavar="N")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
-    p.add_argument("--dtype", default="fp32", choices=("fp32", "bf16", "fp16"))
-    p.add_argument("--channels-last", action="store_true")
+    p.add_argument("--dtype", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
+                   help="prior compute dtype (default auto: bf16 where the device runs it fast, else fp32)")
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction,
+                   help="channels_last memory layout for the prior (default: on)")
     p.add_argument("--compile", action="store_true", help="torch.compile the prior (warm-up compiles)")
     p.add_argument("--threads", type=positive_int, help="CPU threads for torch")
     p.add_argument("-o", "--out", metavar="FILE.json", help="write the JSON record here")
@@ -119,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
                         sigma_y=args.sigma_y, options=per_solver[solver], tile=args.tile,
                         tile_overlap=args.tile_overlap)
             head = {"prior": info.name, "weights": info.weights, "random_weights": record["random_weights"],
-                    "dtype": args.dtype, "channels_last": args.channels_last, "compile": args.compile}
+                    "dtype": info.dtype, "channels_last": info.channels_last, "compile": args.compile}
             try:
                 res = run_case(case, prior, device, repeats=args.repeats, warmup=args.warmup)
                 results.append({**head, **res})

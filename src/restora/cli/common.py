@@ -312,6 +312,8 @@ class PriorInfo:
     native_size: int | None
     size_multiple: int
     channels: int
+    dtype: str = "fp32"  # the runtime knobs in effect (--dtype auto resolved)
+    channels_last: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -353,11 +355,14 @@ def preset_names() -> list[str]:
 
 
 def load_prior(spec: str, weights: str | None = None, *, device: torch.device | None = None,
-               dtype: str = "fp32", channels_last: bool = False, compile: bool = False):
+               dtype: str = "fp32", channels_last: bool | None = False, compile: bool = False):
     """Load ``--prior``: a preset name (``default``, ``adm-ffhq256``, ...), ``NAME:PATH`` (preset +
     weights file), ``NAME:random``, a weights file, ``adm:CONFIG.json`` / ``diffusers:FOLDER``; an
-    extra ``weights`` file goes with a name or ``adm:CONFIG.json``. Returns (prior, PriorInfo)."""
+    extra ``weights`` file goes with a name or ``adm:CONFIG.json``. ``dtype="auto"`` and
+    ``channels_last=None`` take the device's fastest setting (:func:`restora.priors.base.fast_runtime`).
+    Returns (prior, PriorInfo)."""
     from restora.priors import load
+    from restora.priors.base import fast_runtime
 
     name, sep, rest = spec.partition(":")
     preset = _preset(name) if sep else None
@@ -388,11 +393,14 @@ def load_prior(spec: str, weights: str | None = None, *, device: torch.device | 
     prior = prior.eval().requires_grad_(False)
     if device is not None:
         prior = prior.to(device)
+    fast_dtype, fast_layout = fast_runtime(device or "cpu")
+    dtype = fast_dtype if dtype == "auto" else dtype
+    channels_last = fast_layout if channels_last is None else channels_last
     prior.configure(dtype=dtype, channels_last=channels_last, compile=compile)
     canonical = preset or _preset(spec)
     info = PriorInfo(spec=spec, name=canonical.name if canonical is not None else spec, weights=source,
                      native_size=prior.native_size, size_multiple=prior.size_multiple,
-                     channels=prior.channels)
+                     channels=prior.channels, dtype=dtype, channels_last=channels_last)
     return prior, info
 
 

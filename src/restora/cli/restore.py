@@ -56,6 +56,7 @@ from restora.cli.specs import (
     read_measurement,
     read_sidecar,
     resolve,
+    save_array,
     save_measurement_array,
     sidecar_path,
 )
@@ -76,20 +77,24 @@ EXAMPLES = """examples:
   # a public checkpoint, solver options, batches of 4 on the GPU in bfloat16
   restora restore faces/ --task sr4 --prior adm-ffhq256:ffhq_10m.pt --solver dps --steps 1000 \\
       --opt zeta=0.3 --batch-size 4 --device cuda --dtype bf16 -o out/dps
+  # the mean of 8 posterior samples per image, and their per-pixel spread in out/std/
+  restora restore blurry.png --task deblur-gauss --sigma-y 0.05 --samples 8 -o out/
   # several GPUs: the sorted inputs are shared out between the ranks
   torchrun --nproc-per-node 4 -m restora restore lr/ --task sr4 --device cuda -o out/sr4
 
 Inputs are measurements: PNG/JPEG/TIFF/BMP/WebP images (8/16-bit, gray or RGB; alpha is dropped)
 or lossless .npy arrays from `restora degrade --save-tensor`. Outputs are OUT/<name>.png (written
-atomically), OUT/summary.csv and OUT/run.json; --grid adds OUT/grid/<name>.png and
---save-intermediate OUT/intermediate/<name>.png. Exit status: 0 all restored, 1 some input failed
-(the others were still restored), 2 the command cannot run as given. See docs/cli.md.
+atomically), OUT/summary.csv and OUT/run.json; --grid adds OUT/grid/<name>.png,
+--save-intermediate OUT/intermediate/<name>.png and --samples OUT/std/<name>.png. Exit status: 0 all
+restored, 1 some input failed (the others were still restored), 2 the command cannot run as given.
+See docs/cli.md.
 """
 
 ROW_FIELDS = ("index", "file", "output", "status", "task", "solver", "prior", "steps", "nfe", "seconds",
-              "sigma_y", "seed", "batch_size", "tile", "psnr", "ssim", "psnr_y", "ssim_y", "error")
+              "samples", "sigma_y", "seed", "batch_size", "tile", "psnr", "ssim", "psnr_y", "ssim_y", "error")
 INTERMEDIATE_FRAMES = 8
 THUMB_WIDTH = 128
+STD_GAIN = 4  # OUT/std/NAME.png shows 4 x the per-pixel std on the [0, 1] scale (white: std >= 0.25)
 GRID_MIN_WIDTH = 160
 
 
@@ -127,6 +132,10 @@ def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentP
                         "a weights file, adm:CONFIG.json (with --weights) or diffusers:FOLDER")
     g.add_argument("--weights", metavar="FILE", help="weights file for a preset name or adm:CONFIG.json")
     g.add_argument("--seed", type=int, default=0, help="base seed; image i (sorted order) uses seed + i")
+    g.add_argument("--samples", type=positive_int, default=1, metavar="S",
+                   help="restorations per image, drawn together in one batch; the output is their mean "
+                        "(a posterior-mean estimate: higher PSNR, fewer artefacts) and OUT/std/NAME.png "
+                        "their per-pixel spread (default 1)")
     g.add_argument("--tile", type=int, metavar="N",
                    help="tile size for the prior (default: the native size of fixed-size priors when the "
                         "image is larger; 0: never tile)")
@@ -135,8 +144,11 @@ def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentP
     g.add_argument("--batch-size", type=positive_int, default=1, metavar="B",
                    help="images of one size and degradation restored together (default 1)")
     g.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
-    g.add_argument("--dtype", default="fp32", choices=("fp32", "bf16", "fp16"), help="prior compute dtype")
-    g.add_argument("--channels-last", action="store_true", help="channels_last memory layout for the prior")
+    g.add_argument("--dtype", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
+                   help="prior compute dtype (default auto: bf16 where the device runs it fast, else fp32; "
+                        "the solver itself stays fp32)")
+    g.add_argument("--channels-last", action=argparse.BooleanOptionalAction,
+                   help="channels_last memory layout for the prior (default: on)")
     g.add_argument("--compile", action="store_true", help="torch.compile the prior")
     g.add_argument("--threads", type=positive_int, help="CPU threads for torch")
     g.add_argument("--resume", action="store_true", help="skip inputs whose output already exists")
@@ -405,7 +417,8 @@ def run(args: argparse.Namespace) -> int:
         prior, pinfo = load_prior(args.prior, args.weights, device=device, dtype=args.dtype,
                                   channels_last=args.channels_last, compile=args.compile)
         source = "" if pinfo.weights == pinfo.name else f" ({pinfo.weights})"
-        Console.info(f"prior {pinfo.name}{source} on {device}, {args.dtype}")
+        layout = ", channels_last" if pinfo.channels_last else ""
+        Console.info(f"prior {pinfo.name}{source} on {device}, {pinfo.dtype}{layout}")
         if pinfo.weights == "random":
             Console.warn(f"{args.prior}: random weights, the restorations are meaningless (testing only)")
 
@@ -451,10 +464,12 @@ def run(args: argparse.Namespace) -> int:
         write_json_atomic(out / "run.json", {
             "restora": restora.__version__, "torch": torch.__version__, "device": str(device),
             "world_size": ranks.world, "prior": pinfo.as_dict() if pinfo else args.prior,
-            "solver": args.solver, "solver_options": user_opts, "steps": args.steps,
+            "solver": args.solver, "solver_options": user_opts, "steps": args.steps, "samples": args.samples,
             "seed": args.seed, "sigma_y": sigma_cli, "noise_scale": args.noise_scale,
             "task": args.task, "kernel": args.kernel, "mask": args.mask, "batch_size": args.batch_size,
-            "dtype": args.dtype, "inputs": [str(f) for f in files],
+            "dtype": pinfo.dtype if pinfo else args.dtype,
+            "channels_last": pinfo.channels_last if pinfo else args.channels_last,
+            "inputs": [str(f) for f in files],
             "seconds": round(time.perf_counter() - t_start, 3)})
         counts = {k: sum(r["status"] == k for r in rows) for k in ("ok", "skipped", "failed")}
         Console.info(f"restored {counts['ok']} image(s)"
@@ -505,6 +520,8 @@ def _restore_batch(batch: list[Item], args: argparse.Namespace, prior, pinfo, de
             shown = " ".join(f"{k}={v}" for k, v in opts.items())
             Console.info(f"{args.solver} on {spec.family()}: steps={steps} {shown}".rstrip())
         h, w = good[0].x_shape[-2:]
+        draws = args.samples
+        op_s, y_s = (op, y) if draws == 1 else (op.repeat_samples(draws), y.repeat_interleave(draws, 0))
         net, tile = wrap_tiled(prior, h, w, args.tile, args.tile_overlap)
         timed = TimedPrior(net, sync=False)
         frames: list[tuple[int, Tensor]] = []
@@ -515,14 +532,16 @@ def _restore_batch(batch: list[Item], args: argparse.Namespace, prior, pinfo, de
             def callback(step: int, x: Tensor, x0: Tensor) -> None:
                 bar.update(1)
                 if args.save_intermediate:
-                    frames.append((step, _thumb(x0)))
+                    frames.append((step, _thumb(x0.unflatten(0, (-1, draws)).mean(1))))
 
             t0 = time.perf_counter()
-            x_hat = solvers.get(args.solver)(timed, op, y, steps=steps, sigma_y=spec.sigma_y, generator=gen,
-                                             callback=callback, **opts)
+            x_hat = solvers.get(args.solver)(timed, op_s, y_s, steps=steps, sigma_y=spec.sigma_y,
+                                             generator=gen, callback=callback, **opts)
             synchronize(device)
             seconds = time.perf_counter() - t0
-        x_hat = x_hat.detach().float().cpu()
+        x_hat = x_hat.detach().float().cpu().unflatten(0, (-1, draws))
+        spread = x_hat.clamp(-1, 1).std(1) / 2 if draws > 1 else None  # on the [0, 1] scale
+        x_hat = x_hat.mean(1) if draws == 1 else x_hat.clamp(-1, 1).mean(1)
     except Exception as exc:
         if device.type == "cuda":
             torch.cuda.empty_cache()
@@ -536,10 +555,15 @@ def _restore_batch(batch: list[Item], args: argparse.Namespace, prior, pinfo, de
             write_image(restored, item.output)
             if args.save_tensor:
                 save_measurement_array(x_hat[i:i + 1], item.output.with_suffix(".npy"))
+            if spread is not None:
+                std_png = out / "std" / item.output.name
+                write_image((STD_GAIN * spread[i:i + 1].mean(1, keepdim=True)).clamp(0, 1), std_png)
+                if args.save_tensor:
+                    save_array(spread[i].numpy(), std_png.with_suffix(".npy"))
             row = {"index": item.index, "file": str(item.path), "output": str(item.output), "status": "ok",
                    "task": item.spec.task, "solver": args.solver, "prior": pinfo.name, "steps": steps,
-                   "nfe": timed.calls, "seconds": seconds / len(good), "sigma_y": item.spec.sigma_y,
-                   "seed": seed, "batch_size": len(good), "tile": tile}
+                   "nfe": timed.calls, "seconds": seconds / len(good), "samples": draws,
+                   "sigma_y": item.spec.sigma_y, "seed": seed, "batch_size": len(good), "tile": tile}
             ref = refs.get(item.path.stem)
             scores: dict[str, Any] = {}
             if args.reference is not None and ref is None:

@@ -110,6 +110,24 @@ class Prior(nn.Module):
         return self
 
 
+def fast_runtime(device: torch.device | str) -> tuple[str, bool]:
+    """(dtype, channels_last) that run a prior fastest on ``device`` at fp32 quality: bf16 autocast where
+    the hardware has fast bf16 (CUDA with bf16 support; CPUs whose oneDNN kernels run bf16: AVX-512 /
+    AMX / Arm bf16), else fp32; channels_last everywhere. The solver's own state stays fp32. Measured
+    on CPU in docs/performance.md: 2.5x faster than fp32 NCHW, restorations equal to 0.01 dB."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        fast = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    elif device.type == "cpu":
+        try:
+            fast = torch.backends.mkldnn.is_available() and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        except (AttributeError, RuntimeError):  # a build without the query: stay on the safe side
+            fast = False
+    else:
+        fast = False
+    return ("bf16" if fast else "fp32"), True
+
+
 def vp_eps(prior: Prior, x_t: Tensor, t: Tensor | float) -> Tensor:
     """The native VP view of any prior: predicted noise at (possibly fractional) timestep t for
     ``x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps``."""
