@@ -41,7 +41,7 @@ ONE = "--solver diffpir --task sr4 --steps 1 --repeats 1 --warmup 0"  # one time
 KNOB = f"{CPU} --solver diffpir --task sr4 --size 256 --batch 4 --steps 3 --repeats 2"
 CPU_GROUPS = {  # name -> `restora bench` arguments
     "cpu-overhead": f"{CPU} --solver diffpir,ddrm,ddnm,pigdm,dps --task sr4,deblur-gauss,inpaint-random "
-    "--size 256 --batch 1 --steps 5 --repeats 2",
+    "--size 256 --batch 1 --steps 20 --repeats 2",
     "cpu-batch": f"{CPU} --solver diffpir --task sr4 --size 256 --batch 1,4,16,32 --steps 2 --repeats 2",
     "cpu-fp32": f"{KNOB} {FP32}",
     "cpu-channels-last": f"{KNOB} --dtype fp32 --channels-last",

@@ -237,3 +237,20 @@ def test_prox_cache_sees_new_measurements():
     y.mul_(2)  # in-place change must invalidate the cached transform of y
     torch.testing.assert_close(op.prox(z, y, 0.3), op.prox(z, y.clone(), 0.3))
     assert not torch.allclose(a, op.prox(z, y, 0.3))
+
+
+@pytest.mark.parametrize("name", [n for n in CASES if _make(n)[0].white_spectrum])
+def test_white_spectrum_means_a_real_orthogonal_v(name):
+    """Operators that let SVD solvers draw spectral noise directly: V^T keeps the shape, is real
+    and preserves norms, so V^T of white noise is white noise."""
+    op, shape, _ = _make(name)
+    x = _randn(shape, 11)
+    z = op.Vt(x)
+    assert z.shape == x.shape and not z.is_complex()
+    torch.testing.assert_close(z.norm(), x.norm(), rtol=1e-10, atol=0)
+    torch.testing.assert_close(op.V(z), x, rtol=1e-10, atol=1e-10)
+
+
+def test_only_fft_layouts_lack_a_white_spectrum():
+    svd = {n: _make(n)[0] for n in CASES if _make(n)[0].has_svd}
+    assert {n for n, op in svd.items() if not op.white_spectrum} == {"blur-odd", "blur-even", "blur-motion"}

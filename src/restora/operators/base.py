@@ -63,6 +63,9 @@ class Operator:
 
     linear: bool = True
     has_svd: bool = False
+    white_spectrum: bool = False
+    """V is a real orthogonal map on image-shaped tensors, so V^T of white noise is white noise: SVD
+    solvers then draw spectral noise directly instead of transforming it."""
 
     # -- the operator and its adjoint -------------------------------------------------------
     def A(self, x: Tensor) -> Tensor:

@@ -26,6 +26,7 @@ class Colorize(Operator):
 
     linear = True
     has_svd = True
+    white_spectrum = True
 
     def __init__(self, weights: str | Sequence[float] = "mean") -> None:
         """``weights``: 'mean' (default, DDRM/DDNM), 'luma' (BT.601) or three numbers."""

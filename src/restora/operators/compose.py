@@ -29,6 +29,7 @@ class Compose(Operator):
         core = [op for op in ops if not isinstance(op, Identity)]
         self._single = core[0] if len(core) == 1 else (ops[0] if not core else None)
         self.has_svd = self._single is not None and self._single.has_svd
+        self.white_spectrum = self.has_svd and self._single.white_spectrum
 
     def A(self, x: Tensor) -> Tensor:
         for op in self.ops:

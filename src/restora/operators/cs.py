@@ -40,6 +40,7 @@ class BlockCS(Operator):
 
     linear = True
     has_svd = True
+    white_spectrum = True
 
     def __init__(self, ratio: float = 0.25, block: int = 32,
                  generator: torch.Generator | None = None) -> None:
@@ -152,6 +153,7 @@ class WalshHadamardCS(Operator):
 
     linear = True
     has_svd = True
+    white_spectrum = True
 
     def __init__(self, ratio: float, size: tuple[int, int], generator: torch.Generator | None = None) -> None:
         """``ratio``: m = round(ratio * H * W) measurements per channel; ``size``: (H, W) of the

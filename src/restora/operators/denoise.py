@@ -14,6 +14,7 @@ class Identity(Operator):
 
     linear = True
     has_svd = True
+    white_spectrum = True
 
     def A(self, x: Tensor) -> Tensor:
         check_nchw(x, "Identity")

@@ -28,6 +28,7 @@ class Inpaint(Operator):
 
     linear = True
     has_svd = True
+    white_spectrum = True
 
     def __init__(self, mask: Tensor) -> None:
         """``mask``: 0/1 tensor (H, W), (1|N, 1|C, H, W); see :mod:`restora.operators.masks`."""

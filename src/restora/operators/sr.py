@@ -43,6 +43,7 @@ class BicubicSR(Operator):
 
     linear = True
     has_svd = True
+    white_spectrum = True
 
     def __init__(self, scale: int) -> None:
         """``scale``: integer factor; image height and width must be multiples of it."""
@@ -241,6 +242,7 @@ class AvgPoolSR(Operator):
 
     linear = True
     has_svd = True
+    white_spectrum = True
 
     def __init__(self, scale: int) -> None:
         """``scale``: block size s; image height and width must be multiples of it."""

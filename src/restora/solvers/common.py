@@ -25,6 +25,13 @@ def randn_like(x: Tensor, generator: torch.Generator | None) -> Tensor:
     return torch.randn(x.shape, generator=generator, device=device, dtype=dtype).to(x.device)
 
 
+def spectral_noise(op: Operator, template: Tensor, generator: torch.Generator | None) -> Tensor:
+    """Noise distributed as V^T n, n ~ N(0, I), in the operator's spectral layout: drawn directly
+    when V is real orthogonal (``op.white_spectrum``), else transformed (e.g. Hermitian FFT layouts)."""
+    noise = randn_like(template, generator)
+    return noise if op.white_spectrum else op.Vt(noise)
+
+
 def noise_levels(prior: Prior, steps: int, spacing: str) -> list[float]:
     """Decreasing sigmas for ``steps`` denoiser calls on the prior's time grid (Python floats, so the
     loop needs no device syncs)."""

@@ -30,30 +30,29 @@ from restora.solvers.common import (
     jump_schedule,
     noise_levels,
     randn_like,
+    spectral_noise,
     spectral_setup,
 )
 
 
-def _step(op: Operator, spec, x0: Tensor, eps: Tensor, noise: Tensor | None, y: Tensor,
-          sigma_y: float, c_eps: float, c_noise: float, sigma_next: float) -> Tensor:
-    """One DDNM(+) update from the clean estimate x0 to the next noise level."""
-    step_noise = c_eps * eps + (c_noise * noise if noise is not None else 0)
+def _pixel_step(op: Operator, x0: Tensor, step_noise: Tensor, y: Tensor, sigma_y: float,
+                sigma_next: float) -> Tensor:
+    """DDNM (noiseless y) or the simplified DDNM+ (no SVD: unit singular values assumed)."""
     if sigma_y == 0:  # DDNM: hard range-space replacement, full noise everywhere
         return x0 + op.pinv(y - op.A(x0)) + step_noise
-    if spec is None:  # simplified DDNM+: unit singular values assumed
-        lam = min(1.0, sigma_next / sigma_y)
-        gamma = math.sqrt(max(sigma_next**2 - (lam * sigma_y) ** 2, 0.0))
-        scale = gamma / sigma_next if sigma_next > 0 else 0.0
-        return x0 + lam * op.pinv(y - op.A(x0)) + scale * step_noise
-    s, _uty, y_bar, measured = spec
-    x0_bar = op.Vt(x0)
-    std_y = sigma_y / s.clamp_min(1e-30)
-    lam = torch.where(measured, (sigma_next / std_y).clamp(max=1.0), torch.zeros_like(s))
-    gamma = torch.where(measured, (sigma_next**2 - (lam * std_y) ** 2).clamp_min(0).sqrt(),
-                        torch.full_like(s, sigma_next))
-    scale = gamma / sigma_next if sigma_next > 0 else torch.zeros_like(gamma)
-    x_bar = x0_bar + lam * (y_bar - x0_bar) + scale * op.Vt(step_noise)
-    return op.V(x_bar)
+    lam = min(1.0, sigma_next / sigma_y)
+    gamma = math.sqrt(max(sigma_next**2 - (lam * sigma_y) ** 2, 0.0))
+    scale = gamma / sigma_next if sigma_next > 0 else 0.0
+    return x0 + lam * op.pinv(y - op.A(x0)) + scale * step_noise
+
+
+def _spectral_weights(s: Tensor, measured: Tensor, std_y: Tensor, sigma_next: float) -> tuple[Tensor, Tensor]:
+    """DDNM+ per component: Lambda_t (range-space weight) and gamma_t / sigma_next (noise scale)."""
+    lam = torch.where(measured, (sigma_next / std_y).clamp(max=1.0), 0.0)
+    if sigma_next == 0:
+        return lam, torch.zeros_like(lam)
+    gamma = torch.where(measured, (sigma_next**2 - (lam * std_y) ** 2).clamp_min(0).sqrt(), sigma_next)
+    return lam, gamma / sigma_next
 
 
 @torch.inference_mode()
@@ -62,19 +61,35 @@ def ddnm(prior: Prior, op: Operator, y: Tensor, *, steps: int = 100, sigma_y: fl
          generator: torch.Generator | None = None, callback: Callback | None = None) -> Tensor:
     """DDNM for sigma_y = 0, DDNM+ for sigma_y > 0 ([-1, 1] scale); NFEs = steps plus re-done steps."""
     shape = check_measurement(op, y, sigma_y)
-    spec = spectral_setup(op, y, shape) if op.has_svd and sigma_y > 0 else None
+    spectral = op.has_svd and sigma_y > 0
+    if spectral:
+        s, _uty, y_bar, measured = spectral_setup(op, y, shape)
+        std_y = sigma_y / s.clamp_min(1e-30)
     sigmas = [*noise_levels(prior, steps, spacing), 0.0]
     template = torch.zeros(shape, device=y.device, dtype=y.dtype)
     x = sigmas[0] * randn_like(template, generator)
+    x_bar = None  # V^T x when a spectral step made x (saves a transform per step)
     for n, (i, j) in enumerate(pairwise(jump_schedule(steps, travel_length, travel_repeat))):
         if j < i:  # time travel: back to the noisier level sigma_j
             x = x + math.sqrt(sigmas[j] ** 2 - sigmas[i] ** 2) * randn_like(x, generator)
+            x_bar = None
             continue
         sigma, sigma_next = sigmas[i], sigmas[j]
         x0 = prior(x, sigma)
         c_eps, c_noise = ddim_coefficients(sigma, sigma_next, eta)
-        noise = randn_like(x, generator) if c_noise > 0 else None
-        x = _step(op, spec, x0, (x - x0) / sigma, noise, y, sigma_y, c_eps, c_noise, sigma_next)
+        if spectral:
+            x0_bar = op.Vt(x0)
+            step_noise = c_eps * ((op.Vt(x) if x_bar is None else x_bar) - x0_bar) / sigma
+            if c_noise > 0:
+                step_noise = step_noise + c_noise * spectral_noise(op, template, generator)
+            lam, scale = _spectral_weights(s, measured, std_y, sigma_next)
+            x_bar = x0_bar + lam * (y_bar - x0_bar) + scale * step_noise
+            x = op.V(x_bar)
+        else:
+            step_noise = c_eps * (x - x0) / sigma
+            if c_noise > 0:
+                step_noise = step_noise + c_noise * randn_like(x, generator)
+            x = _pixel_step(op, x0, step_noise, y, sigma_y, sigma_next)
         if callback is not None:
             callback(n, x, x0)
     return x

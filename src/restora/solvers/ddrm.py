@@ -18,7 +18,7 @@ from torch import Tensor
 
 from restora.operators.base import Operator
 from restora.priors.base import Prior
-from restora.solvers.common import Callback, check_measurement, noise_levels, randn_like, spectral_setup
+from restora.solvers.common import Callback, check_measurement, noise_levels, spectral_noise, spectral_setup
 
 
 @torch.inference_mode()
@@ -34,24 +34,28 @@ def ddrm(prior: Prior, op: Operator, y: Tensor, *, steps: int = 20, sigma_y: flo
     noise_std_y = sigma_y / s.clamp_min(1e-30)  # std of y_bar per measured component
 
     # x_T: measured components that the noise level already dominates start from y_bar (DDRM init)
-    z = op.Vt(randn_like(template, generator))
+    z = spectral_noise(op, template, generator)
     top = sigmas[0]
     from_y = measured & (s * top > sigma_y)
-    init = torch.where(from_y, y_bar + (top**2 - noise_std_y**2).clamp_min(0).sqrt() * z, top * z)
-    x = op.V(init)
+    x_bar = torch.where(from_y, y_bar + (top**2 - noise_std_y**2).clamp_min(0).sqrt() * z, top * z)
+    x = op.V(x_bar)
+    uty_scaled, y_bar_scaled = uty / safe_sy, eta_b * y_bar
+    zero = torch.zeros((), dtype=y_bar.dtype, device=y.device)
     for i, sigma in enumerate(sigmas):
         sigma_next = sigmas[i + 1] if i + 1 < len(sigmas) else 0.0
         x0 = prior(x, sigma)
         x0_bar = op.Vt(x0)
-        eps_bar = op.Vt((x - x0) / sigma)
-        z = op.Vt(randn_like(template, generator))
+        eps_bar = (x_bar - x0_bar) / sigma  # V^T x = x_bar: the iterate is kept in both forms
+        z = spectral_noise(op, template, generator)
+        # The three cases as x_bar = a x0_bar + b eps_bar + c z + d, with coefficients on the
+        # (often broadcast, real) singular-value grid and one pass over the full spectral tensors.
         std, kept = eta * sigma_next, (1 - eta**2) ** 0.5 * sigma_next
-        unobserved = x0_bar + kept * eps_bar + std * z
-        quieter = x0_bar + kept * (uty - s * x0_bar) / safe_sy + std * z
-        noisier = ((1 - eta_b) * x0_bar + eta_b * y_bar
-                   + (sigma_next**2 - eta_b**2 * noise_std_y**2).clamp_min(0).sqrt() * z)
-        x_bar = torch.where(measured & (s * sigma_next < sigma_y), quieter,
-                            torch.where(measured & (s * sigma_next > sigma_y), noisier, unobserved))
+        quiet, noisy = measured & (s * sigma_next < sigma_y), measured & (s * sigma_next > sigma_y)
+        a = torch.where(quiet, 1 - kept * s / safe_sy, torch.where(noisy, 1 - eta_b, 1.0))
+        b = torch.where(quiet | noisy, 0.0, kept)
+        c = torch.where(noisy, (sigma_next**2 - eta_b**2 * noise_std_y**2).clamp_min(0).sqrt(), std)
+        d = torch.where(quiet, kept * uty_scaled, torch.where(noisy, y_bar_scaled, zero))
+        x_bar = a * x0_bar + b * eps_bar + c * z + d
         x = op.V(x_bar)
         if callback is not None:
             callback(i, x, x0)
