@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import io
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
+from conftest import shared_data_dir
 from restora.errors import RestoraError
 from restora.operators import JPEG
 from restora.operators.jpeg import LUMA_TABLE, quality_table
 
-CBSD68 = Path("/work/shared/data/test/CBSD68")
+CBSD68 = shared_data_dir() / "test" / "CBSD68"
 
 
 def _pil_round_trip(arr: np.ndarray, quality: int) -> np.ndarray:

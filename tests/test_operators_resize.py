@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pytest
 import torch
 
+from conftest import shared_data_dir
 from restora.errors import RestoraError
 from restora.operators import (
     BicubicSR,
@@ -18,7 +18,7 @@ from restora.operators import (
     resize_matrix,
 )
 
-SET5 = Path("/work/shared/data/test/Set5")
+SET5 = shared_data_dir() / "test" / "Set5"
 
 
 def _cubic(t: float) -> float:
