@@ -2,8 +2,8 @@
 
     python benchmarks/report.py --run runs/natural-v1
 
-Reads benchmarks/results/{denoise,quality-diffpir,quality-solvers}/results.json (written by
-denoise.py and quality.py), benchmarks/settings.json (tune.py), the weights file, and the training
+Reads benchmarks/results/{denoise,quality-diffpir,quality-solvers,quality-diffpir-nfe100}/results.json
+(written by denoise.py and quality.py), benchmarks/settings.json (tune.py), the weights file, and the training
 run's record (refreshed from the run folder's log.csv / val.csv / checkpoint when that is present).
 Nothing here is typed in by hand: every number comes from those files.
 """
@@ -308,6 +308,15 @@ def results_doc() -> str:
             "Fewer images (CPU time): a comparison of methods, not a leaderboard. Solvers that cannot "
             "handle an operator (e.g. DDRM/DDNM need an SVD) are absent from that task.",
             "quality-solvers",
+        )
+    more = read("quality-diffpir-nfe100")
+    if more:
+        lines += quality_section(
+            "## 4. Inpainting with more steps",
+            more,
+            "DiffPIR at 100 NFE per draw (4x the budget of section 2) on the two inpainting tasks, where "
+            "the number of steps matters most; same images, measurements and seeds as section 2.",
+            "quality-diffpir-nfe100",
         )
     if settings:
         tuning = settings.get("_tuning", {})

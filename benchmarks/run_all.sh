@@ -13,5 +13,7 @@ $PY benchmarks/denoise.py --bm3d-limit 4
 $PY benchmarks/quality.py --solvers diffpir --steps diffpir=25 --samples 4 --limit 12 --out benchmarks/results/quality-diffpir
 $PY benchmarks/quality.py --solvers diffpir,ddrm,ddnm,pigdm,dps --tasks sr4,deblur-gauss,inpaint-random \
     --steps diffpir=25,ddnm=25,pigdm=25,dps=50 --limit 2 --out benchmarks/results/quality-solvers
+$PY benchmarks/quality.py --solvers diffpir --tasks inpaint-box,inpaint-random --steps diffpir=100 --samples 4 \
+    --limit 12 --out benchmarks/results/quality-diffpir-nfe100
 $PY benchmarks/performance.py
 $PY benchmarks/report.py
