@@ -267,9 +267,8 @@ def cpu_choice(extra: dict) -> list[str]:
     if per_image:
         out.append(f"- The demo restores one 256x256 image as the mean of 4 DiffPIR draws of 25 steps, one "
                    f"batch of 4: {4 * 25 * per_image / 1000:.0f} s at the batch-4 rate above, well inside "
-                   "the "
-                   "one-minute budget; docs/results.md gives the quality of 25-step DiffPIR, single draws "
-                   "and means.")
+                   "the one-minute budget; docs/results.md gives the quality of 25-step DiffPIR, single "
+                   "draws and means.")
     return out
 
 

@@ -27,7 +27,6 @@ from restora.io import write_image
 from restora.metrics import psnr, ssim
 from restora.pictures import as_unit, side_by_side
 from restora.priors import load as load_prior
-from restora.priors.base import fast_runtime
 from restora.solvers import check_compatible, get, restore_samples, settings
 from restora.solvers.repaint import repaint_nfe
 
@@ -76,8 +75,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     images = centre_crops(Path(args.images), args.size, args.limit)
     prior = load_prior(args.prior)
-    dtype, channels_last = fast_runtime("cpu")
-    prior.configure(dtype=dtype if args.dtype == "auto" else args.dtype, channels_last=channels_last)
+    prior.configure(dtype=args.dtype, channels_last=None)
     tuned = load_settings()
     rows = []
     for task_name in args.tasks.split(","):
@@ -126,7 +124,7 @@ def main() -> None:
     meta = {"images": [n for n, _ in images], "size": args.size, "sigma_y": args.sigma_y,
             "sigma_y_scale": "[-1,1]", "prior": args.prior, "settings": tuned,
             "steps": steps, "samples": args.samples, "environment": environment(),
-            "runtime": {"dtype": str(prior.run_dtype).removeprefix("torch."), "channels_last": channels_last}}
+            "runtime": {"dtype": prior.dtype_name, "channels_last": prior.channels_last}}
     (out / "results.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
     (out / "table.md").write_text(markdown(rows))
     print(markdown(rows))

@@ -24,7 +24,6 @@ from restora.metrics import psnr
 from restora.operators import build_operator, task_family
 from restora.pictures import as_unit, side_by_side
 from restora.priors import load as load_prior
-from restora.priors.base import fast_runtime
 from restora.solvers import restore_samples
 from restora.solvers import settings as solver_settings
 
@@ -51,8 +50,7 @@ def main() -> None:
     args = p.parse_args()
     torch.set_grad_enabled(False)
     prior = load_prior(args.prior)
-    dtype, channels_last = fast_runtime("cpu")  # bf16 + channels_last where the CPU runs bf16 fast
-    prior.configure(dtype=dtype, channels_last=channels_last)
+    prior.configure(dtype="auto", channels_last=None)  # bf16 + channels_last where the CPU runs bf16 fast
     tuned = solver_settings("diffpir", task_family(args.task), prior)
     settings = {**{k: v for k, v in tuned.items() if k != "steps"}, **TASK_SETTINGS[args.task]}
     if args.steps:
@@ -86,7 +84,8 @@ def main() -> None:
     write_image(grid, out / "side_by_side.png")
     summary = {"task": args.task, **settings, "samples": args.samples, "seed": args.seed, "psnr_db": scores,
                "seconds": {"baseline": round(t_base, 2), "diffpir": round(t_diff, 2)},
-               "threads": torch.get_num_threads(), "dtype": dtype, "channels_last": channels_last}
+               "threads": torch.get_num_threads(), "dtype": prior.dtype_name,
+               "channels_last": prior.channels_last}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(f"{args.task}: classical {scores['baseline']:.2f} dB, DiffPIR {scores['diffpir']:.2f} dB (mean of "
           f"{args.samples} draws, {settings['steps']} NFE each, {t_diff:.1f} s); pictures in {out}/")

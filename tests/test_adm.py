@@ -233,6 +233,8 @@ def test_fast_runtime_agrees_with_fp32(knob_prior) -> None:
     with torch.inference_mode():
         ref = knob_prior.configure()(x, 0.3)
         out = knob_prior.configure(dtype=dtype, channels_last=channels_last)(x, 0.3)
+    knob_prior.configure(dtype="auto", channels_last=None)  # resolved for the device of the weights
+    assert (knob_prior.dtype_name, knob_prior.channels_last) == (dtype, channels_last)
     knob_prior.configure()
     assert out.dtype == x.dtype and out.is_contiguous() and rel(out, ref) < BF16_REL_TOL
 

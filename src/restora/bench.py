@@ -123,7 +123,7 @@ class TimedPrior(Prior):
     def model_output(self, x_t: Tensor, t: Tensor) -> Tensor:
         return self.prior.model_output(x_t, t)
 
-    def configure(self, dtype: str | torch.dtype = "fp32", channels_last: bool = False,
+    def configure(self, dtype: str | torch.dtype = "fp32", channels_last: bool | None = False,
                   compile: bool = False) -> TimedPrior:
         self.prior.configure(dtype, channels_last, compile)
         return self

@@ -179,7 +179,7 @@ class TiledPrior(Prior):
         return self._tiled(inner, x_t, t)
 
     def configure(
-        self, dtype: str | torch.dtype = "fp32", channels_last: bool = False, compile: bool = False
+        self, dtype: str | torch.dtype = "fp32", channels_last: bool | None = False, compile: bool = False
     ) -> TiledPrior:
         """Set the wrapped prior's runtime knobs (see :meth:`Prior.configure`)."""
         self.prior.configure(dtype, channels_last, compile)

@@ -359,10 +359,9 @@ def load_prior(spec: str, weights: str | None = None, *, device: torch.device | 
     """Load ``--prior``: a preset name (``default``, ``adm-ffhq256``, ...), ``NAME:PATH`` (preset +
     weights file), ``NAME:random``, a weights file, ``adm:CONFIG.json`` / ``diffusers:FOLDER``; an
     extra ``weights`` file goes with a name or ``adm:CONFIG.json``. ``dtype="auto"`` and
-    ``channels_last=None`` take the device's fastest setting (:func:`restora.priors.base.fast_runtime`).
+    ``channels_last=None`` take the device's fastest setting (:meth:`restora.priors.base.Prior.configure`).
     Returns (prior, PriorInfo)."""
     from restora.priors import load
-    from restora.priors.base import fast_runtime
 
     name, sep, rest = spec.partition(":")
     preset = _preset(name) if sep else None
@@ -393,14 +392,11 @@ def load_prior(spec: str, weights: str | None = None, *, device: torch.device | 
     prior = prior.eval().requires_grad_(False)
     if device is not None:
         prior = prior.to(device)
-    fast_dtype, fast_layout = fast_runtime(device or "cpu")
-    dtype = fast_dtype if dtype == "auto" else dtype
-    channels_last = fast_layout if channels_last is None else channels_last
     prior.configure(dtype=dtype, channels_last=channels_last, compile=compile)
     canonical = preset or _preset(spec)
     info = PriorInfo(spec=spec, name=canonical.name if canonical is not None else spec, weights=source,
                      native_size=prior.native_size, size_multiple=prior.size_multiple,
-                     channels=prior.channels, dtype=dtype, channels_last=channels_last)
+                     channels=prior.channels, dtype=prior.dtype_name, channels_last=prior.channels_last)
     return prior, info
 
 

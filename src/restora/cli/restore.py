@@ -521,7 +521,6 @@ def _restore_batch(batch: list[Item], args: argparse.Namespace, prior, pinfo, de
             Console.info(f"{args.solver} on {spec.family()}: steps={steps} {shown}".rstrip())
         h, w = good[0].x_shape[-2:]
         draws = args.samples
-        op_s, y_s = (op, y) if draws == 1 else (op.repeat_samples(draws), y.repeat_interleave(draws, 0))
         net, tile = wrap_tiled(prior, h, w, args.tile, args.tile_overlap)
         timed = TimedPrior(net, sync=False)
         frames: list[tuple[int, Tensor]] = []
@@ -535,11 +534,11 @@ def _restore_batch(batch: list[Item], args: argparse.Namespace, prior, pinfo, de
                     frames.append((step, _thumb(x0.unflatten(0, (-1, draws)).mean(1))))
 
             t0 = time.perf_counter()
-            x_hat = solvers.get(args.solver)(timed, op_s, y_s, steps=steps, sigma_y=spec.sigma_y,
-                                             generator=gen, callback=callback, **opts)
+            x_hat = solvers.restore_samples(args.solver, timed, op, y, samples=draws, steps=steps,
+                                            sigma_y=spec.sigma_y, generator=gen, callback=callback, **opts)
             synchronize(device)
             seconds = time.perf_counter() - t0
-        x_hat = x_hat.detach().float().cpu().unflatten(0, (-1, draws))
+        x_hat = x_hat.detach().float().cpu()
         spread = x_hat.clamp(-1, 1).std(1) / 2 if draws > 1 else None  # on the [0, 1] scale
         x_hat = x_hat.mean(1) if draws == 1 else x_hat.clamp(-1, 1).mean(1)
     except Exception as exc:

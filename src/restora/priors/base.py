@@ -95,9 +95,16 @@ class Prior(nn.Module):
         return (x - self(x, sigma)) / sigma_b
 
     def configure(
-        self, dtype: str | torch.dtype = "fp32", channels_last: bool = False, compile: bool = False
+        self, dtype: str | torch.dtype = "fp32", channels_last: bool | None = False, compile: bool = False
     ) -> Prior:
-        """Set runtime knobs: autocast dtype (fp32/bf16/fp16), channels_last, torch.compile."""
+        """Set runtime knobs: autocast dtype (fp32/bf16/fp16), channels_last, torch.compile.
+        ``dtype="auto"`` / ``channels_last=None`` take the fastest setting for the device holding the
+        weights (:func:`fast_runtime`)."""
+        if dtype == "auto" or channels_last is None:
+            param = next(self.parameters(), None)
+            fast_dtype, fast_layout = fast_runtime(param.device if param is not None else "cpu")
+            dtype = fast_dtype if dtype == "auto" else dtype
+            channels_last = fast_layout if channels_last is None else channels_last
         if isinstance(dtype, str):
             if dtype not in DTYPES:
                 raise RestoraError(f"unknown dtype {dtype!r}; choose one of {sorted(DTYPES)}")
@@ -108,6 +115,11 @@ class Prior(nn.Module):
             self.to(memory_format=torch.channels_last)
         self._compiled = torch.compile(self.denoise) if compile else None
         return self
+
+    @property
+    def dtype_name(self) -> str:
+        """The autocast dtype in effect as its knob name (fp32 / bf16 / fp16)."""
+        return next(name for name, dtype in DTYPES.items() if dtype == self.run_dtype)
 
 
 def fast_runtime(device: torch.device | str) -> tuple[str, bool]:
