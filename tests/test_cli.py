@@ -19,8 +19,7 @@ from PIL import Image
 from restora.cli import main
 from restora.priors.base import fast_runtime
 from restora.priors.loaders import save_restora_prior
-from restora.priors.unet import build_restora_prior
-from restora.train import MODEL_SIZES
+from restora.priors.unet import MODEL_SIZES, build_restora_prior
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
 
@@ -422,25 +421,24 @@ def test_restore_uses_the_settings_tuned_for_the_prior(work: Path, capsys: pytes
     assert "lam=3.0 zeta=0.5" in capsys.readouterr().out
 
 def test_solver_options_parsing() -> None:
-    from restora.cli.common import check_solver_options, parse_pairs
+    from restora.cli.options import check_solver_options, parse_pairs
     from restora.errors import RestoraError
-    from restora.solvers import get
 
     opts = parse_pairs(["lam=7", "zeta=0.3", "spacing=uniform", "grad-steps=2"], "--opt")
     assert opts == {"lam": 7, "zeta": 0.3, "spacing": "uniform", "grad_steps": 2}
-    checked = check_solver_options("diffpir", get("diffpir"), opts)
+    checked = check_solver_options("diffpir", opts, {})
     assert checked["lam"] == 7.0 and isinstance(checked["lam"], float)
     with pytest.raises(RestoraError, match="expected KEY=VALUE"):
         parse_pairs(["lam"], "--opt")
     with pytest.raises(RestoraError, match="use the --steps option"):
-        check_solver_options("ddrm", get("ddrm"), {"steps": 3})
+        check_solver_options("ddrm", {"steps": 3}, {})
     with pytest.raises(RestoraError, match="its --opt keys are: eta"):
-        check_solver_options("ddrm", get("ddrm"), {"lam": 3})
+        check_solver_options("ddrm", {"lam": 3}, {})
 
 
 def test_timed_prior_counts_calls_and_backward_time() -> None:
-    from restora.bench import TimedPrior
     from restora.operators import build_operator
+    from restora.priors.wrappers import TimedPrior
     from restora.solvers import get
 
     torch.manual_seed(0)
@@ -456,16 +454,16 @@ def test_timed_prior_counts_calls_and_backward_time() -> None:
 
 
 def test_fixed_size_priors_are_tiled_above_their_native_size() -> None:
-    from restora.cli.common import wrap_tiled
-    from restora.tiling import TiledPrior
+    from restora.tiling import TiledPrior, plan_tiles
 
     prior = build_restora_prior(MODEL_SIZES["tiny"]).eval()
-    assert wrap_tiled(prior, 64, 64, None, 8) == (prior, None)  # fully convolutional: whole image
+    assert plan_tiles(prior, 64, 64, 1, overlap=8).tile is None  # fully convolutional: whole image
     prior.native_size = 32  # as a fixed-size (ADM-like) prior
-    net, tile = wrap_tiled(prior, 48, 64, None, 8)
-    assert isinstance(net, TiledPrior) and tile == 32 and net.overlap == 8
-    assert wrap_tiled(prior, 32, 32, None, 8) == (prior, None)  # fits: run whole
-    assert wrap_tiled(prior, 64, 64, 0, 8) == (prior, None)  # --tile 0: never
+    tile = plan_tiles(prior, 48, 64, 1, overlap=8).tile
+    net = TiledPrior(prior, tile=tile, overlap=8)
+    assert tile == 32 and net.overlap == 8
+    assert plan_tiles(prior, 32, 32, 1, overlap=8).tile is None  # fits: run whole
+    assert plan_tiles(prior, 64, 64, 1, tile=0, overlap=8).tile is None  # --tile 0: never
     x = torch.zeros(1, 3, 48, 64)
     with torch.no_grad():
         assert net(x, 1.0).shape == x.shape

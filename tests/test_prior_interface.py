@@ -9,9 +9,8 @@ from torch import nn
 from restora.errors import RestoraError
 from restora.priors.base import VPEpsPrior, vp_eps
 from restora.priors.loaders import load_restora_prior, save_restora_prior
-from restora.priors.unet import UNet, UNetConfig, build_restora_prior
+from restora.priors.unet import MODEL_SIZES, UNet, UNetConfig, build_restora_prior
 from restora.schedules import VPSchedule
-from restora.train import MODEL_SIZES
 
 
 class ToyEps(nn.Module):

@@ -21,14 +21,13 @@ from restora.operators import (
     gaussian_kernel,
 )
 from restora.priors.adm import build_adm_prior
-from restora.solvers import check_compatible, get, settings
-from restora.solvers import list as list_solvers
+from restora.solvers import check_compatible, get, names, settings
 from restora.solvers.diffpir import DEFAULTS as DIFFPIR_DEFAULTS
 
 FEW_STEPS = {
     "diffpir": {"steps": 3}, "ddrm": {"steps": 3}, "ddnm": {"steps": 3}, "pigdm": {"steps": 3},
     "dps": {"steps": 3}, "mcg": {"steps": 3}, "ilvr": {"steps": 3},
-    "repaint": {"steps": 4, "jump_length": 2, "jump_n_sample": 2},
+    "repaint": {"steps": 4, "jump_length": 2, "jump_n_sample": 2}, "dpir": {"steps": 3},
 }
 
 
@@ -57,7 +56,7 @@ def test_every_solver_runs_on_the_adm_network(adm_prior, images, solver):
     y = op.measure(images, 0.05, torch.Generator().manual_seed(1))
     calls = []
     out = get(solver)(adm_prior, op, y, sigma_y=0.05, generator=torch.Generator().manual_seed(2),
-                      callback=lambda i, x, x0: calls.append(i), **FEW_STEPS[solver])
+                      callback=lambda step: calls.append(step.nfe), **FEW_STEPS[solver])
     assert out.shape == images.shape and bool(torch.isfinite(out).all())
     assert calls and calls == sorted(calls)
 
@@ -82,7 +81,8 @@ def test_same_seed_same_output_different_seed_different(adm_prior, images, solve
 
 
 def test_every_registered_solver_is_covered():
-    assert set(list_solvers()) == {*FEW_STEPS, "ddim"}
+    assert set(names()) == {*FEW_STEPS, "ddim"}
+    assert set(names(restoration_only=True)) == set(FEW_STEPS)
 
 
 def test_compatibility_errors_name_an_alternative():

@@ -24,13 +24,12 @@ from restora import solvers
 from restora.errors import RestoraError
 from restora.operators import JPEG, AvgPoolSR, Blur, Inpaint, gaussian_kernel, random_mask
 from restora.priors.gaussian import GaussianPrior, gaussian_posterior
-from restora.priors.unet import build_restora_prior
+from restora.priors.unet import MODEL_SIZES, build_restora_prior
 from restora.solvers.common import jump_schedule, noise_levels
 from restora.solvers.dps import dps
 from restora.solvers.ilvr import ilvr
 from restora.solvers.mcg import mcg
 from restora.solvers.repaint import repaint, repaint_nfe
-from restora.train import MODEL_SIZES
 
 GUIDED = {"dps": dps, "mcg": mcg, "ilvr": ilvr, "repaint": repaint}
 N = 400  # posterior samples per call: Monte Carlo error of the mean ~ 1 / sqrt(N) = 0.05 std
@@ -156,8 +155,8 @@ def test_posterior_statistics(name, case_name, kwargs, bounds):
 # -- the published algorithms in VP coordinates ------------------------------------------------
 
 def vp_grid(steps: int) -> list[float]:
-    """alpha_bar at the solver's levels, then 1 (the clean image)."""
-    return [1 / (1 + s**2) for s in noise_levels(PRIOR, steps, "uniform")] + [1.0]
+    """alpha_bar at the solver's levels; the ladder ends in sigma 0, alpha_bar 1 (the clean image)."""
+    return [1 / (1 + s**2) for s in noise_levels(PRIOR, steps, "uniform")]
 
 
 def vp_denoise(x_vp: Tensor, ab: float) -> Tensor:
@@ -334,10 +333,11 @@ def test_callback_sees_every_denoiser_call(name):
     c = case("inpaint-noisy")
     calls = []
     out = GUIDED[name](PRIOR, c.op, c.y, sigma_y=0.1, generator=torch.Generator().manual_seed(0),
-                       callback=lambda i, x, x0: calls.append((i, x.shape, x0.shape)), **FAST[name])
+                       callback=calls.append, **FAST[name])
     expected = repaint_nfe(10, 3, 2) if name == "repaint" else 10
-    assert [i for i, _, _ in calls] == list(range(expected))
-    assert all(s == out.shape and s0 == out.shape for _, s, s0 in calls)
+    assert [s.nfe for s in calls] == list(range(1, expected + 1))
+    assert {s.total for s in calls} == {expected}
+    assert all(s.x.shape == out.shape and s.x0.shape == out.shape for s in calls)
 
 
 def test_dps_handles_a_nonlinear_operator():

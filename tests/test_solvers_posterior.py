@@ -139,8 +139,8 @@ def test_ddrm_keeps_the_diffusion_marginals_with_an_exact_denoiser(op_name, eta)
     y = op.measure(x_true.expand(n, -1, -1, -1), sigma_y, torch.Generator().manual_seed(2))
     states = []
     get("ddrm")(OracleDenoiser(x_true), op, y, steps=10, sigma_y=sigma_y, eta=eta,
-                generator=torch.Generator().manual_seed(3), callback=lambda i, x, x0: states.append(x))
-    next_sigmas = noise_levels(OracleDenoiser(x_true), 10, "uniform")[1:]
+                generator=torch.Generator().manual_seed(3), callback=lambda step: states.append(step.x))
+    next_sigmas = noise_levels(OracleDenoiser(x_true), 10, "uniform")[1:-1]  # the ladder ends in 0
     for x_t, sigma in zip(states[:-1], next_sigmas, strict=True):
         d = op.Vt(x_t - x_true)
         assert (d.std(0) / sigma - 1).abs().max() < 0.08, sigma

@@ -47,6 +47,17 @@ def bicubic_upsample(op: Operator, y: Tensor) -> Tensor:
     return imresize(y, op.scale)
 
 
+def initial_estimate(op: Operator, y: Tensor) -> Tensor:
+    """A cheap first guess of the image (a starting point for iterative solvers, not a baseline):
+    bicubic upsampling for SR, y itself where it has the image's shape (blur, masks, denoising),
+    else the pseudo-inverse."""
+    if isinstance(op, BicubicSR | BlurDownsampleSR | AvgPoolSR):
+        return bicubic_upsample(op, y)
+    if tuple(op.x_shape(y.shape)) == tuple(y.shape):
+        return y.clone()
+    return op.pinv(y)
+
+
 def classical(op: Operator, y: Tensor, sigma_y: float = 0.0, mu: float | None = None) -> Tensor:
     """The classical baseline for ``op`` (see the module docstring); images in [-1, 1]."""
     if isinstance(op, BicubicSR | BlurDownsampleSR | AvgPoolSR):
@@ -65,4 +76,4 @@ def classical(op: Operator, y: Tensor, sigma_y: float = 0.0, mu: float | None = 
     return best
 
 
-__all__ = ["MU_GRID", "bicubic_upsample", "classical", "grad_normal", "tikhonov"]
+__all__ = ["MU_GRID", "bicubic_upsample", "classical", "grad_normal", "initial_estimate", "tikhonov"]

@@ -34,100 +34,7 @@ from torch import Tensor
 
 from restora.errors import RestoraError
 from restora.priors.base import Prior
-
-# ----------------------------------------------------------------------------------- the timer
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-class _Mark(torch.autograd.Function):
-    """Identity whose backward calls ``hook`` (marks where the backward pass enters/leaves the net)."""
-
-    @staticmethod
-    def forward(ctx, x: Tensor, hook: Callable[[], None]) -> Tensor:
-        ctx.hook = hook
-        return x.view_as(x)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor):
-        ctx.hook()
-        return grad, None
-
-
-class TimedPrior(Prior):
-    """Wraps a prior to count its calls (NFE) and time them.
-
-    ``calls``: forward calls since :meth:`reset`; ``forward_seconds`` / ``backward_seconds``: time in
-    the forward calls and in backward passes through them. With ``sync`` the device is synchronised
-    before and after each timed section (use it for benchmarks on CUDA only; without it CUDA timings
-    measure launch time, not compute).
-    """
-
-    def __init__(self, prior: Prior, sync: bool = False) -> None:
-        super().__init__(prior.schedule)
-        self.prior = prior
-        self.channels = prior.channels
-        self.sigma_min = prior.sigma_min
-        self.sigma_max = prior.sigma_max
-        self.size_multiple = prior.size_multiple
-        self.native_size = prior.native_size
-        self.sync = sync
-        self.reset()
-
-    def reset(self) -> None:
-        self.calls = 0
-        self.forward_seconds = 0.0
-        self.backward_seconds = 0.0
-        self._backward_start: float | None = None
-
-    @property
-    def network_seconds(self) -> float:
-        return self.forward_seconds + self.backward_seconds
-
-    def _sync(self, device: torch.device) -> None:
-        if self.sync:
-            synchronize(device)
-
-    def forward(self, x: Tensor, sigma: Tensor | float) -> Tensor:
-        self.calls += 1
-        device = x.device
-        grad = torch.is_grad_enabled() and not torch.is_inference_mode_enabled()
-
-        def start() -> None:
-            self._sync(device)
-            self._backward_start = time.perf_counter()
-
-        def stop() -> None:
-            if self._backward_start is not None:
-                self._sync(device)
-                self.backward_seconds += time.perf_counter() - self._backward_start
-                self._backward_start = None
-
-        self._sync(device)
-        t0 = time.perf_counter()
-        if grad and x.requires_grad:
-            x = _Mark.apply(x, stop)
-        out = self.prior(x, sigma)
-        self._sync(device)
-        self.forward_seconds += time.perf_counter() - t0
-        if grad and out.requires_grad:
-            out = _Mark.apply(out, start)
-        return out
-
-    def denoise(self, x: Tensor, sigma: Tensor) -> Tensor:
-        return self.forward(x, sigma)
-
-    def model_output(self, x_t: Tensor, t: Tensor) -> Tensor:
-        return self.prior.model_output(x_t, t)
-
-    def configure(self, dtype: str | torch.dtype = "fp32", channels_last: bool | None = False,
-                  compile: bool = False) -> TimedPrior:
-        self.prior.configure(dtype, channels_last, compile)
-        return self
-
+from restora.priors.wrappers import TimedPrior, synchronize
 
 # ----------------------------------------------------------------------------------- memory
 
@@ -240,7 +147,7 @@ def run_case(case: Case, prior: Prior, device: torch.device, *, repeats: int, wa
     """Measure one configuration; returns the record written to the JSON (see the module doc)."""
     from restora.operators import build_operator
     from restora.solvers import check_compatible, get
-    from restora.tiling import TiledPrior
+    from restora.tiling import TiledPrior, plan_tiles
 
     fn = get(case.solver)
     gen = torch.Generator().manual_seed(0)
@@ -248,11 +155,8 @@ def run_case(case: Case, prior: Prior, device: torch.device, *, repeats: int, wa
     op = build_operator(case.task, x.shape, generator=gen)
     check_compatible(case.solver, op)
     y = op.measure(x, case.sigma_y, gen).to(device)
-    net, tile = prior, None
-    native = prior.native_size
-    size = case.tile or native
-    if case.tile != 0 and size is not None and case.size > size:
-        net, tile = TiledPrior(prior, tile=size, overlap=case.tile_overlap), size
+    tile = plan_tiles(prior, case.size, case.size, case.batch, tile=case.tile, overlap=case.tile_overlap).tile
+    net = prior if tile is None else TiledPrior(prior, tile=tile, overlap=case.tile_overlap)
 
     def solve(p: Prior) -> Tensor:
         return fn(p, op, y, steps=case.steps, sigma_y=case.sigma_y,

@@ -16,7 +16,9 @@ tiles independently and stitching at the end) keeps neighbouring tiles consisten
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -24,6 +26,7 @@ from torch import Tensor
 
 from restora.errors import RestoraError
 from restora.priors.base import Prior, as_sigma
+from restora.priors.wrappers import PriorWrapper
 
 
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
@@ -73,6 +76,7 @@ def tile_apply(
     overlap: int = 32,
     multiple: int = 1,
     tile_batch: int = 8,
+    on_tiles: Callable[[int, int], None] | None = None,
 ) -> Tensor:
     """``fn`` applied to an NCHW tensor through overlapping, window-blended tiles.
 
@@ -81,6 +85,7 @@ def tile_apply(
     (``multiple=tile`` forces full tiles), the image being reflect-padded and the result cropped.
     Each call of ``fn`` gets the tiles of all N samples at ``max(1, tile_batch // N)`` positions,
     position-major (``[pos0: n0..nN-1, pos1: ...]``). Autograd flows through; output dtype is ``fn``'s.
+    ``on_tiles(done, total)`` is called after each call of ``fn`` with the tile positions done so far.
     """
     if x.ndim != 4:
         raise RestoraError(f"tile_apply takes NCHW tensors, got shape {tuple(x.shape)}")
@@ -122,27 +127,27 @@ def tile_apply(
             sl = (..., slice(ys[i], ys[i] + th), slice(xs[j], xs[j] + tw))
             out[sl] = out[sl] + res[g * n : (g + 1) * n].to(acc_dtype) * win
             wsum[sl] += win
+        if on_tiles is not None:
+            on_tiles(k + len(group), len(positions))
     assert out is not None
     return (out / wsum)[..., :h, :w].to(out_dtype)
 
 
-class TiledPrior(Prior):
+class TiledPrior(PriorWrapper):
     """A prior evaluated tile by tile (see the module doc): D(x, sigma) for images of any size.
 
     ``tile`` defaults to the prior's ``native_size`` (else 256); a fixed-size prior gets exactly
     ``tile`` x ``tile`` inputs (small images are padded). The wrapped prior keeps its own runtime
-    settings (dtype, channels_last); :meth:`configure` forwards to it.
+    settings (dtype, channels_last); :meth:`configure` forwards to it. ``on_tiles(done, total)``, when
+    set, is called after each group of tiles of a call (progress for large images).
     """
 
     def __init__(self, prior: Prior, tile: int | None = None, overlap: int = 32, tile_batch: int = 4) -> None:
-        super().__init__(prior.schedule)
-        self.prior = prior
-        self.channels = prior.channels
-        self.sigma_min = prior.sigma_min
-        self.sigma_max = prior.sigma_max
+        super().__init__(prior)
         self.tile = tile or prior.native_size or 256
         self.overlap = overlap
         self.tile_batch = tile_batch
+        self.on_tiles: Callable[[int, int], None] | None = None
         m = max(1, prior.size_multiple)
         self.multiple = self.tile if prior.native_size else m
         if self.tile % self.multiple:
@@ -156,7 +161,7 @@ class TiledPrior(Prior):
         def fn(t: Tensor) -> Tensor:
             return call(t, per_sample.repeat(t.shape[0] // n))
 
-        return tile_apply(fn, x, self.tile, self.overlap, self.multiple, self.tile_batch)
+        return tile_apply(fn, x, self.tile, self.overlap, self.multiple, self.tile_batch, self.on_tiles)
 
     def forward(self, x: Tensor, sigma: Tensor | float) -> Tensor:
         """D(x, sigma) blended from the wrapped prior's outputs on overlapping tiles."""
@@ -164,23 +169,121 @@ class TiledPrior(Prior):
             raise RestoraError(
                 f"prior expects NCHW images with {self.channels} channels, got shape {tuple(x.shape)}"
             )
-        return self._tiled(self.prior, x, as_sigma(sigma, x))
-
-    def denoise(self, x: Tensor, sigma: Tensor) -> Tensor:
-        return self.forward(x, sigma)
+        return self._tiled(self.inner, x, as_sigma(sigma, x))
 
     def model_output(self, x_t: Tensor, t: Tensor | float) -> Tensor:
         """The wrapped network's raw output (e.g. learned variance), tiled the same way."""
-        inner = getattr(self.prior, "model_output", None)
+        inner = getattr(self.inner, "model_output", None)
         if inner is None:
-            raise RestoraError(f"{type(self.prior).__name__} has no model_output")
+            raise RestoraError(f"{type(self.inner).__name__} has no model_output")
         t = torch.as_tensor(t, device=x_t.device, dtype=torch.float32)
         t = t.expand(x_t.shape[0]) if t.ndim == 0 else t.reshape(-1)
         return self._tiled(inner, x_t, t)
 
-    def configure(
-        self, dtype: str | torch.dtype = "fp32", channels_last: bool | None = False, compile: bool = False
-    ) -> TiledPrior:
-        """Set the wrapped prior's runtime knobs (see :meth:`Prior.configure`)."""
-        self.prior.configure(dtype, channels_last, compile)
-        return self
+
+# ------------------------------------------------------------------------------ memory planning
+
+PROBE_SIZE = 64
+SOLVER_IMAGES = 24
+"""Full-size image tensors a solver keeps besides the prior's activations (iterate, estimate, noise,
+measurement, transforms of the operator): a generous count, for the memory estimate."""
+
+
+def prior_bytes_per_pixel(prior: Prior, device: torch.device | str = "cpu") -> float:
+    """Memory one image pixel costs in one call of the prior, from a small probe call: the peak over the
+    call of the module outputs still alive (each output counted until it is freed) plus the workspace of
+    the convolution running then (im2col's), per input pixel. Fully convolutional networks scale with the
+    pixel count; fixed-size ones are probed at their native size."""
+    live, peak = [0], [0]
+
+    def hook(module: torch.nn.Module, inputs: tuple, output: object) -> None:
+        if not isinstance(output, Tensor):
+            return
+        size = output.numel() * output.element_size()
+        workspace = 0
+        if isinstance(module, torch.nn.Conv2d):
+            k = module.kernel_size[0] * module.kernel_size[1] * module.in_channels // module.groups
+            workspace = k * output[0, 0].numel() * output.element_size()
+        live[0] += size
+        peak[0] = max(peak[0], live[0] + workspace)
+        weakref.finalize(output, _release, live, size)
+
+    leaves = [m for m in prior.modules() if not list(m.children())]
+    handles = [m.register_forward_hook(hook) for m in leaves]
+    size = prior.native_size or -(-PROBE_SIZE // prior.size_multiple) * prior.size_multiple
+    try:
+        with torch.no_grad():
+            prior(torch.zeros(1, prior.channels, size, size, device=device), 1.0)
+    finally:
+        for h in handles:
+            h.remove()
+    return peak[0] / size**2
+
+
+def _release(live: list[int], size: int) -> None:
+    live[0] -= size
+
+
+def available_bytes(device: torch.device | str) -> int | None:
+    """Memory free for this process on ``device``: CUDA's free memory, or on Linux the smaller of
+    MemAvailable and what the control group still allows; None where neither is known."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    found = []
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    found.append(int(line.split()[1]) * 1024)
+    except OSError:
+        pass
+    try:
+        limit = open("/sys/fs/cgroup/memory.max").read().strip()
+        used = int(open("/sys/fs/cgroup/memory.current").read())
+        if limit != "max":
+            found.append(int(limit) - used)
+    except (OSError, ValueError):
+        pass
+    return min(found) if found else None
+
+
+@dataclass(frozen=True)
+class TilePlan:
+    """How a solve fits in memory: ``tile`` None runs the prior on the whole image."""
+
+    tile: int | None
+    tile_batch: int
+    need_bytes: int  # estimated for the whole image at once
+    budget_bytes: int | None
+
+
+def plan_tiles(prior: Prior, height: int, width: int, batch: int, *, tile: int | None = None,
+               overlap: int = 64, budget: int | None = None,
+               bytes_per_pixel: float | None = None) -> TilePlan:
+    """Where the prior runs whole and where in tiles: ``tile`` N forces tiles of N pixels, 0 never tiles;
+    None tiles fixed-size priors above their native size and any prior whose estimated memory for the
+    whole ``batch`` exceeds ``budget`` bytes (then the largest tile that fits, one position per call).
+    Raises a RestoraError naming ``--tile`` / ``--max-memory`` when not even small tiles fit."""
+    bpp = bytes_per_pixel if bytes_per_pixel is not None else (
+        prior_bytes_per_pixel(prior) if budget is not None else 0.0)
+    need = int(bpp * height * width * batch)
+    native = prior.native_size
+    if tile == 0 or (tile is None and native is None and (budget is None or need <= budget)):
+        return TilePlan(None, 1, need, budget)
+    size = tile or native
+    if size is not None:
+        if height <= size and width <= size:
+            return TilePlan(None, 1, need, budget)
+        return TilePlan(size, 4, need, budget)
+    solver = SOLVER_IMAGES * batch * prior.channels * height * width * 4
+    m = max(1, prior.size_multiple)
+    side = int(math.sqrt(max(budget - solver, 0) / max(bpp * batch, 1e-9))) // m * m
+    floor = max(2 * overlap + m, 64)
+    if side < floor:
+        raise RestoraError(
+            f"a {height}x{width} image needs ~{need / 2**30:.2f} GiB for the prior and "
+            f"~{solver / 2**30:.2f} GiB "
+            f"for the solver, more than the {budget / 2**30:.2f} GiB available even in {floor}-pixel tiles: "
+            "free memory, raise --max-memory, or force smaller tiles with --tile N and --tile-overlap")
+    return TilePlan(min(side, max(height, width)), 1, need, budget)

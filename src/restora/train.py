@@ -14,7 +14,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -24,16 +24,10 @@ from tqdm import tqdm
 
 from restora.errors import RestoraError
 from restora.io import list_images, read_image
-from restora.priors.base import EDMPrior
+from restora.priors.base import EDMPrior, fast_runtime
 from restora.priors.loaders import load_restora_prior, read_metadata, save_restora_prior
-from restora.priors.unet import UNetConfig, build_restora_prior
+from restora.priors.unet import MODEL_SIZES, UNetConfig, build_restora_prior
 
-MODEL_SIZES = {
-    "tiny": UNetConfig(channels=16, channel_mult=(1, 2, 2), num_blocks=(1, 1, 1), groups=8),
-    "small": UNetConfig(channels=32, channel_mult=(1, 2, 3, 4, 4), num_blocks=(1, 1, 2, 2, 2)),
-    "base": UNetConfig(channels=64, channel_mult=(1, 2, 3, 4, 4), num_blocks=(1, 2, 2, 2, 2)),
-    "large": UNetConfig(channels=96, channel_mult=(1, 2, 3, 4, 4), num_blocks=(2, 2, 2, 2, 2)),
-}
 VAL_SIGMAS_255 = (15, 25, 50)
 
 
@@ -66,8 +60,11 @@ class TrainConfig:
     ckpt_every: int = 500
     log_every: int = 50
     seed: int = 0
-    amp: bool = True
+    amp: bool = True  # bf16 autocast where the device computes bf16 fast (detected, never assumed)
+    channels_last: bool = False
     threads: int = 0
+    init_from: str = ""  # a restora prior (.safetensors) to continue from: its weights and step count
+    rewarm: int = 200  # with init_from: warm-up steps of the fresh optimizer
 
 
 # ----------------------------------------------------------------------------- data
@@ -149,12 +146,17 @@ def edm_loss(model: torch.nn.Module, x0: Tensor, sigma: Tensor, noise: Tensor, s
     return (weight * (denoised - x0) ** 2).mean()
 
 
-def lr_at(step: int, cfg: TrainConfig) -> float:
-    """Linear warm-up, then cosine decay to ``min_lr_ratio * lr`` at ``cfg.steps``."""
+def lr_at(step: int, cfg: TrainConfig, first_step: int = 0) -> float:
+    """Linear warm-up, then cosine decay to ``min_lr_ratio * lr`` at ``cfg.steps``. A run continued
+    from weights at ``first_step`` > 0 keeps that schedule and ramps up over ``cfg.rewarm`` steps (its
+    optimizer starts without moment estimates)."""
     if step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
     progress = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
-    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+    lr = cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+    if first_step > 0 and step < first_step + cfg.rewarm:
+        lr *= (step - first_step + 1) / cfg.rewarm
+    return lr
 
 
 @torch.no_grad()
@@ -228,8 +230,44 @@ def build_model(cfg: TrainConfig) -> EDMPrior:
         return build_restora_prior(unet, cfg.sigma_data, cfg.sigma_min, cfg.sigma_max)
 
 
+def weights_start(path: str | Path) -> tuple[EDMPrior, int, dict[str, float]]:
+    """(prior, step, compute) of a restora prior file to continue training from: the step count and
+    the compute it records (``train_steps`` / ``train_compute`` metadata; none for older files)."""
+    prior = load_restora_prior(path)
+    meta = read_metadata(path)
+    compute = json.loads(meta.get("train_compute", "{}"))
+    return prior, int(meta.get("train_steps", 0)), {k: float(v) for k, v in compute.items()}
+
+
+def with_weights_architecture(cfg: TrainConfig) -> TrainConfig:
+    """``cfg`` with the architecture and noise range of ``cfg.init_from`` (when set): the run
+    continues that network, whatever ``--model`` says."""
+    if not cfg.init_from:
+        return cfg
+    meta = read_metadata(cfg.init_from)
+    if "unet" not in meta:
+        raise RestoraError(f"--init-from {cfg.init_from}: not a restora prior file (no UNet config in it)")
+    return replace(cfg, model=json.dumps(json.loads(meta["unet"]), sort_keys=True),
+                   sigma_data=float(meta["sigma_data"]), sigma_min=float(meta["sigma_min"]),
+                   sigma_max=float(meta["sigma_max"]))
+
+
+def train_runtime(device: torch.device, cfg: TrainConfig) -> tuple[bool, bool]:
+    """(bf16 autocast, channels_last) for training on ``device``: bf16 only where the hardware computes it
+    fast (:func:`restora.priors.base.fast_runtime` detects it; on a CPU without bf16 instructions
+    autocast would only slow training down)."""
+    fast_dtype, _ = fast_runtime(device)
+    return cfg.amp and fast_dtype == "bf16", cfg.channels_last
+
+
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path:
-    """Run (or resume) training; returns the path of the last checkpoint."""
+    """Run (or resume) training; returns the path of the last checkpoint.
+
+    ``cfg.init_from`` starts from a shipped prior instead of random weights: model and EMA are its
+    weights, the step count and learning-rate schedule continue from its ``train_steps``, and a fresh
+    optimizer warms up over ``cfg.rewarm`` steps. Compute (wall and CPU seconds of the training steps)
+    accumulates in the checkpoint and, through :func:`export`, in the weights file."""
+    cfg = with_weights_architecture(cfg)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     rank, world, device = setup_distributed()
@@ -239,17 +277,30 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
     bank = ImageBank(train_paths, cfg.crop)
     val_images = validation_set(val_paths, cfg.val_crop) if rank == 0 else None
 
-    prior = build_model(cfg).to(device)
+    prior = build_model(cfg)
+    gen = torch.Generator().manual_seed(cfg.seed * 1000 + rank)
+    step = first_step = 0
+    compute = {"wall_seconds": 0.0, "cpu_seconds": 0.0}
+    state = torch.load(ckpt_path, map_location="cpu", weights_only=True) if (
+        resume and ckpt_path.exists()) else None
+    if state is None and cfg.init_from:
+        start, step, earlier = weights_start(cfg.init_from)
+        prior.load_state_dict(start.state_dict())
+        first_step = step
+        compute.update(earlier)
+    prior = prior.to(device)
+    bf16, channels_last = train_runtime(device, cfg)
+    if channels_last:
+        prior = prior.to(memory_format=torch.channels_last)
     ema = copy.deepcopy(prior).eval().requires_grad_(False)
     opt = torch.optim.AdamW(prior.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    gen = torch.Generator().manual_seed(cfg.seed * 1000 + rank)
-    step = 0
-    if resume and ckpt_path.exists():
-        state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    if state is not None:
         prior.load_state_dict(state["model"])
         ema.load_state_dict(state["ema"])
         opt.load_state_dict(state["optimizer"])
         step = int(state["step"])
+        first_step = int(state.get("first_step", 0))
+        compute.update(state.get("compute", {}))
         gen_states = state["generators"]
         if rank < len(gen_states):
             gen.set_state(gen_states[rank])
@@ -263,19 +314,21 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
         model = torch.nn.parallel.DistributedDataParallel(
             prior, device_ids=[device.index] if device.type == "cuda" else None
         )
-    use_amp = cfg.amp and device.type == "cuda"
 
     last = min(cfg.steps, cfg.stop_at) if cfg.stop_at > 0 else cfg.steps
     bar = tqdm(total=last, initial=step, disable=not progress or rank != 0, desc="train",
                dynamic_ncols=True)
     t_last, seen, loss_acc, n_acc = time.perf_counter(), 0, 0.0, 0
     while step < last:
+        wall0, cpu0 = time.perf_counter(), time.process_time()
         for group in opt.param_groups:
-            group["lr"] = lr_at(step, cfg)
+            group["lr"] = lr_at(step, cfg, first_step)
         x0 = bank.sample(cfg.batch_size, gen).to(device)
         sigma = sample_sigmas(cfg.batch_size, cfg, gen).to(device)
         noise = torch.randn(x0.shape, generator=gen).to(device)
-        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
+        if channels_last:
+            x0, noise = (t.contiguous(memory_format=torch.channels_last) for t in (x0, noise))
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16):
             loss = edm_loss(model, x0, sigma, noise, cfg.sigma_data)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -286,17 +339,21 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
         seen += cfg.batch_size * world
         loss_acc += float(loss.detach())
         n_acc += 1
+        compute["wall_seconds"] += (time.perf_counter() - wall0) * world
+        compute["cpu_seconds"] += (time.process_time() - cpu0) * world
         bar.update(1)
         if rank == 0 and (step % cfg.log_every == 0 or step == last):
             now = time.perf_counter()
             ips = seen / (now - t_last)
             append_csv(out / "log.csv", {"step": step, "loss": loss_acc / n_acc,
                                          "lr": opt.param_groups[0]["lr"], "images_per_s": ips,
-                                         "time": time.time()})
+                                         "time": time.time(), "wall_seconds": compute["wall_seconds"],
+                                         "cpu_seconds": compute["cpu_seconds"]})
             bar.set_postfix(loss=f"{loss_acc / n_acc:.4f}", img_s=f"{ips:.1f}")
             t_last, seen, loss_acc, n_acc = now, 0, 0.0, 0
         if step % cfg.ckpt_every == 0 or step == last:
-            save_checkpoint(ckpt_path, prior, ema, opt, step, gen, cfg, world, rank)
+            save_checkpoint(ckpt_path, prior, ema, opt, step, gen, cfg, world, rank,
+                            first_step=first_step, compute=compute)
         if rank == 0 and val_images is not None and (step % cfg.val_every == 0 or step == last):
             metrics = validate(ema, val_images)
             append_csv(out / "val.csv", {"step": step, **metrics})
@@ -308,7 +365,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
 
 
 def save_checkpoint(path: Path, prior: EDMPrior, ema: EDMPrior, opt: torch.optim.Optimizer,
-                    step: int, gen: torch.Generator, cfg: TrainConfig, world: int, rank: int) -> None:
+                    step: int, gen: torch.Generator, cfg: TrainConfig, world: int, rank: int, *,
+                    first_step: int = 0, compute: dict[str, float] | None = None) -> None:
     """Rank 0 writes everything needed to resume, including every rank's data generator."""
     states = [gen.get_state()]
     if world > 1:
@@ -318,6 +376,7 @@ def save_checkpoint(path: Path, prior: EDMPrior, ema: EDMPrior, opt: torch.optim
     if rank == 0:
         atomic_save({"model": prior.state_dict(), "ema": ema.state_dict(),
                      "optimizer": opt.state_dict(), "step": step, "generators": states,
+                     "first_step": first_step, "compute": dict(compute or {}),
                      "config": json.dumps(asdict(cfg))}, path)
 
 
@@ -330,12 +389,14 @@ def export(checkpoint: str | Path, out: str | Path, use_ema: bool = True, half: 
     the new settings, so that settings tuned later need no training checkpoint."""
     if Path(checkpoint).suffix == ".safetensors":
         prior = load_restora_prior(checkpoint)
-        extra = {k: v for k, v in read_metadata(checkpoint).items() if k == "train_steps"}
+        extra = {k: v for k, v in read_metadata(checkpoint).items() if k in ("train_steps", "train_compute")}
     else:
         state = torch.load(checkpoint, map_location="cpu", weights_only=True)
         prior = build_model(TrainConfig(**json.loads(state["config"])))
         prior.load_state_dict(state["ema" if use_ema else "model"])
         extra = {"train_steps": str(state["step"])}
+        if state.get("compute"):
+            extra["train_compute"] = json.dumps(state["compute"])
     if solver_settings is not None:
         tuned = json.loads(Path(solver_settings).read_text())
         prior.solver_settings = {k: v for k, v in tuned.items() if not k.startswith("_")}
@@ -380,8 +441,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not args.data:
         raise RestoraError("give at least one --data folder of training images")
-    fields = {k: getattr(args, k) for k in asdict(TrainConfig())}
-    cfg = TrainConfig(**fields)
+    cfg = with_weights_architecture(TrainConfig(**{k: getattr(args, k) for k in asdict(TrainConfig())}))
+    fields = asdict(cfg)
     if args.resume and (Path(cfg.out) / "checkpoint.pt").exists():
         saved = json.loads(torch.load(Path(cfg.out) / "checkpoint.pt", map_location="cpu",
                                       weights_only=True)["config"])

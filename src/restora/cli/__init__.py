@@ -1,4 +1,4 @@
-"""The ``restora`` command line: restore, degrade, eval, bench, models, train.
+"""The ``restora`` command line: restore, degrade, eval, sample, bench, models, train.
 
 Exit status: 0 success; 1 the command ran but something failed at run time (some inputs could not
 be processed, the others were; a runtime error); 2 the command cannot run as given (bad arguments,
@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import argparse
 import sys
-import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from restora.cli.common import EXIT_FAILED, EXIT_USAGE, Console, one_line
+from restora.cli.log import LOG, error, one_line, setup
 from restora.errors import RestoraError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 EXAMPLES = """examples:
   restora degrade clean/ --task sr4 --sigma-y 0.05 -o measured/
   restora restore measured/ --solver diffpir --steps 50 -o restored/ --reference clean/ --grid
   restora eval restored/ clean/ --crop-border 4
+  restora sample --prior default -n 4 --size 128 -o samples/
   restora bench --solver diffpir,dps --prior adm-ffhq256:random --batch 1,4 -o bench.json
   restora models list
   restora train --data photos/ --out runs/natural
@@ -43,7 +45,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse with usage errors as one line on stderr (exit 2), pointing at --help."""
 
     def error(self, message: str):
-        Console.error(f"{message} (see `{self.prog} --help`)")
+        LOG.error(f"{message} (see `{self.prog} --help`)")
         raise SystemExit(EXIT_USAGE)
 
 
@@ -54,12 +56,12 @@ def _global_options() -> argparse.ArgumentParser:
     g.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
                    help="only warnings and errors")
     g.add_argument("--no-progress", action="store_true", default=argparse.SUPPRESS,
-                   help="no progress bars (they are off anyway when stderr is not a terminal)")
+                   help="no progress bars or progress lines")
     return g
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from restora.cli import bench, degrade, evaluate, models, restore
+    from restora.cli import bench, degrade, evaluate, models, restore, sample
 
     glob = _global_options()
     parser = _Parser(
@@ -67,39 +69,25 @@ def build_parser() -> argparse.ArgumentParser:
         description="Zero-shot image restoration with diffusion priors.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=_version())
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    restore.add_parser(sub, [glob])
-    degrade.add_parser(sub, [glob])
-    evaluate.add_parser(sub, [glob])
-    bench.add_parser(sub, [glob])
-    models.add_parser(sub, [glob])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
+    for module in (restore, degrade, evaluate, sample, bench, models):
+        module.add_parser(sub, [glob])
     sub.add_parser("train", help="train a restora prior (`restora train --help`)", add_help=False)
     return parser
 
 
-def _report(exc: BaseException, debug: bool, prefix: str = "") -> None:
-    if debug:
-        traceback.print_exception(exc, file=sys.stderr)
-    lines = [line for line in str(exc).splitlines() if line.strip()]
-    if isinstance(exc, RestoraError) and lines:
-        Console.error(prefix + lines[0])
-        for line in lines[1:]:  # hints of multi-line library messages, indented under the error
-            print(f"  {line.strip()}", file=sys.stderr)
-    else:
-        Console.error(prefix + one_line(exc) + ("" if debug else " (run with --debug for the traceback)"))
-
-
-def _call(fn, args, debug: bool) -> int:
+def _call(fn: Callable, args: object, debug: bool) -> int:
+    """The one error path: a RestoraError is exit 2, anything else exit 1, each one line."""
     try:
         return int(fn(args) or 0)
     except RestoraError as exc:
-        _report(exc, debug)
+        error(exc)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        Console.error("interrupted")
+        LOG.error("interrupted")
         return 130
     except Exception as exc:
-        _report(exc, debug)
+        LOG.error(one_line(exc) + ("" if debug else " (run with --debug for the traceback)"), exc_info=exc)
         return EXIT_FAILED
 
 
@@ -113,22 +101,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     lead = 0
     while lead < len(argv) and argv[lead] in GLOBAL_FLAGS:
         lead += 1
+    debug = "--debug" in argv
+    setup(quiet=any(f in argv for f in ("-q", "--quiet")), debug=debug)
     if lead < len(argv) and argv[lead] == "train":  # its own argparse, unchanged
         from restora.train import main as train_main
 
         try:
-            return _call(lambda rest: train_main(rest), argv[lead + 1:], "--debug" in argv[:lead])
+            return _call(train_main, argv[lead + 1:], "--debug" in argv[:lead])
         except SystemExit as exc:
             return _exit_code(exc)
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:
         return _exit_code(exc)
-    Console.rank = 0
-    Console.quiet = getattr(args, "quiet", False)
-    Console.progress = not getattr(args, "no_progress", False)
-    Console.debug = getattr(args, "debug", False)
-    return _call(args.func, args, getattr(args, "debug", False))
+    args.no_progress = getattr(args, "no_progress", False)
+    return _call(args.func, args, debug)
 
 
-__all__ = ["build_parser", "main"]
+__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]

@@ -13,25 +13,14 @@ import torch
 import restora
 from restora import solvers
 from restora.bench import Case, device_record, markdown_table, run_case
-from restora.cli.common import (
-    EXIT_FAILED,
-    EXIT_OK,
-    Console,
-    check_sigma,
-    check_solver_options,
-    int_list,
-    load_prior,
-    one_line,
-    parse_pairs,
-    positive_int,
-    progress,
-    resolve_device,
-    set_threads,
-    str_list,
-    write_json_atomic,
-)
+from restora.cli.files import check_output_file, write_json_atomic
+from restora.cli.log import LOG, error
+from restora.cli.options import check_sigma, int_list, parse_pairs, positive_int, str_list
+from restora.cli.progress import Progress, enabled
+from restora.cli.runtime import resolve_device, set_threads
 from restora.errors import RestoraError
-from restora.operators import TASKS
+from restora.operators import get_task
+from restora.priors.spec import load_spec
 
 EXAMPLES = """examples:
   # the numbers of docs/performance.md: ADM-FFHQ with random weights (timing only), three batch sizes
@@ -89,34 +78,35 @@ def run(args: argparse.Namespace) -> int:
     if args.weights and len(priors) != 1:
         raise RestoraError("--weights goes with a single --prior")
     for task in args.task:
-        if task not in TASKS:
-            raise RestoraError(f"unknown task {task!r}; valid tasks: {', '.join(TASKS)}")
+        get_task(task)
     options = parse_pairs(args.opt, "--opt")
     per_solver = {}
     for name in args.solver:
-        meta = solvers.info(name)
-        if name == "ddim":
-            raise RestoraError("ddim has no measurement; bench restoration solvers")
-        per_solver[name] = check_solver_options(name, meta.load(), options)
+        if not solvers.info(name).measurement:
+            raise RestoraError(f"{name} has no measurement; bench restoration solvers")
+        per_solver[name] = solvers.validate_options(name, options)
     if args.warmup < 0:
         raise RestoraError(f"--warmup must be >= 0, got {args.warmup}")
     check_sigma(args.sigma_y)
     device = resolve_device(args.device)
     if args.out:
-        Path(args.out).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        check_output_file(args.out)
 
     results: list[dict[str, Any]] = []
     prior_records = []
     cases = [(t, s, z, b) for t in args.task for s in args.solver for z in args.size for b in args.batch]
     for spec in priors:
-        prior, info = load_prior(spec, args.weights, device=device, dtype=args.dtype,
-                                 channels_last=args.channels_last, compile=args.compile)
+        prior, info = load_spec(spec, args.weights, device=device, dtype=args.dtype,
+                                channels_last=args.channels_last, compile=args.compile)
         record = {**info.as_dict(), "random_weights": info.weights == "random",
                   "parameters": sum(p.numel() for p in prior.parameters())}
         prior_records.append(record)
-        Console.info(f"prior {info.name} ({'random weights' if record['random_weights'] else info.weights}), "
+        LOG.info(f"prior {info.name} ({'random weights' if record['random_weights'] else info.weights}), "
                      f"{record['parameters'] / 1e6:.1f} M parameters, on {device}")
-        for task, solver, size, batch in progress(cases, desc=info.name, unit="config"):
+        progress = Progress(len(cases), len(cases), enabled=enabled(args.no_progress))
+        for task, solver, size, batch in cases:
+            progress.nfe()
+            progress.finished(1)
             case = Case(solver=solver, task=task, size=size, batch=batch, steps=args.steps,
                         sigma_y=args.sigma_y, options=per_solver[solver], tile=args.tile,
                         tile_overlap=args.tile_overlap)
@@ -128,10 +118,10 @@ def run(args: argparse.Namespace) -> int:
             except Exception as exc:
                 if device.type == "cuda":
                     torch.cuda.empty_cache()
-                msg = one_line(exc)
-                Console.error(f"{solver} / {info.name} / {task} / {size}px / batch {batch}: {msg}", exc)
+                msg = error(exc, f"{solver} / {info.name} / {task} / {size}px / batch {batch}")
                 results.append({**head, "solver": solver, "task": task, "size": size, "batch": batch,
                                 "steps": args.steps, "error": msg})
+        progress.close()
         del prior
         if device.type == "cuda":
             torch.cuda.empty_cache()
@@ -150,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
     }
     if args.out:
         write_json_atomic(Path(args.out).expanduser(), data)
-    Console.info(markdown_table(results))
+    LOG.info(markdown_table(results))
     if args.out:
-        Console.info(f"wrote {args.out}")
-    return EXIT_FAILED if any("error" in r for r in results) else EXIT_OK
+        LOG.info(f"wrote {args.out}")
+    return 1 if any("error" in r for r in results) else 0

@@ -5,31 +5,19 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
 import restora
-from restora.cli.common import (
-    EXIT_FAILED,
-    EXIT_OK,
-    Console,
-    check_outputs,
-    check_sigma,
-    expand_inputs,
-    forward_warnings,
-    one_line,
-    parse_pairs,
-    positive_int,
-    prepare_output_dir,
-    progress,
-    set_threads,
-    write_json_atomic,
-)
+from restora.cli.files import check_no_overwrite, check_output_dir, check_unique_stems, expand_inputs
+from restora.cli.log import LOG, error, forward_warnings
+from restora.cli.options import check_sigma, parse_pairs, positive_int
+from restora.cli.progress import Progress, enabled
+from restora.cli.runtime import set_threads
+from restora.cli.sidecar import Sidecar
 from restora.cli.specs import (
     NOISE_SCALES,
-    SIDECAR_FORMAT,
     CliSpec,
     Spec,
     check_kernel,
@@ -41,12 +29,10 @@ from restora.cli.specs import (
     resolve,
     save_array,
     save_measurement_array,
-    sr_scale,
-    takes_kernel,
 )
 from restora.errors import RestoraError
 from restora.io import read_image, write_image
-from restora.operators import Inpaint, sigma_on_model_scale
+from restora.operators import NOISE_MODELS, Inpaint, NoiseModel, get_task, noise_model
 
 EXAMPLES = """examples:
   # 4x bicubic downsampling with noise of std 0.05 on the [-1,1] scale, lossless copies too
@@ -57,6 +43,10 @@ EXAMPLES = """examples:
   restora degrade clean/ --task inpaint --mask random:0.8 --seed 1 -o measured/holes
   # then restore them: task, kernel, mask and sigma_y come from the sidecars
   restora restore measured/holes -o restored/holes --reference clean/
+
+Noise: --sigma-y is Gaussian noise (default); --noise poisson --poisson-rate R is shot noise with R
+photons at full intensity, poisson-gaussian adds --sigma-y read-out noise on top; the sidecar's sigma_y
+is then the Gaussian equivalent that restore gives the solver.
 
 For each input NAME this writes NAME.png (the measurement, clipped to [0,1] and quantised to 8
 bits), NAME.npy with --save-tensor (lossless float (y+1)/2; always for cs, which is not an image),
@@ -87,20 +77,60 @@ def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentP
     p.add_argument("--sigma-y", type=float, default=0.0, metavar="S", help="noise std (default 0)")
     p.add_argument("--noise-scale", choices=NOISE_SCALES, default="[-1,1]",
                    help="scale --sigma-y is quoted on (default [-1,1])")
+    p.add_argument("--noise", choices=NOISE_MODELS, default="gaussian",
+                   help="noise model (default gaussian; poisson and poisson-gaussian need --poisson-rate)")
+    p.add_argument("--poisson-rate", type=float, metavar="R",
+                   help="photons at full intensity for Poisson noise (e.g. 30: strong noise, 1000: mild)")
     p.add_argument("--seed", type=int, default=0, help="base seed: image i uses seed + i (default 0)")
     p.add_argument("--save-tensor", action="store_true", help="also write the lossless NAME.npy")
     p.add_argument("--modcrop", action="store_true",
                    help="crop images to a multiple of the SR scale (and write the cropped reference "
                         "to OUTDIR/reference/NAME.png)")
     p.add_argument("--gray", action="store_true", help="degrade grayscale versions of the images")
-    p.add_argument("--threads", type=positive_int, help="CPU threads for torch")
+    p.add_argument("--threads", type=positive_int, help="CPU threads for torch (default: the idle cores)")
     p.set_defaults(func=run)
 
 
 @torch.no_grad()
 def run(args: argparse.Namespace) -> int:
     set_threads(args.threads)
-    sigma = sigma_on_model_scale(check_sigma(args.sigma_y), args.noise_scale)
+    base, noise = _check(args)
+    out = check_output_dir(args.out)
+    files = expand_inputs(args.inputs, tensors=False)
+    check_unique_stems(files)
+    read = {f: "the input" for f in files}
+    for name, value in (("the kernel", args.kernel), ("the mask", args.mask)):
+        if value is not None and Path(value).expanduser().is_file():
+            read[Path(value).expanduser()] = name
+    check_no_overwrite([out / f"{f.stem}{suffix}" for f in files for suffix in
+                        (".png", ".npy", ".json", ".kernel.npy", ".mask.png")]
+                       + [out / "reference" / f"{f.stem}.png" for f in files], read)
+    LOG.info(f"sigma_y = {describe_sigma(base.sigma_y)}" if noise.name == "gaussian" else
+             f"noise {noise.record()} (sigma_y in each sidecar: its Gaussian equivalent)")
+    failed = 0
+    progress = Progress(len(files), len(files), enabled=enabled(args.no_progress))
+    for index, path in enumerate(files):
+        try:
+            _degrade_one(path, index, base, noise, args, out)
+        except Exception as exc:
+            failed += 1
+            error(exc, str(path))
+        progress.nfe()
+        progress.finished(1)
+    progress.close()
+    LOG.info(f"degraded {len(files) - failed} image(s) ({base.task}) -> {out}/"
+             + (f"; {failed} failed" if failed else ""))
+    return 1 if failed else 0
+
+
+def _check(args: argparse.Namespace) -> tuple[Spec, NoiseModel]:
+    """The degradation and noise model the options describe, checked (exit 2) before any file is read."""
+    sigma = check_sigma(args.sigma_y, scale=args.noise_scale)
+    if args.noise != "gaussian" and args.poisson_rate is None:
+        raise RestoraError(f"--noise {args.noise} needs --poisson-rate R (photons at full intensity)")
+    if args.noise == "gaussian" and args.poisson_rate is not None:
+        raise RestoraError("--poisson-rate goes with --noise poisson or poisson-gaussian")
+    noise = noise_model(args.noise, sigma, args.poisson_rate)
     cli = CliSpec(task=args.task, mask=args.mask, kernel=args.kernel,
                   task_options=parse_pairs(args.task_opt, "--task-opt"), sigma_y=sigma,
                   invert_mask=args.invert_mask)
@@ -108,30 +138,17 @@ def run(args: argparse.Namespace) -> int:
     check_mask_file(args.mask)
     base = resolve(cli, None, Path("."), args.seed)
     probe_operator(base)  # unknown task options, bad kernels, etc. fail here (exit 2)
-    out = prepare_output_dir(args.out)
-    files = expand_inputs(args.inputs, tensors=False)
-    check_outputs(files, out, (".png", ".npy"))
-    Console.info(f"sigma_y = {describe_sigma(sigma)}")
-    failed = 0
-    for index, path in enumerate(progress(files, desc="degrade", unit="img")):
-        try:
-            _degrade_one(path, index, base, args, out)
-        except Exception as exc:
-            failed += 1
-            msg = one_line(exc)
-            Console.error(msg if str(path) in msg else f"{path}: {msg}", exc)
-    Console.info(f"degraded {len(files) - failed} image(s) ({base.task}) -> {out}/"
-                 + (f"; {failed} failed" if failed else ""))
-    return EXIT_FAILED if failed else EXIT_OK
+    return base, noise
 
 
-def _degrade_one(path: Path, index: int, base: Spec, args: argparse.Namespace, out: Path) -> None:
+def _degrade_one(path: Path, index: int, base: Spec, noise: NoiseModel, args: argparse.Namespace,
+                 out: Path) -> None:
     seed = args.seed + index
     with forward_warnings(f"{path.name}: "):
         x = read_image(path, channels=1 if args.gray else 3)
-    scale = sr_scale(base.task)
+    scale = base.kind.scale
     crop = None
-    if scale and args.modcrop:
+    if scale > 1 and args.modcrop:
         h, w = x.shape[-2:]
         crop = (h - h % scale, w - w % scale)
         if 0 in crop:
@@ -142,37 +159,37 @@ def _degrade_one(path: Path, index: int, base: Spec, args: argparse.Namespace, o
     spec = Spec(task=base.task, options=base.options, kernel=base.kernel, mask=base.mask,
                 sigma_y=base.sigma_y, seed=seed)
     op = spec.build(tuple(x.shape), gen)  # draws random kernels / masks / CS matrices from gen ...
-    y = op.measure(x, spec.sigma_y, gen)  # ... then the noise
-    stem = path.stem
-    record: dict[str, Any] = {
-        "format": SIDECAR_FORMAT, "restora": restora.__version__,
-        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        "source": str(path), "source_name": path.name,
-        "task": spec.task, "task_options": spec.options,
-        "kernel_spec": args.kernel, "mask_spec": args.mask, "kernel": None, "mask": None,
-        "sigma_y": spec.sigma_y, "sigma_y_scales": noise_scales(spec.sigma_y),
-        "sigma_y_given": {"value": args.sigma_y, "scale": args.noise_scale},
-        "seed": seed, "base_seed": args.seed, "index": index,
-        "image_shape": list(x.shape[1:]), "measurement_shape": list(y.shape[1:]),
-        "modcrop": list(crop) if crop else None, "measurement": None, "tensor": None,
-    }
-    if takes_kernel(spec.task) and getattr(op, "kernel", None) is not None:
-        kfile = out / f"{stem}.kernel.npy"
-        save_array(op.kernel.detach().cpu().numpy().astype(np.float32), kfile)
-        record["kernel"] = kfile.name
+    clean = op.A(x)
+    y = noise(clean, gen)  # ... then the noise
+    sigma_y = noise.equivalent_sigma(clean)
+    side = Sidecar(task=spec.task, image_shape=list(x.shape[1:]), measurement_shape=list(y.shape[1:]),
+                   task_options=spec.options, sigma_y=sigma_y, noise=noise.record(),
+                   sigma_y_scales=noise_scales(sigma_y),
+                   sigma_y_given={"value": args.sigma_y, "scale": args.noise_scale}, seed=seed,
+                   base_seed=args.seed, index=index, kernel_spec=args.kernel, mask_spec=args.mask,
+                   modcrop=list(crop) if crop else None, source=str(path), source_name=path.name,
+                   restora=restora.__version__,
+                   created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
+    _write_files(op, x, y, crop, path.stem, side, args, out)
+    side.write(out / f"{path.stem}.json")  # last: marks the measurement complete
+
+
+def _write_files(op, x: torch.Tensor, y: torch.Tensor, crop, stem: str, side: Sidecar,
+                 args: argparse.Namespace, out: Path) -> None:
+    """The measurement (PNG and/or .npy), its kernel or mask, the cropped reference; named in ``side``."""
+    if get_task(side.task).takes_kernel and getattr(op, "kernel", None) is not None:
+        save_array(op.kernel.detach().cpu().numpy().astype(np.float32), out / f"{stem}.kernel.npy")
+        side.kernel = f"{stem}.kernel.npy"
     if isinstance(op, Inpaint):
-        mfile = out / f"{stem}.mask.png"
-        write_image(op.mask[0, :1], mfile)
-        record["mask"] = mfile.name
+        write_image(op.mask[0, :1], out / f"{stem}.mask.png")
+        side.mask = f"{stem}.mask.png"
     if is_image_like(tuple(y.shape)):
-        mpath = out / f"{stem}.png"
-        write_image(((y + 1) / 2).clamp(0, 1), mpath)
-        record["measurement"] = mpath.name
-        record["png_clipped_fraction"] = float(((y < -1) | (y > 1)).float().mean())
+        write_image(((y + 1) / 2).clamp(0, 1), out / f"{stem}.png")
+        side.measurement = f"{stem}.png"
+        side.png_clipped_fraction = float(((y < -1) | (y > 1)).float().mean())
     if args.save_tensor or not is_image_like(tuple(y.shape)):
         save_measurement_array(y, out / f"{stem}.npy")
-        record["tensor"] = f"{stem}.npy"
+        side.tensor = f"{stem}.npy"
     if crop:
         write_image((x + 1) / 2, out / "reference" / f"{stem}.png")
-        record["reference"] = f"reference/{stem}.png"
-    write_json_atomic(out / f"{stem}.json", record)  # last: marks the measurement complete
+        side.reference = f"reference/{stem}.png"

@@ -10,16 +10,10 @@ import math
 from pathlib import Path
 from typing import Any
 
-from restora.cli.common import (
-    EXIT_FAILED,
-    EXIT_OK,
-    Console,
-    forward_warnings,
-    one_line,
-    progress,
-    resolve_device,
-    write_text_atomic,
-)
+from restora.cli.files import check_output_file, write_text_atomic
+from restora.cli.log import LOG, forward_warnings, one_line
+from restora.cli.progress import Progress, enabled
+from restora.cli.runtime import resolve_device
 from restora.errors import RestoraError
 
 EXAMPLES = """examples:
@@ -71,6 +65,11 @@ def run(args: argparse.Namespace) -> int:
     if args.crop_border < 0:
         raise RestoraError(f"--crop-border must be >= 0, got {args.crop_border}")
     fmt = args.format or _format_from_suffix(args.out)
+    if args.out:
+        check_output_file(args.out)
+        inputs = {p.resolve() for p in (restored, reference)}
+        if Path(args.out).expanduser().resolve() in inputs:
+            raise RestoraError(f"-o {args.out} is one of the images being scored; choose another file")
     if args.fid and not (restored.is_dir() and reference.is_dir()):
         raise RestoraError("--fid compares two folders of images")
     device = resolve_device(args.device)
@@ -83,8 +82,11 @@ def run(args: argparse.Namespace) -> int:
     else:
         pairs = pair_by_name(restored, reference)
     rows = []
+    progress = Progress(len(pairs), len(pairs), enabled=enabled(args.no_progress))
     with forward_warnings():
-        for res, ref in progress(pairs, desc="eval", unit="img"):
+        for res, ref in pairs:
+            progress.nfe()
+            progress.finished(1)
             try:
                 if ref is None:
                     raise RestoraError(f"no reference image named {res.stem!r} in {reference}")
@@ -92,11 +94,12 @@ def run(args: argparse.Namespace) -> int:
             except RestoraError as exc:
                 rows.append({"name": res.stem, "restored": str(res), "reference": str(ref or ""),
                              "error": str(exc)})
+    progress.close()
     if not rows:
         raise RestoraError(f"no images in {restored}")
     for r in rows:
         if "error" in r:
-            Console.error(f"{r['restored']}: {one_line(r['error'])}")
+            LOG.error(f"{r['restored']}: {one_line(r['error'])}")
     summary = summarize(rows)
     extra: dict[str, Any] = {}
     if args.fid:
@@ -108,10 +111,10 @@ def run(args: argparse.Namespace) -> int:
     text = {"md": _markdown, "csv": _csv, "json": _json}[fmt](rows, summary, extra, conventions)
     if args.out:
         write_text_atomic(Path(args.out), text)
-        Console.info(f"wrote {args.out} ({summary['count']} pair(s), {summary['failed']} failed)")
+        LOG.info(f"wrote {args.out} ({summary['count']} pair(s), {summary['failed']} failed)")
     else:
         print(text, end="")
-    return EXIT_FAILED if summary["failed"] else EXIT_OK
+    return 1 if summary["failed"] else 0
 
 
 def _format_from_suffix(out: str | None) -> str:

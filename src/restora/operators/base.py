@@ -1,19 +1,22 @@
 """The operator interface: degradation models ``y = A(x) + n`` on NCHW image batches.
 
 Every operator gives ``A`` (forward), ``At`` (adjoint), ``pinv`` (Moore-Penrose pseudo-inverse)
-and ``prox(z, y, rho) = argmin_x ||y - A x||^2 + rho ||x - z||^2``. Defaults here solve pinv and
-prox with conjugate gradients; families override them with closed forms (FFT, SVD, masks).
+and ``prox(z, y, rho) = argmin_x ||y - A x||^2 + rho ||x - z||^2``. :class:`Operator` solves pinv and
+prox with conjugate gradients from A and At.
 
-SVD view (``has_svd``): ``A = U diag(s) V^T`` with a *spectral* tensor layout chosen by the
+:class:`SVDOperator` (``has_svd``): ``A = U diag(s) V^T`` with a *spectral* tensor layout chosen by the
 operator (same number of elements as x; may be complex, e.g. orthonormal FFT coefficients):
   ``Vt(x) -> z``, ``V(z) -> x``, ``Ut(y) -> z`` (zero where s == 0), ``U(z) -> y``,
-  ``singular_values(x) -> s`` (real, >= 0, broadcastable to z).
+  ``singular_values(x) -> s`` (real, >= 0, broadcastable to z);
+from these five it derives A, At, pinv and prox (as deepinv's ``DecomposablePhysics`` does), so a
+family only writes its SVD, plus a closed form where that is faster (each says so).
 Solvers only mix spectral tensors elementwise with real coefficients and draw spectral noise
 as ``Vt(randn_like(x))``, which is correct for complex (Hermitian) layouts too.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -59,7 +62,8 @@ def conjugate_gradient(apply: Callable[[Tensor], Tensor], b: Tensor, x0: Tensor 
 
 
 class Operator:
-    """A degradation y = A(x). Subclasses set ``linear`` / ``has_svd`` and override what they can."""
+    """A degradation y = A(x). Subclasses set ``linear`` and implement ``A`` (and ``At`` if linear);
+    pinv and prox then come from conjugate gradients."""
 
     linear: bool = True
     has_svd: bool = False
@@ -79,21 +83,12 @@ class Operator:
 
     # -- derived solves (closed forms override these) --------------------------------------
     def pinv(self, y: Tensor) -> Tensor:
-        """A^+ y: the minimum-norm least-squares solution (CG on the normal equations by default)."""
-        if self.has_svd:
-            s = self.singular_values_like_y(y)
-            z = self.Ut(y)
-            return self.V(torch.where(s > 0, z / s.clamp_min(1e-30), torch.zeros_like(z)))
+        """A^+ y: the minimum-norm least-squares solution (CG on the normal equations)."""
         b = self.At(y)
         return conjugate_gradient(lambda v: self.At(self.A(v)), b, max_iter=500, tol=1e-7)
 
     def prox(self, z: Tensor, y: Tensor, rho: Rho) -> Tensor:
-        """argmin_x ||y - A x||^2 + rho ||x - z||^2, i.e. (A^T A + rho I) x = A^T y + rho z."""
-        if self.has_svd:
-            zs = self.Vt(z)
-            s = self.singular_values(z)
-            r = batch_view(rho, zs)
-            return self.V((s * self.Ut(y) + r * zs) / (s**2 + r))
+        """argmin_x ||y - A x||^2 + rho ||x - z||^2, i.e. (A^T A + rho I) x = A^T y + rho z (CG)."""
         r = batch_view(rho, z)
         b = self.At(y) + r * z
         return conjugate_gradient(lambda v: self.At(self.A(v)) + r * v, b, x0=z, max_iter=200, tol=1e-7)
@@ -102,7 +97,7 @@ class Operator:
         """Gradient of 0.5 ||y - A x||^2 with respect to x: A^T (A x - y)."""
         return self.At(self.A(x) - y)
 
-    # -- SVD view ---------------------------------------------------------------------------
+    # -- SVD view (SVDOperator) ---------------------------------------------------------------
     def Vt(self, x: Tensor) -> Tensor:
         raise NotImplementedError(f"{type(self).__name__} has no SVD view")
 
@@ -118,11 +113,6 @@ class Operator:
     def singular_values(self, x: Tensor) -> Tensor:
         """Singular values for images shaped like ``x``, broadcastable to ``Vt(x)``."""
         raise NotImplementedError(f"{type(self).__name__} has no SVD view")
-
-    def singular_values_like_y(self, y: Tensor) -> Tensor:
-        """Singular values when only a measurement is at hand (uses :meth:`x_shape`)."""
-        like = torch.empty(self.x_shape(y.shape), device=y.device, dtype=y.real.dtype)
-        return self.singular_values(like)
 
     # -- shapes and measurement -------------------------------------------------------------
     def y_shape(self, x_shape: torch.Size) -> torch.Size:
@@ -146,23 +136,65 @@ class Operator:
         own answer."""
         return self
 
-    def check_image(self, x: Tensor, channels: int | None = None) -> None:
-        """Raise a clear error for input that is not a finite NCHW batch."""
-        if not isinstance(x, Tensor) or x.ndim != 4:
-            raise RestoraError(f"expected an NCHW image batch, got {getattr(x, 'shape', type(x))}")
-        if channels is not None and x.shape[1] != channels:
-            raise RestoraError(f"{type(self).__name__} expects {channels} channels, got {x.shape[1]}")
+
+class SVDOperator(Operator):
+    """A linear operator given by its SVD ``A = U diag(s) V^T`` (see the module doc): subclasses
+    implement ``U``, ``Ut``, ``V``, ``Vt`` and ``singular_values``; A, At, pinv and prox follow."""
+
+    linear = True
+    has_svd = True
+
+    def singular_values_like_y(self, y: Tensor) -> Tensor:
+        """Singular values when only a measurement is at hand (uses :meth:`x_shape`)."""
+        like = torch.empty(self.x_shape(y.shape), device=y.device, dtype=y.real.dtype)
+        return self.singular_values(like)
+
+    def A(self, x: Tensor) -> Tensor:
+        """U diag(s) V^T x."""
+        z = self.Vt(x)  # first: the family's checks of x run before anything else
+        return self.U(self.singular_values(x) * z)
+
+    def At(self, y: Tensor) -> Tensor:
+        """V diag(s) U^T y."""
+        z = self.Ut(y)
+        return self.V(self.singular_values_like_y(y) * z)
+
+    def pinv(self, y: Tensor) -> Tensor:
+        """V diag(1/s on s > 0) U^T y."""
+        z = self.Ut(y)
+        s = self.singular_values_like_y(y)
+        return self.V(torch.where(s > 0, z / s.clamp_min(1e-30), torch.zeros_like(z)))
+
+    def prox(self, z: Tensor, y: Tensor, rho: Rho) -> Tensor:
+        """V (s U^T y + rho V^T z) / (s^2 + rho): the normal equations, diagonal in the SVD basis."""
+        zs = self.Vt(z)
+        s = self.singular_values(z)
+        r = batch_view(rho, zs)
+        return self.V((s * self.Ut(y) + r * zs) / (s**2 + r))
 
 
 class NoiseModel:
     """Measurement noise added to A(x); images live on the [-1, 1] scale."""
 
+    name = ""
+
     def __call__(self, y: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        raise NotImplementedError
+
+    def equivalent_sigma(self, clean: Tensor) -> float:
+        """The std of white Gaussian noise with the same mean power on the noise-free measurement
+        ``clean`` ([-1, 1] scale): the ``sigma_y`` to give a solver that assumes Gaussian noise."""
+        raise NotImplementedError
+
+    def record(self) -> dict[str, float | str]:
+        """The model as plain values (for sidecars)."""
         raise NotImplementedError
 
 
 class GaussianNoise(NoiseModel):
     """Additive white Gaussian noise of standard deviation ``sigma`` on the [-1, 1] scale."""
+
+    name = "gaussian"
 
     def __init__(self, sigma: float) -> None:
         if not sigma >= 0:
@@ -175,19 +207,68 @@ class GaussianNoise(NoiseModel):
         n = torch.randn(y.shape, generator=generator, device=y.device, dtype=y.real.dtype)
         return y + self.sigma * n
 
+    def equivalent_sigma(self, clean: Tensor) -> float:
+        return self.sigma
+
+    def record(self) -> dict[str, float | str]:
+        return {"model": self.name, "sigma": self.sigma}
+
 
 class PoissonNoise(NoiseModel):
-    """Shot noise: photon counts ~ Poisson(rate * intensity) with intensity = (y + 1) / 2 in [0, 1]."""
+    """Shot noise: photon counts ~ Poisson(rate * intensity) with intensity = (y + 1) / 2 in [0, 1]
+    (``rate``: photons at full intensity)."""
+
+    name = "poisson"
 
     def __init__(self, rate: float) -> None:
-        if not rate > 0:
-            raise RestoraError(f"Poisson rate must be > 0, got {rate}")
+        if not (rate > 0 and math.isfinite(rate)):
+            raise RestoraError(f"Poisson rate must be a finite number > 0, got {rate}")
         self.rate = float(rate)
 
     def __call__(self, y: Tensor, generator: torch.Generator | None = None) -> Tensor:
         intensity = ((y + 1) / 2).clamp_min(0) * self.rate
         counts = torch.poisson(intensity, generator=generator)
         return counts / self.rate * 2 - 1
+
+    def equivalent_sigma(self, clean: Tensor) -> float:
+        """2 sqrt(mean intensity / rate): Poisson variance I / rate on [0, 1], doubled for [-1, 1]."""
+        return 2 * math.sqrt(float(((clean + 1) / 2).clamp_min(0).mean()) / self.rate)
+
+    def record(self) -> dict[str, float | str]:
+        return {"model": self.name, "rate": self.rate}
+
+
+class PoissonGaussianNoise(NoiseModel):
+    """Shot noise at ``rate`` followed by read-out noise: Gaussian of std ``sigma`` ([-1, 1] scale)."""
+
+    name = "poisson-gaussian"
+
+    def __init__(self, rate: float, sigma: float) -> None:
+        self.poisson, self.gaussian = PoissonNoise(rate), GaussianNoise(sigma)
+
+    def __call__(self, y: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        return self.gaussian(self.poisson(y, generator), generator)
+
+    def equivalent_sigma(self, clean: Tensor) -> float:
+        return math.hypot(self.poisson.equivalent_sigma(clean), self.gaussian.sigma)
+
+    def record(self) -> dict[str, float | str]:
+        return {"model": self.name, "rate": self.poisson.rate, "sigma": self.gaussian.sigma}
+
+
+NOISE_MODELS = ("gaussian", "poisson", "poisson-gaussian")
+
+
+def noise_model(name: str, sigma: float = 0.0, rate: float | None = None) -> NoiseModel:
+    """A noise model by name: ``gaussian`` (std ``sigma``), ``poisson`` (``rate`` photons at full
+    intensity), ``poisson-gaussian`` (both)."""
+    if name not in NOISE_MODELS:
+        raise RestoraError(f"unknown noise model {name!r}; choose one of {', '.join(NOISE_MODELS)}")
+    if name != "gaussian" and rate is None:
+        raise RestoraError(f"{name} noise needs a rate (photons at full intensity)")
+    if name == "gaussian":
+        return GaussianNoise(sigma)
+    return PoissonNoise(rate) if name == "poisson" else PoissonGaussianNoise(rate, sigma)
 
 
 SCALES = {"[-1,1]": 1.0, "[0,1]": 2.0, "255": 2.0 / 255.0}

@@ -16,16 +16,15 @@ from torch import Tensor
 
 from restora.errors import RestoraError
 from restora.operators._util import check_nchw
-from restora.operators.base import Operator, Rho, batch_view
+from restora.operators.base import Rho, SVDOperator, batch_view
 
 LUMA_BT601 = (0.299, 0.587, 0.114)
 
 
-class Colorize(Operator):
-    """Gray-scale conversion of an RGB batch (N, 3, H, W) -> (N, 1, H, W)."""
+class Colorize(SVDOperator):
+    """Gray-scale conversion of an RGB batch (N, 3, H, W) -> (N, 1, H, W). A, At, pinv and prox are
+    written out with the weight vector (cheaper than the 3x3 basis of the SVD)."""
 
-    linear = True
-    has_svd = True
     white_spectrum = True
 
     def __init__(self, weights: str | Sequence[float] = "mean") -> None:

@@ -19,7 +19,7 @@ from torch.nn import functional as F
 
 from restora.errors import RestoraError
 from restora.operators._util import check_divisible, check_nchw, default_generator, rand
-from restora.operators.base import Operator, Rho, batch_view
+from restora.operators.base import Rho, SVDOperator, batch_view
 
 
 def _check_ratio(ratio: float) -> float:
@@ -35,25 +35,32 @@ def random_orthogonal(n: int, generator: torch.Generator | None = None) -> Tenso
     return q * torch.sign(torch.diagonal(r))[None, :]
 
 
-class BlockCS(Operator):
-    """Block-wise random orthogonal compressed sensing (B x B blocks, one shared matrix)."""
+class BlockCS(SVDOperator):
+    """Block-wise random orthogonal compressed sensing (B x B blocks, one shared matrix). A, At, pinv and
+    prox are written out: they apply the m measured rows of Q, not the whole B^2 x B^2 V."""
 
-    linear = True
-    has_svd = True
     white_spectrum = True
 
-    def __init__(self, ratio: float = 0.25, block: int = 32,
-                 generator: torch.Generator | None = None) -> None:
-        """``ratio``: measurements per pixel, m = round(ratio * B^2) >= 1; ``block``: B; ``generator``
-        draws Q (None: seed 0)."""
+    def __init__(self, ratio: float = 0.25, block: int = 32, generator: torch.Generator | None = None,
+                 matrix: Tensor | None = None) -> None:
+        """``ratio``: measurements per pixel, m = round(ratio * B^2) >= 1; ``block``: B; ``matrix``: the
+        orthogonal B^2 x B^2 Q (default: drawn by :meth:`draw` from ``generator``, None: seed 0)."""
         self.ratio = _check_ratio(ratio)
         self.block = int(block)
         if self.block < 1:
             raise RestoraError(f"CS block size must be >= 1, got {block}")
         n = self.block**2
         self.m = max(1, round(self.ratio * n))
-        self.Q = random_orthogonal(n, generator)  # float64; rows [:m] are measured
+        self.Q = self.draw(self.block, generator) if matrix is None else matrix.to(torch.float64)
+        if self.Q.shape != (n, n):
+            raise RestoraError(f"BlockCS matrix must be {n}x{n} for {self.block}x{self.block} blocks, "
+                               f"got {tuple(self.Q.shape)}")
         self._cache: dict[tuple, Tensor] = {}
+
+    @staticmethod
+    def draw(block: int, generator: torch.Generator | None) -> Tensor:
+        """The random part of the operator: a Haar orthogonal (B^2, B^2) matrix (rows [:m] are measured)."""
+        return random_orthogonal(int(block) ** 2, generator)
 
     def _q(self, x: Tensor) -> Tensor:
         key = (x.device, x.real.dtype)
@@ -148,16 +155,17 @@ def fwht(x: Tensor) -> Tensor:
     return x / n**0.5
 
 
-class WalshHadamardCS(Operator):
-    """Subsampled randomised Walsh-Hadamard compressed sensing on (H, W) images, H * W a power of 2."""
+class WalshHadamardCS(SVDOperator):
+    """Subsampled randomised Walsh-Hadamard compressed sensing on (H, W) images, H * W a power of 2.
+    A and At are written out (one transform and a gather/scatter); pinv and prox are the SVD's."""
 
-    linear = True
-    has_svd = True
     white_spectrum = True
 
-    def __init__(self, ratio: float, size: tuple[int, int], generator: torch.Generator | None = None) -> None:
+    def __init__(self, ratio: float, size: tuple[int, int], generator: torch.Generator | None = None,
+                 signs: Tensor | None = None, rows: Tensor | None = None) -> None:
         """``ratio``: m = round(ratio * H * W) measurements per channel; ``size``: (H, W) of the
-        images (both powers of two); ``generator`` draws the signs and rows (None: seed 0)."""
+        images (both powers of two); ``signs`` / ``rows``: the random signs and measured rows (default:
+        drawn by :meth:`draw` from ``generator``, None: seed 0)."""
         self.ratio = _check_ratio(ratio)
         h, w = (int(v) for v in size)
         n = h * w
@@ -166,10 +174,19 @@ class WalshHadamardCS(Operator):
                                "the image (e.g. to 256x256) or use BlockCS")
         self.size = (h, w)
         self.m = max(1, round(self.ratio * n))
-        g = default_generator(generator)
-        self.signs = torch.where(rand((n,), g) < 0.5, -1.0, 1.0).to(torch.float64)
-        self.rows = torch.sort(torch.argsort(rand((n,), g))[: self.m]).values
+        if signs is None or rows is None:
+            signs, rows = self.draw(self.ratio, self.size, generator)
+        self.signs, self.rows = signs.to(torch.float64), rows
         self._cache: dict[tuple, tuple[Tensor, Tensor, Tensor]] = {}
+
+    @staticmethod
+    def draw(ratio: float, size: tuple[int, int], generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+        """The random part of the operator: (signs of D, sorted measured rows of H)."""
+        n = int(size[0]) * int(size[1])
+        g = default_generator(generator)
+        signs = torch.where(rand((n,), g) < 0.5, -1.0, 1.0).to(torch.float64)
+        rows = torch.sort(torch.argsort(rand((n,), g))[: max(1, round(ratio * n))]).values
+        return signs, rows
 
     def _get(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         key = (x.device, x.real.dtype)
@@ -207,17 +224,6 @@ class WalshHadamardCS(Operator):
         full = full.index_copy(-1, rows, y[:, :, 0, :])
         return (fwht(full) * d).reshape(n, c, *self.size)
 
-    def pinv(self, y: Tensor) -> Tensor:
-        """A^+ = A^T (the rows are orthonormal)."""
-        return self.At(y)
-
-    def prox(self, z: Tensor, y: Tensor, rho: Rho) -> Tensor:
-        """Closed form in the transform domain: measured coefficients (y + rho z) / (1 + rho)."""
-        zs = self.Vt(z)
-        r = batch_view(rho, zs)
-        _, _, keep = self._get(z)
-        keep = keep.view(1, 1, *self.size)
-        return self.V(torch.where(keep > 0, (self.Ut(y) + r * zs) / (1 + r), zs))
 
     def y_shape(self, x_shape: torch.Size) -> torch.Size:
         return torch.Size((x_shape[0], x_shape[1], 1, self.m))

@@ -1,4 +1,4 @@
-"""Denoising: the identity operator ``y = x`` (+ noise), with its trivial closed forms and SVD."""
+"""Denoising: the identity operator ``y = x`` (+ noise), given by its trivial SVD."""
 
 from __future__ import annotations
 
@@ -6,47 +6,26 @@ import torch
 from torch import Tensor
 
 from restora.operators._util import check_nchw
-from restora.operators.base import Operator, Rho, batch_view
+from restora.operators.base import SVDOperator
 
 
-class Identity(Operator):
-    """A = I: the denoising task. SVD: U = V = I, all singular values 1."""
+class Identity(SVDOperator):
+    """A = I: the denoising task. SVD: U = V = I, all singular values 1 (A, pinv and prox follow)."""
 
-    linear = True
-    has_svd = True
     white_spectrum = True
-
-    def A(self, x: Tensor) -> Tensor:
-        check_nchw(x, "Identity")
-        return x
-
-    def At(self, y: Tensor) -> Tensor:
-        check_nchw(y, "Identity")
-        return y
-
-    def pinv(self, y: Tensor) -> Tensor:
-        """A^+ y = y."""
-        return self.At(y)
-
-    def prox(self, z: Tensor, y: Tensor, rho: Rho) -> Tensor:
-        """(y + rho z) / (1 + rho)."""
-        r = batch_view(rho, z)
-        return (y + r * z) / (1 + r)
-
-    def grad(self, x: Tensor, y: Tensor) -> Tensor:
-        """x - y."""
-        return x - y
 
     def y_shape(self, x_shape: torch.Size) -> torch.Size:
         return torch.Size(x_shape)
 
     def Vt(self, x: Tensor) -> Tensor:
+        check_nchw(x, "Identity")
         return x
 
     def V(self, z: Tensor) -> Tensor:
         return z
 
     def Ut(self, y: Tensor) -> Tensor:
+        check_nchw(y, "Identity")
         return y
 
     def U(self, z: Tensor) -> Tensor:

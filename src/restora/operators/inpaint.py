@@ -1,7 +1,7 @@
 """Inpainting ``y = mask * x`` (measurement kept in image shape, zeros where pixels are missing).
 
 The mask is 0/1 (1 = known) of shape (1 or N, 1 or C, H, W). A = diag(mask) is its own SVD:
-V = U = identity, singular values = mask, so prox, pinv and the SVD view are exact and elementwise.
+V = U = identity, singular values = mask, so A, pinv and prox (derived from it) are exact and elementwise.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from torch import Tensor
 
 from restora.errors import RestoraError
 from restora.operators._util import check_nchw
-from restora.operators.base import Operator, Rho, batch_view
+from restora.operators.base import Operator, SVDOperator
 from restora.operators.masks import (  # re-exported for convenience
     box_mask,
     half_mask,
@@ -23,11 +23,9 @@ from restora.operators.masks import (  # re-exported for convenience
 __all__ = ["Inpaint", "box_mask", "half_mask", "lines_mask", "load_mask", "random_mask"]
 
 
-class Inpaint(Operator):
+class Inpaint(SVDOperator):
     """Pixel masking: known pixels pass through, missing ones are zeroed (mask 1 = known)."""
 
-    linear = True
-    has_svd = True
     white_spectrum = True
 
     def __init__(self, mask: Tensor) -> None:
@@ -61,22 +59,6 @@ class Inpaint(Operator):
             with torch.inference_mode(False):  # normal tensors, usable by autograd later
                 self._cache[key] = self.mask.to(device=x.device, dtype=x.real.dtype)
         return self._cache[key]
-
-    def A(self, x: Tensor) -> Tensor:
-        return self._m(x) * x
-
-    def At(self, y: Tensor) -> Tensor:
-        return self._m(y) * y
-
-    def pinv(self, y: Tensor) -> Tensor:
-        """A^+ y = mask * y (the missing pixels are zero)."""
-        return self._m(y) * y
-
-    def prox(self, z: Tensor, y: Tensor, rho: Rho) -> Tensor:
-        """(mask * y + rho z) / (mask + rho), elementwise."""
-        m = self._m(z)
-        r = batch_view(rho, z)
-        return (m * y + r * z) / (m + r)
 
     def y_shape(self, x_shape: torch.Size) -> torch.Size:
         return torch.Size(x_shape)

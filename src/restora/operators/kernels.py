@@ -191,6 +191,11 @@ def _read_file_kernel(path: Path, key: str | None) -> Tensor:
         raise RestoraError(f"cannot read kernel file {path}: {exc}") from exc
 
 
+def kernel_is_random(spec: KernelLike | None) -> bool:
+    """Whether ``load_kernel(spec, generator=g)`` draws from ``g``: a ``motion:`` spec without a SEED."""
+    return isinstance(spec, str) and spec.lower().startswith("motion:") and spec.count(":") < 3
+
+
 def load_kernel(spec: KernelLike, *, key: str | None = None,
                 generator: torch.Generator | None = None) -> Tensor:
     """A validated float32 kernel from a tensor/array, a spec string or a file.

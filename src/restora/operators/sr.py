@@ -26,7 +26,7 @@ from restora.operators._util import (
     spatial_key,
     work_dtype,
 )
-from restora.operators.base import Operator, Rho, batch_view
+from restora.operators.base import Rho, SVDOperator, batch_view
 from restora.operators.blur import _KernelOperator
 from restora.operators.kernels import KernelLike
 from restora.operators.resize import resize_matrix
@@ -38,11 +38,12 @@ def _check_scale(scale: int) -> int:
     return int(scale)
 
 
-class BicubicSR(Operator):
-    """x s bicubic downsampling identical to MATLAB ``imresize(x, 1/s)`` (antialiased), with exact SVD."""
+class BicubicSR(SVDOperator):
+    """x s bicubic downsampling identical to MATLAB ``imresize(x, 1/s)`` (antialiased), with exact SVD.
 
-    linear = True
-    has_svd = True
+    A, At and pinv are the separable matrix products (cheaper than a round trip through the SVD); prox
+    is the SVD's."""
+
     white_spectrum = True
 
     def __init__(self, scale: int) -> None:
@@ -141,9 +142,6 @@ class BlurDownsampleSR(_KernelOperator):
     ``imresize(x, 1/s)`` to 54-75 dB PSNR on interior Set5 pixels (tests/test_operators_resize.py).
     """
 
-    linear = True
-    has_svd = False
-
     def __init__(self, kernel: KernelLike, scale: int, rcond: float | None = None) -> None:
         """``kernel``: tensor/array/spec (e.g. 'bicubic:4', 'gauss:25:1.6'); ``scale``: integer factor."""
         super().__init__(kernel, rcond)
@@ -231,17 +229,16 @@ def _dct_matrix(n: int) -> Tensor:
     return d
 
 
-class AvgPoolSR(Operator):
+class AvgPoolSR(SVDOperator):
     """Mean over s x s blocks (the SR operator of DDRM/DDNM), with an exact SVD.
 
     SVD per block: singular value 1/s on the constant direction, V = the 2-D orthonormal DCT of the
     block (first vector constant). Spectral layout in image shape, 'subband' order: coefficient (p, q)
     of block (i, j) sits at (p * H/s + i, q * W/s + j), so the block means live in the top-left
-    (H/s, W/s) corner, like :class:`BicubicSR`.
+    (H/s, W/s) corner, like :class:`BicubicSR`. A, At, pinv and prox are written out: block means and
+    repeats, no DCT.
     """
 
-    linear = True
-    has_svd = True
     white_spectrum = True
 
     def __init__(self, scale: int) -> None:

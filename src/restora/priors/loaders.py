@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import warnings
 from pathlib import Path
 
 import torch
@@ -29,7 +30,9 @@ def load_state_dict(path: str | Path) -> dict[str, Tensor]:
         except (SafetensorError, OSError) as exc:
             raise RestoraError(f"cannot read safetensors file {path}: {exc}") from exc
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's notes on pickle protocols: the refusal below says it all
+            warnings.simplefilter("ignore", UserWarning)
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise RestoraError(
             f"refusing to load {path.name}: it is not a plain tensor checkpoint and unpickling it "

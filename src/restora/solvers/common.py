@@ -1,9 +1,23 @@
-"""Pieces shared by the solvers: noise draws, sigma grids, the DDIM-style re-noising step."""
+"""The sampling skeleton every solver is written with (k-diffusion / EDM style).
+
+* :func:`noise_levels`: a decreasing sigma ladder from the prior's time grid **ending in 0**; loops
+  walk its ``(sigma, sigma_next)`` pairs (``itertools.pairwise``).
+* :func:`initial_noise`, :func:`ddpm_step` (x0 + c_eps eps + c_noise z: DDIM at eta = 0, the DDPM
+  posterior at eta = 1) and :func:`renoise` (DiffPIR's zeta mix) are the only re-noising steps.
+* :class:`Progress` reports each denoiser call to the caller's callback as a :class:`Step`.
+* Shared data steps: :func:`data_step` (prox, or gradient steps for non-linear operators), the
+  guided step of DPS/MCG (:func:`guided_step`), ILVR/MCG's projection (:func:`project`), the SVD set-up.
+
+Grad mode: the registry runs every solver under ``torch.no_grad()``; the few places that differentiate
+through the prior or a non-linear operator open ``torch.enable_grad()`` themselves.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
+from itertools import pairwise
 
 import torch
 from torch import Tensor
@@ -13,9 +27,31 @@ from restora.operators.base import Operator
 from restora.priors.base import Prior
 from restora.schedules import sampling_sigmas
 
-Callback = Callable[[int, Tensor, Tensor], None]
-"""callback(step, x, x0_hat): called after every step with the current noisy iterate (x = x0 +
-sigma * eps convention) and the current clean estimate, for progress bars and pictures."""
+
+@dataclass(frozen=True)
+class Step:
+    """What a solver reports after each denoiser call (``callback(step)``)."""
+
+    nfe: int  # denoiser calls made so far in this solve, 1 .. total
+    total: int  # the calls this solve makes in all (:meth:`restora.solvers.SolverInfo.nfe`)
+    sigma: float  # the noise level of this call ([-1, 1] scale)
+    x: Tensor  # the iterate after the step
+    x0: Tensor  # the prior's clean estimate at this call
+
+
+Callback = Callable[[Step], None]
+
+
+class Progress:
+    """Counts a solve's denoiser calls and reports each one as a :class:`Step`."""
+
+    def __init__(self, callback: Callback | None, total: int) -> None:
+        self.callback, self.total, self.nfe = callback, total, 0
+
+    def __call__(self, sigma: float, x: Tensor, x0: Tensor) -> None:
+        self.nfe += 1
+        if self.callback is not None:
+            self.callback(Step(self.nfe, self.total, float(sigma), x, x0))
 
 
 def randn_like(x: Tensor, generator: torch.Generator | None) -> Tensor:
@@ -23,6 +59,16 @@ def randn_like(x: Tensor, generator: torch.Generator | None) -> Tensor:
     device = generator.device if generator is not None else x.device
     dtype = x.real.dtype
     return torch.randn(x.shape, generator=generator, device=device, dtype=dtype).to(x.device)
+
+
+def image_template(op: Operator, y: Tensor) -> Tensor:
+    """A zero image of the shape the operator's measurement ``y`` comes from (y's device and dtype)."""
+    return torch.zeros(op.x_shape(y.shape), device=y.device, dtype=y.dtype)
+
+
+def initial_noise(template: Tensor, sigma: float, generator: torch.Generator | None) -> Tensor:
+    """x_T = sigma_max * z: pure noise shaped like ``template``."""
+    return sigma * randn_like(template, generator)
 
 
 def spectral_noise(op: Operator, template: Tensor, generator: torch.Generator | None) -> Tensor:
@@ -33,32 +79,21 @@ def spectral_noise(op: Operator, template: Tensor, generator: torch.Generator | 
 
 
 def noise_levels(prior: Prior, steps: int, spacing: str) -> list[float]:
-    """Decreasing sigmas for ``steps`` denoiser calls on the prior's time grid (Python floats, so the
-    loop needs no device syncs)."""
-    return [float(s) for s in sampling_sigmas(prior.schedule, steps, spacing)]
+    """``steps`` decreasing sigmas on the prior's time grid followed by 0 (Python floats, so the loop
+    needs no device syncs); refused when they leave the prior's noise range."""
+    sigmas = [float(s) for s in sampling_sigmas(prior.schedule, steps, spacing)]
+    check_noise_range(prior, sigmas[0])
+    return [*sigmas, 0.0]
 
 
-def check_measurement(op: Operator, y: Tensor, sigma_y: float) -> torch.Size:
-    """Validate y and return the image shape the solver will produce."""
-    if not isinstance(y, Tensor) or y.ndim != 4:
-        raise RestoraError(f"measurement must be an NCHW tensor, got {getattr(y, 'shape', type(y))}")
-    if not bool(torch.isfinite(y).all()):
-        raise RestoraError("measurement contains NaN or infinite values")
-    if not sigma_y >= 0 or not math.isfinite(sigma_y):
-        raise RestoraError(f"sigma_y must be a finite number >= 0 ([-1, 1] scale), got {sigma_y}")
-    return op.x_shape(y.shape)
-
-
-def renoise(x0: Tensor, eps: Tensor, sigma_next: float, noise: Tensor | None, mix: float) -> Tensor:
-    """x_next = x0 + sigma_next * (sqrt(1 - mix) * eps + sqrt(mix) * noise).
-
-    ``mix`` = 0 is the deterministic DDIM step, DiffPIR's zeta is ``mix``; with sigma_next = 0 the
-    result is x0."""
-    if sigma_next == 0:
-        return x0
-    if mix == 0 or noise is None:
-        return x0 + sigma_next * eps
-    return x0 + sigma_next * (math.sqrt(1 - mix) * eps + math.sqrt(mix) * noise)
+def check_noise_range(prior: Prior, top: float) -> None:
+    """Raise before any network call when a solver would query the prior above its trained range."""
+    if top > prior.sigma_max * (1 + 1e-6):
+        raise RestoraError(
+            f"the solver starts at sigma {top:.4g} ([-1, 1] scale), above the prior's range (sigma <= "
+            f"{prior.sigma_max:.4g} for {type(prior).__name__}): use a solver that stays in that range "
+            "(dpir), or splice the prior under a diffusion prior as a composite (e.g. --prior "
+            "default+ffdnet-color)")
 
 
 def ddim_coefficients(sigma: float, sigma_next: float, eta: float) -> tuple[float, float]:
@@ -73,11 +108,96 @@ def ddim_coefficients(sigma: float, sigma_next: float, eta: float) -> tuple[floa
     return c_eps, c_noise
 
 
+def ddpm_step(x: Tensor, x0: Tensor, sigma: float, sigma_next: float, eta: float,
+              generator: torch.Generator | None) -> Tensor:
+    """The ancestral step from level ``sigma`` to ``sigma_next`` given the clean estimate ``x0``:
+    x0 + c_eps (x - x0) / sigma + c_noise z (:func:`ddim_coefficients`); x0 itself at sigma_next = 0."""
+    c_eps, c_noise = ddim_coefficients(sigma, sigma_next, eta)
+    x_next = x0 + c_eps * (x - x0) / sigma
+    return x_next + c_noise * randn_like(x, generator) if c_noise else x_next
+
+
+def renoise(x0: Tensor, eps: Tensor, sigma_next: float, noise: Tensor | None, mix: float) -> Tensor:
+    """x_next = x0 + sigma_next * (sqrt(1 - mix) * eps + sqrt(mix) * noise).
+
+    ``mix`` = 0 is the deterministic DDIM step, DiffPIR's zeta is ``mix``; with sigma_next = 0 the
+    result is x0."""
+    if sigma_next == 0:
+        return x0
+    if mix == 0 or noise is None:
+        return x0 + sigma_next * eps
+    return x0 + sigma_next * (math.sqrt(1 - mix) * eps + math.sqrt(mix) * noise)
+
+
 def prior_device(prior: Prior) -> torch.device:
     """The device holding the prior's weights (CPU for weightless priors)."""
     for tensor in (*prior.parameters(), *prior.buffers()):
         return tensor.device
     return torch.device("cpu")
+
+
+# ------------------------------------------------------------------------------ data steps
+
+
+def data_step(op: Operator, x0: Tensor, y: Tensor, rho: float, grad_steps: int = 1) -> Tensor:
+    """argmin_x ||y - A x||^2 + rho ||x - x0||^2: the operator's prox for linear operators; for
+    non-linear ones, ``grad_steps`` gradient steps x <- x - A'(x)^T (A(x) - y) / rho (DiffPIR's
+    first-order fallback)."""
+    if op.linear:
+        return op.prox(x0, y, rho)
+    x = x0
+    for _ in range(grad_steps):
+        with torch.enable_grad():
+            xg = x.detach().clone().requires_grad_(True)
+            loss = 0.5 * (op.A(xg) - y).pow(2).sum()
+            (g,) = torch.autograd.grad(loss, xg)
+        x = x - g / rho
+    return x
+
+
+def vp_step_factor(sigma: float, sigma_next: float) -> float:
+    """k = 1 / (sqrt(abar_t) sqrt(abar_{t-1})): turns a guidance step taken on VP iterates (as the
+    DPS / MCG code does) into the same step on VE iterates x = x0 + sigma * eps."""
+    return math.sqrt((1 + sigma**2) * (1 + sigma_next**2))
+
+
+def residual_norm_grad(prior: Prior, op: Operator, x: Tensor, y: Tensor,
+                       sigma: float) -> tuple[Tensor, Tensor, Tensor]:
+    """(x0_hat, grad_x ||y - A(x0_hat(x))||, ||y - A(x0_hat)||) with one norm per image, by autograd
+    through the prior."""
+    with torch.enable_grad():
+        xg = x.detach().requires_grad_(True)
+        x0 = prior(xg, sigma)
+        norm = torch.linalg.vector_norm((y - op.A(x0)).flatten(1), dim=1)
+        (grad,) = torch.autograd.grad(norm.sum(), xg)
+    return x0.detach(), grad, norm.detach()
+
+
+def guided_step(prior: Prior, op: Operator, x: Tensor, y: Tensor, sigma: float, sigma_next: float,
+                eta: float, scale: float, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+    """One DPS step (also MCG's first half): the DDIM/DDPM step from ``sigma`` to ``sigma_next``
+    minus ``scale`` times the residual norm's gradient (VP-scaled, :func:`vp_step_factor`);
+    returns (x_next, x0_hat)."""
+    x0, grad, _ = residual_norm_grad(prior, op, x, y, sigma)
+    x_next = ddpm_step(x, x0, sigma, sigma_next, eta, generator)
+    return x_next - scale * vp_step_factor(sigma, sigma_next) * grad, x0
+
+
+def noisy_measurement(op: Operator, y: Tensor, sigma: float, like: Tensor,
+                      generator: torch.Generator | None) -> Tensor:
+    """y_sigma = y + sigma * A(z), z ~ N(0, I) shaped like the image ``like``: the measurement of an
+    iterate at noise level sigma (VE), so that projecting onto it keeps the iterate's noise level."""
+    if sigma == 0:
+        return y
+    return y + sigma * op.A(randn_like(like, generator))
+
+
+def project(op: Operator, x: Tensor, y_sigma: Tensor) -> Tensor:
+    """x + A^+(y_sigma - A x): replace the row-space component of x (phi(x) = A^+ A x) by A^+ y_sigma."""
+    return x + op.pinv(y_sigma - op.A(x))
+
+
+# ------------------------------------------------------------------------------ schedules, SVD
 
 
 def jump_schedule(steps: int, jump_length: int = 10, jump_n_sample: int = 10) -> list[int]:
@@ -104,11 +224,15 @@ def jump_schedule(steps: int, jump_length: int = 10, jump_n_sample: int = 10) ->
     return [steps - 1 - t for t in times]
 
 
+def jump_nfe(steps: int, jump_length: int = 10, jump_n_sample: int = 10) -> int:
+    """Denoiser calls of a sampler on :func:`jump_schedule`: one per step down (jumps up are free)."""
+    levels = jump_schedule(steps, jump_length, jump_n_sample)
+    return sum(b > a for a, b in pairwise(levels))
+
+
 def spectral_setup(op: Operator, y: Tensor, shape: torch.Size):
     """(s, U^T y, y_bar, measured) for SVD solvers: singular values, the measurement in spectral
     form, its pseudo-inverse coordinates y_bar = U^T y / s, and the mask of s > 0."""
-    if not op.has_svd:
-        raise RestoraError(f"{type(op).__name__} has no SVD view; use diffpir, dps or pigdm instead")
     template = torch.zeros(shape, device=y.device, dtype=y.dtype)
     s = op.singular_values(template)
     uty = op.Ut(y)

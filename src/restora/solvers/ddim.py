@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import torch
 from torch import Tensor
 
 from restora.errors import RestoraError
 from restora.priors.base import Prior
-from restora.solvers.common import Callback, ddim_coefficients, noise_levels, prior_device, randn_like
+from restora.solvers.common import Callback, Progress, ddpm_step, initial_noise, noise_levels, prior_device
+from restora.solvers.registry import solver, spacing_option, unit_interval
 
 
-@torch.inference_mode()
+@solver("ddim", "unconditional DDIM sampling (no measurement)", measurement=False, needs_linear=False,
+        options={"eta": unit_interval(), "spacing": spacing_option()})
 def ddim(prior: Prior, shape: tuple[int, ...] | torch.Size, *, steps: int = 50, eta: float = 0.0,
          spacing: str = "uniform", generator: torch.Generator | None = None,
          device: torch.device | str | None = None, dtype: torch.dtype = torch.float32,
@@ -20,15 +24,10 @@ def ddim(prior: Prior, shape: tuple[int, ...] | torch.Size, *, steps: int = 50, 
         raise RestoraError(f"shape must be (N, C, H, W), got {tuple(shape)}")
     device = torch.device(device) if device is not None else prior_device(prior)
     sigmas = noise_levels(prior, steps, spacing)
-    x = sigmas[0] * randn_like(torch.empty(shape, device=device, dtype=dtype), generator)
-    for i, s in enumerate(sigmas):
-        s_next = sigmas[i + 1] if i + 1 < len(sigmas) else 0.0
+    x = initial_noise(torch.empty(shape, device=device, dtype=dtype), sigmas[0], generator)
+    progress = Progress(callback, steps)
+    for s, s_next in pairwise(sigmas):
         x0 = prior(x, s)
-        eps = (x - x0) / s
-        c_eps, c_noise = ddim_coefficients(s, s_next, eta)
-        x = x0 + c_eps * eps
-        if c_noise:
-            x = x + c_noise * randn_like(x, generator)
-        if callback is not None:
-            callback(i, x, x0)
+        x = ddpm_step(x, x0, s, s_next, eta, generator)
+        progress(s, x, x0)
     return x

@@ -25,14 +25,21 @@ from restora.operators.base import Operator
 from restora.priors.base import Prior
 from restora.solvers.common import (
     Callback,
-    check_measurement,
+    Progress,
     ddim_coefficients,
+    image_template,
+    initial_noise,
+    jump_nfe,
     jump_schedule,
     noise_levels,
     randn_like,
     spectral_noise,
     spectral_setup,
 )
+from restora.solvers.registry import at_least, solver, spacing_option, unit_interval
+
+DEFAULTS = {"*": {"steps": 100, "eta": 0.85}}
+"""The release README's settings (100 steps, eta 0.85, no time travel) for every task family."""
 
 
 def _pixel_step(op: Operator, x0: Tensor, step_noise: Tensor, y: Tensor, sigma_y: float,
@@ -55,21 +62,28 @@ def _spectral_weights(s: Tensor, measured: Tensor, std_y: Tensor, sigma_next: fl
     return lam, gamma / sigma_next
 
 
-@torch.inference_mode()
+def _count_nfe(steps: int, travel_length: int = 1, travel_repeat: int = 1, **_: object) -> int:
+    return jump_nfe(steps, travel_length, travel_repeat)
+
+
+@solver("ddnm", "range-null space decomposition; DDNM+ for noisy y, time travel (Wang et al. 2023)",
+        published=DEFAULTS, count_nfe=_count_nfe,
+        options={"eta": unit_interval(), "spacing": spacing_option(), "travel_length": at_least(1),
+                 "travel_repeat": at_least(1)})
 def ddnm(prior: Prior, op: Operator, y: Tensor, *, steps: int = 100, sigma_y: float = 0.0,
          eta: float = 0.85, spacing: str = "uniform", travel_length: int = 1, travel_repeat: int = 1,
          generator: torch.Generator | None = None, callback: Callback | None = None) -> Tensor:
     """DDNM for sigma_y = 0, DDNM+ for sigma_y > 0 ([-1, 1] scale); NFEs = steps plus re-done steps."""
-    shape = check_measurement(op, y, sigma_y)
+    template = image_template(op, y)
     spectral = op.has_svd and sigma_y > 0
     if spectral:
-        s, _uty, y_bar, measured = spectral_setup(op, y, shape)
+        s, _uty, y_bar, measured = spectral_setup(op, y, template.shape)
         std_y = sigma_y / s.clamp_min(1e-30)
-    sigmas = [*noise_levels(prior, steps, spacing), 0.0]
-    template = torch.zeros(shape, device=y.device, dtype=y.dtype)
-    x = sigmas[0] * randn_like(template, generator)
+    sigmas = noise_levels(prior, steps, spacing)
+    x = initial_noise(template, sigmas[0], generator)
     x_bar = None  # V^T x when a spectral step made x (saves a transform per step)
-    for n, (i, j) in enumerate(pairwise(jump_schedule(steps, travel_length, travel_repeat))):
+    progress = Progress(callback, _count_nfe(steps, travel_length, travel_repeat))
+    for i, j in pairwise(jump_schedule(steps, travel_length, travel_repeat)):
         if j < i:  # time travel: back to the noisier level sigma_j
             x = x + math.sqrt(sigmas[j] ** 2 - sigmas[i] ** 2) * randn_like(x, generator)
             x_bar = None
@@ -90,6 +104,5 @@ def ddnm(prior: Prior, op: Operator, y: Tensor, *, steps: int = 100, sigma_y: fl
             if c_noise > 0:
                 step_noise = step_noise + c_noise * randn_like(x, generator)
             x = _pixel_step(op, x0, step_noise, y, sigma_y, sigma_next)
-        if callback is not None:
-            callback(n, x, x0)
+        progress(sigma, x, x0)
     return x

@@ -13,22 +13,36 @@ Defaults (paper, Sec. 5): 20 steps, eta = 0.85, eta_b = 1, sigma_y quoted on [-1
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import torch
 from torch import Tensor
 
 from restora.operators.base import Operator
 from restora.priors.base import Prior
-from restora.solvers.common import Callback, check_measurement, noise_levels, spectral_noise, spectral_setup
+from restora.solvers.common import (
+    Callback,
+    Progress,
+    image_template,
+    noise_levels,
+    spectral_noise,
+    spectral_setup,
+)
+from restora.solvers.registry import non_negative, solver, spacing_option, unit_interval
+
+DEFAULTS = {"*": {"steps": 20, "eta": 0.85, "eta_b": 1.0}}
+"""The paper's settings (Sec. 5: 20 steps, eta 0.85, eta_b 1), for every task family ("*")."""
 
 
-@torch.inference_mode()
+@solver("ddrm", "denoising diffusion restoration in the operator's SVD basis (Kawar et al. 2022)",
+        published=DEFAULTS, needs_svd=True,
+        options={"eta": unit_interval(), "eta_b": non_negative(), "spacing": spacing_option()})
 def ddrm(prior: Prior, op: Operator, y: Tensor, *, steps: int = 20, sigma_y: float = 0.05,
          eta: float = 0.85, eta_b: float = 1.0, spacing: str = "uniform",
          generator: torch.Generator | None = None, callback: Callback | None = None) -> Tensor:
     """Restore ``y = A x + n`` (noise std ``sigma_y`` on [-1, 1]) with ``steps`` NFEs; needs an SVD."""
-    shape = check_measurement(op, y, sigma_y)
-    s, uty, y_bar, measured = spectral_setup(op, y, shape)
-    template = torch.zeros(shape, device=y.device, dtype=y.dtype)
+    template = image_template(op, y)
+    s, uty, y_bar, measured = spectral_setup(op, y, template.shape)
     sigmas = noise_levels(prior, steps, spacing)
     safe_sy = max(sigma_y, 1e-12)
     noise_std_y = sigma_y / s.clamp_min(1e-30)  # std of y_bar per measured component
@@ -41,8 +55,8 @@ def ddrm(prior: Prior, op: Operator, y: Tensor, *, steps: int = 20, sigma_y: flo
     x = op.V(x_bar)
     uty_scaled, y_bar_scaled = uty / safe_sy, eta_b * y_bar
     zero = torch.zeros((), dtype=y_bar.dtype, device=y.device)
-    for i, sigma in enumerate(sigmas):
-        sigma_next = sigmas[i + 1] if i + 1 < len(sigmas) else 0.0
+    progress = Progress(callback, steps)
+    for sigma, sigma_next in pairwise(sigmas):
         x0 = prior(x, sigma)
         x0_bar = op.Vt(x0)
         eps_bar = (x_bar - x0_bar) / sigma  # V^T x = x_bar: the iterate is kept in both forms
@@ -57,6 +71,5 @@ def ddrm(prior: Prior, op: Operator, y: Tensor, *, steps: int = 20, sigma_y: flo
         d = torch.where(quiet, kept * uty_scaled, torch.where(noisy, y_bar_scaled, zero))
         x_bar = a * x0_bar + b * eps_bar + c * z + d
         x = op.V(x_bar)
-        if callback is not None:
-            callback(i, x, x0)
+        progress(sigma, x, x0)
     return x

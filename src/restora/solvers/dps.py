@@ -32,23 +32,30 @@ beta_tilde (``eta = 1``) where the official one uses the network's learned varia
 (the official code runs one image at a time, where the two agree).
 
 Defaults (see :data:`DEFAULTS`): 1000 DDPM steps (configs/diffusion_config.yaml); ``zeta = 1.0`` is the
-code's default ``scale``. The FFHQ task configs in the repository (configs/*.yaml, stored
-versions 4962d6e / 19f2526 / a1c8107 / 0d797ec) set scale 0.3 for 4x super-resolution, Gaussian and
-motion deblurring and 0.5 for random inpainting, all with Gaussian noise sigma = 0.05 on [-1, 1]
+code's default ``scale``. The FFHQ task configs of the repository (configs/*_config.yaml; the versions
+read are listed in docs/solvers.md) set scale 0.3 for 4x super-resolution, Gaussian and motion
+deblurring and 0.5 for random inpainting, all with Gaussian noise sigma = 0.05 on [-1, 1]
 (``sigma_y = 0.05`` here).
 """
 
 from __future__ import annotations
 
-import math
+from itertools import pairwise
 
 import torch
 from torch import Tensor
 
-from restora.errors import RestoraError
 from restora.operators.base import Operator
 from restora.priors.base import Prior
-from restora.solvers.common import Callback, check_measurement, ddim_coefficients, noise_levels, randn_like
+from restora.solvers.common import (
+    Callback,
+    Progress,
+    guided_step,
+    image_template,
+    initial_noise,
+    noise_levels,
+)
+from restora.solvers.registry import non_negative, solver, spacing_option, unit_interval
 
 DEFAULTS = {
     "sr": {"steps": 1000, "zeta": 0.3},
@@ -59,43 +66,10 @@ DEFAULTS = {
 motion_deblur,inpainting}_config.yaml), with sigma_y = 0.05."""
 
 
-def vp_step_factor(sigma: float, sigma_next: float) -> float:
-    """k = 1 / (sqrt(abar_t) sqrt(abar_{t-1})): turns a guidance step taken on VP iterates (as the
-    DPS / MCG code does) into the same step on VE iterates x = x0 + sigma * eps."""
-    return math.sqrt((1 + sigma**2) * (1 + sigma_next**2))
-
-
-def residual_norm_grad(prior: Prior, op: Operator, x: Tensor, y: Tensor,
-                       sigma: float) -> tuple[Tensor, Tensor, Tensor]:
-    """(x0_hat, grad_x ||y - A(x0_hat(x))||, ||y - A(x0_hat)||) with one norm per image.
-
-    Differentiates through the prior with autograd (needs grad mode; call under ``torch.no_grad``
-    rather than ``torch.inference_mode``)."""
-    with torch.enable_grad():
-        xg = x.detach().requires_grad_(True)
-        x0 = prior(xg, sigma)
-        norm = torch.linalg.vector_norm((y - op.A(x0)).flatten(1), dim=1)
-        (grad,) = torch.autograd.grad(norm.sum(), xg)
-    return x0.detach(), grad, norm.detach()
-
-
-def guided_step(prior: Prior, op: Operator, x: Tensor, y: Tensor, sigma: float, sigma_next: float,
-                eta: float, scale: float, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
-    """One DPS step (also MCG's first half): the DDIM/DDPM step from ``sigma`` to ``sigma_next``
-    minus ``scale`` times the residual norm's gradient; returns (x_next, x0_hat)."""
-    x0, grad, _ = residual_norm_grad(prior, op, x, y, sigma)
-    c_eps, c_noise = ddim_coefficients(sigma, sigma_next, eta)
-    x_next = x0 + c_eps * (x - x0) / sigma
-    if c_noise:
-        x_next = x_next + c_noise * randn_like(x, generator)
-    return x_next - scale * vp_step_factor(sigma, sigma_next) * grad, x0
-
-
-def check_step_size(name: str, value: float) -> None:
-    if not (math.isfinite(value) and value >= 0):
-        raise RestoraError(f"{name} must be a finite number >= 0, got {value}")
-
-
+@solver("dps", "diffusion posterior sampling: gradient of ||y - A(x0_hat)|| through the prior "
+               "(Chung et al. 2023)", published=DEFAULTS, needs_linear=False, differentiates_prior=True,
+        uses_sigma_y=False,
+        options={"zeta": non_negative(), "eta": unit_interval(), "spacing": spacing_option()})
 def dps(prior: Prior, op: Operator, y: Tensor, *, steps: int = 1000, sigma_y: float = 0.05,
         zeta: float = 1.0, eta: float = 1.0, spacing: str = "uniform",
         generator: torch.Generator | None = None, callback: Callback | None = None) -> Tensor:
@@ -105,15 +79,10 @@ def dps(prior: Prior, op: Operator, y: Tensor, *, steps: int = 1000, sigma_y: fl
     and deblurring, 0.5 for inpainting in the authors' FFHQ configs, see :data:`DEFAULTS`).
     ``eta``: 1 = DDPM ancestral steps (the paper), 0 = DDIM. Returns images in [-1, 1] (not clipped).
     """
-    shape = check_measurement(op, y, sigma_y)
-    check_step_size("zeta", zeta)
     sigmas = noise_levels(prior, steps, spacing)
-    with torch.no_grad():
-        y = y.clone()  # a normal tensor even if y was made under inference_mode (autograd below)
-        x = sigmas[0] * randn_like(torch.empty(shape, device=y.device, dtype=y.dtype), generator)
-        for i, s in enumerate(sigmas):
-            s_next = sigmas[i + 1] if i + 1 < len(sigmas) else 0.0
-            x, x0 = guided_step(prior, op, x, y, s, s_next, eta, zeta, generator)
-            if callback is not None:
-                callback(i, x, x0)
+    x = initial_noise(image_template(op, y), sigmas[0], generator)
+    progress = Progress(callback, steps)
+    for s, s_next in pairwise(sigmas):
+        x, x0 = guided_step(prior, op, x, y, s, s_next, eta, zeta, generator)
+        progress(s, x, x0)
     return x

@@ -9,7 +9,8 @@ Algorithm 1 of the paper, in the x = x0 + sigma * eps convention, for i = 0 .. s
 ILVR's phi is the "downsample then upsample" low-pass filter. restora generalises it through the
 operator: phi = A^+ A, the orthogonal projection onto the row space of A (for average-pooling SR
 this is exactly the box down-up filter; for bicubic SR the bicubic one), so step 3 reads
-x_{i+1} = x' + A^+(y_{i+1} - A x') (:func:`project`). For a mask it replaces the known pixels.
+x_{i+1} = x' + A^+(y_{i+1} - A x') (:func:`restora.solvers.common.project`). For a mask it replaces
+the known pixels.
 
 The measurement at level sigma: in the VE convention A x_sigma = A x0 + sigma A eps, so the noise
 added to y is sigma * A(z) with z ~ N(0, I) image-shaped (for masks: white noise on the known pixels;
@@ -27,29 +28,32 @@ Defaults: 100 steps (the README's ``--timestep_respacing 100``), ``range_t = 0``
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import torch
 from torch import Tensor
 
-from restora.errors import RestoraError
 from restora.operators.base import Operator
 from restora.priors.base import Prior
-from restora.solvers.common import Callback, check_measurement, ddim_coefficients, noise_levels, randn_like
+from restora.solvers.common import (
+    Callback,
+    Progress,
+    ddpm_step,
+    image_template,
+    initial_noise,
+    noise_levels,
+    noisy_measurement,
+    project,
+)
+from restora.solvers.registry import Option, solver, spacing_option, unit_interval
+
+DEFAULTS = {"*": {"steps": 100, "range_t": 0}}
 
 
-def noisy_measurement(op: Operator, y: Tensor, sigma: float, like: Tensor,
-                      generator: torch.Generator | None) -> Tensor:
-    """y_sigma = y + sigma * A(z), z ~ N(0, I) shaped like the image ``like``: the measurement of an
-    iterate at noise level sigma (VE), so that projecting onto it keeps the iterate's noise level."""
-    if sigma == 0:
-        return y
-    return y + sigma * op.A(randn_like(like, generator))
-
-
-def project(op: Operator, x: Tensor, y_sigma: Tensor) -> Tensor:
-    """x + A^+(y_sigma - A x): replace the row-space component of x (phi(x) = A^+ A x) by A^+ y_sigma."""
-    return x + op.pinv(y_sigma - op.A(x))
-
-
+@solver("ilvr", "iterative latent variable refinement: A^+ A low-pass replacement (Choi et al. 2021)",
+        published=DEFAULTS, uses_sigma_y=False,
+        options={"range_t": Option(int, lambda v: v >= -1, ">= -1"), "eta": unit_interval(),
+                 "spacing": spacing_option()})
 def ilvr(prior: Prior, op: Operator, y: Tensor, *, steps: int = 100, sigma_y: float = 0.0,
          range_t: int = 0, eta: float = 1.0, spacing: str = "uniform",
          generator: torch.Generator | None = None, callback: Callback | None = None) -> Tensor:
@@ -59,24 +63,14 @@ def ilvr(prior: Prior, op: Operator, y: Tensor, *, steps: int = 100, sigma_y: fl
     (0: all but the last, -1: all). ``eta``: 1 = DDPM (the paper), 0 = DDIM.
     ``sigma_y`` is only validated: the reference is used as given (noisy measurements are kept).
     """
-    shape = check_measurement(op, y, sigma_y)
-    if not op.linear:
-        raise RestoraError(f"ilvr needs a linear operator; {type(op).__name__} is not (try dps or diffpir)")
-    if int(range_t) != range_t or range_t < -1:
-        raise RestoraError(f"range_t must be an integer >= -1, got {range_t}")
     sigmas = noise_levels(prior, steps, spacing)
-    with torch.inference_mode():
-        x = sigmas[0] * randn_like(torch.empty(shape, device=y.device, dtype=y.dtype), generator)
-        for i, s in enumerate(sigmas):
-            s_next = sigmas[i + 1] if i + 1 < len(sigmas) else 0.0
-            x0 = prior(x, s)
-            c_eps, c_noise = ddim_coefficients(s, s_next, eta)
-            x_next = x0 + c_eps * (x - x0) / s
-            if c_noise:
-                x_next = x_next + c_noise * randn_like(x, generator)
-            if len(sigmas) - 1 - i > range_t:
-                x_next = project(op, x_next, noisy_measurement(op, y, s_next, x, generator))
-            x = x_next
-            if callback is not None:
-                callback(i, x, x0)
+    x = initial_noise(image_template(op, y), sigmas[0], generator)
+    progress = Progress(callback, steps)
+    for i, (s, s_next) in enumerate(pairwise(sigmas)):
+        x0 = prior(x, s)
+        x_next = ddpm_step(x, x0, s, s_next, eta, generator)
+        if steps - 1 - i > range_t:
+            x_next = project(op, x_next, noisy_measurement(op, y, s_next, x, generator))
+        x = x_next
+        progress(s, x, x0)
     return x

@@ -7,8 +7,8 @@ for i = 0 .. steps - 1:
   3. x''     = x' - alpha * k_i * grad_{x_i} ||y - A x0_hat(x_i)||       manifold constrained gradient
   4. x_{i+1} = x'' + A^+(y_{i+1} - A x'')                              projection onto {A x = y_{i+1}}
 
-Step 3 is the DPS step (:mod:`restora.solvers.dps`, with the same VP -> VE factor k_i); step 4 is
-ILVR's projection (:func:`restora.solvers.ilvr.project`) onto the measurement noised to the level
+Step 3 is the DPS step (:func:`restora.solvers.common.guided_step`, with the same VP -> VE factor k_i);
+step 4 is ILVR's projection (:func:`restora.solvers.common.project`) onto the measurement noised to the level
 of the output, y_{i+1} = y + sigma_{i+1} A(z): for masks the paper's known-region replacement
 x = (1 - m) x'' + m (y + sigma z); at the last step (sigma = 0) A x = y exactly.
 
@@ -28,17 +28,32 @@ noise-robust successor). ``sigma_y`` is only validated.
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import torch
 from torch import Tensor
 
-from restora.errors import RestoraError
 from restora.operators.base import Operator
 from restora.priors.base import Prior
-from restora.solvers.common import Callback, check_measurement, noise_levels, randn_like
-from restora.solvers.dps import check_step_size, guided_step
-from restora.solvers.ilvr import noisy_measurement, project
+from restora.solvers.common import (
+    Callback,
+    Progress,
+    guided_step,
+    image_template,
+    initial_noise,
+    noise_levels,
+    noisy_measurement,
+    project,
+)
+from restora.solvers.registry import non_negative, solver, spacing_option, unit_interval
+
+DEFAULTS = {"*": {"steps": 1000, "alpha": 1.0}}
 
 
+@solver("mcg", "manifold constrained gradient + measurement projection (Chung et al. 2022)",
+        published=DEFAULTS,
+        differentiates_prior=True, uses_sigma_y=False,
+        options={"alpha": non_negative(), "eta": unit_interval(), "spacing": spacing_option()})
 def mcg(prior: Prior, op: Operator, y: Tensor, *, steps: int = 1000, sigma_y: float = 0.0,
         alpha: float = 1.0, eta: float = 1.0, spacing: str = "uniform",
         generator: torch.Generator | None = None, callback: Callback | None = None) -> Tensor:
@@ -46,18 +61,11 @@ def mcg(prior: Prior, op: Operator, y: Tensor, *, steps: int = 1000, sigma_y: fl
 
     ``alpha``: step on the gradient of the residual norm (official code: 1). ``eta``: 1 = DDPM.
     """
-    shape = check_measurement(op, y, sigma_y)
-    if not op.linear:
-        raise RestoraError(f"mcg needs a linear operator; {type(op).__name__} is not (try dps or diffpir)")
-    check_step_size("alpha", alpha)
     sigmas = noise_levels(prior, steps, spacing)
-    with torch.no_grad():
-        y = y.clone()  # a normal tensor even if y was made under inference_mode (autograd below)
-        x = sigmas[0] * randn_like(torch.empty(shape, device=y.device, dtype=y.dtype), generator)
-        for i, s in enumerate(sigmas):
-            s_next = sigmas[i + 1] if i + 1 < len(sigmas) else 0.0
-            x_next, x0 = guided_step(prior, op, x, y, s, s_next, eta, alpha, generator)
-            x = project(op, x_next, noisy_measurement(op, y, s_next, x, generator))
-            if callback is not None:
-                callback(i, x, x0)
+    x = initial_noise(image_template(op, y), sigmas[0], generator)
+    progress = Progress(callback, steps)
+    for s, s_next in pairwise(sigmas):
+        x_next, x0 = guided_step(prior, op, x, y, s, s_next, eta, alpha, generator)
+        x = project(op, x_next, noisy_measurement(op, y, s_next, x, generator))
+        progress(s, x, x0)
     return x

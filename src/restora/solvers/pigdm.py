@@ -8,17 +8,22 @@ It is r_t^2 times the Gaussian approximation of grad log p(y | x_t), normalised 
 implementations: for sigma_y = 0 the step is (d x0 / d x_t)^T A^+ (y - A x0), a Gauss-Newton step
 that moves the estimate onto the measurement where the denoiser's Jacobian is near identity.
 The inverse is applied in the operator's SVD basis when it has one, else by conjugate gradients.
-Defaults: 100 steps, eta = 1.
+Defaults: 100 steps, eta = 1 (restora's choice; the paper reports 100 steps).
 """
 
 from __future__ import annotations
+
+from itertools import pairwise
 
 import torch
 from torch import Tensor
 
 from restora.operators.base import Operator, conjugate_gradient
 from restora.priors.base import Prior
-from restora.solvers.common import Callback, check_measurement, ddim_coefficients, noise_levels, randn_like
+from restora.solvers.common import Callback, Progress, ddpm_step, image_template, initial_noise, noise_levels
+from restora.solvers.registry import solver, spacing_option, unit_interval
+
+DEFAULTS = {"*": {"steps": 100, "eta": 1.0}}
 
 
 def weighted_residual(op: Operator, residual: Tensor, r2: float, sigma_y: float) -> Tensor:
@@ -33,16 +38,16 @@ def weighted_residual(op: Operator, residual: Tensor, r2: float, sigma_y: float)
     return r2 * op.At(solve)
 
 
+@solver("pigdm", "pseudoinverse guidance through the prior's Jacobian (Song et al. 2023)", published=DEFAULTS,
+        differentiates_prior=True, options={"eta": unit_interval(), "spacing": spacing_option()})
 def pigdm(prior: Prior, op: Operator, y: Tensor, *, steps: int = 100, sigma_y: float = 0.05,
           eta: float = 1.0, spacing: str = "uniform", generator: torch.Generator | None = None,
           callback: Callback | None = None) -> Tensor:
     """Restore ``y = A x + n`` (``sigma_y`` on [-1, 1]) with ``steps`` NFEs, each with one backward pass."""
-    shape = check_measurement(op, y, sigma_y)
     sigmas = noise_levels(prior, steps, spacing)
-    template = torch.zeros(shape, device=y.device, dtype=y.dtype)
-    x = sigmas[0] * randn_like(template, generator)
-    for i, sigma in enumerate(sigmas):
-        sigma_next = sigmas[i + 1] if i + 1 < len(sigmas) else 0.0
+    x = initial_noise(image_template(op, y), sigmas[0], generator)
+    progress = Progress(callback, steps)
+    for sigma, sigma_next in pairwise(sigmas):
         with torch.enable_grad():
             xg = x.detach().requires_grad_(True)
             x0 = prior(xg, sigma)
@@ -50,11 +55,6 @@ def pigdm(prior: Prior, op: Operator, y: Tensor, *, steps: int = 100, sigma_y: f
                 w = weighted_residual(op, y - op.A(x0), sigma**2 / (1 + sigma**2), sigma_y)
             (g,) = torch.autograd.grad(x0, xg, grad_outputs=w)
         x0 = x0.detach()
-        with torch.no_grad():
-            c_eps, c_noise = ddim_coefficients(sigma, sigma_next, eta)
-            x = x0 + c_eps * (x - x0) / sigma + g
-            if c_noise:
-                x = x + c_noise * randn_like(x, generator)
-        if callback is not None:
-            callback(i, x, x0)
-    return x.detach()
+        x = ddpm_step(x, x0, sigma, sigma_next, eta, generator) + g
+        progress(sigma, x, x0)
+    return x

@@ -15,7 +15,7 @@ The jump schedule is the paper's (:func:`restora.solvers.common.jump_schedule`, 
 ``get_schedule_jump`` with n_sample = 1): after reaching each timestep t in {0, j, 2j, ...} below
 T - j (j = ``jump_length``), jump back up by j levels, ``jump_n_sample - 1`` times. Defaults are the
 paper's: T = 250, j = 10, r = 10 (confs/face_example.yml), i.e. 250 + 24 * 9 * 10 = 2410 NFEs;
-:func:`repaint_nfe` counts them (the callback is called once per NFE, with the NFE index).
+the callback reports each one.
 
 Unlike the official code, which merges at the start of each step with the measurement noised to the
 step's input level (so its last step returns the network's x0 everywhere), restora merges after each
@@ -36,28 +36,28 @@ from restora.operators.base import Operator
 from restora.priors.base import Prior
 from restora.solvers.common import (
     Callback,
-    check_measurement,
-    ddim_coefficients,
+    Progress,
+    ddpm_step,
+    image_template,
+    initial_noise,
+    jump_nfe,
     jump_schedule,
     noise_levels,
     randn_like,
 )
+from restora.solvers.registry import at_least, solver, spacing_option, unit_interval
+
+DEFAULTS = {"inpaint": {"steps": 250, "jump_length": 10, "jump_n_sample": 10}}
 
 
-def repaint_nfe(steps: int = 250, jump_length: int = 10, jump_n_sample: int = 10) -> int:
+def repaint_nfe(steps: int = 250, jump_length: int = 10, jump_n_sample: int = 10, **_: object) -> int:
     """Number of denoiser calls of :func:`repaint` (2410 for the paper's 250 / 10 / 10)."""
-    levels = jump_schedule(steps, jump_length, jump_n_sample)
-    return sum(b > a for a, b in pairwise(levels))
+    return jump_nfe(steps, jump_length, jump_n_sample)
 
 
 def inpainting_mask(op: Operator, y: Tensor, shape: torch.Size) -> tuple[Tensor, Tensor]:
-    """(m, known): the binary image-space mask A^T A 1 and the known pixels A^+ y of a mask operator.
-
-    Accepts any linear operator with a ``mask`` tensor attribute (restora's ``Inpaint``); anything
-    else (or a non-binary mask) is a RestoraError."""
-    if not (op.linear and isinstance(getattr(op, "mask", None), Tensor)):
-        raise RestoraError(f"repaint only handles inpainting masks, got {type(op).__name__} "
-                           "(use ddrm, diffpir, dps or mcg for other operators)")
+    """(m, known): the binary image-space mask A^T A 1 and the known pixels A^+ y of a mask operator;
+    a mask that is not binary is a RestoraError."""
     m = op.At(op.A(torch.ones(shape, device=y.device, dtype=y.dtype)))
     if not bool(((m == 0) | (m == 1)).all()):
         raise RestoraError("repaint needs a binary mask (0 = missing, 1 = known); this operator's "
@@ -65,6 +65,10 @@ def inpainting_mask(op: Operator, y: Tensor, shape: torch.Size) -> tuple[Tensor,
     return m, op.pinv(y)
 
 
+@solver("repaint", "inpainting by known-region replacement with resampling jumps (Lugmayr et al. 2022)",
+        published=DEFAULTS, count_nfe=repaint_nfe, masks_only=True, uses_sigma_y=False,
+        options={"jump_length": at_least(1), "jump_n_sample": at_least(1), "eta": unit_interval(),
+                 "spacing": spacing_option()})
 def repaint(prior: Prior, op: Operator, y: Tensor, *, steps: int = 250, sigma_y: float = 0.0,
             jump_length: int = 10, jump_n_sample: int = 10, eta: float = 1.0, spacing: str = "uniform",
             generator: torch.Generator | None = None, callback: Callback | None = None) -> Tensor:
@@ -74,26 +78,20 @@ def repaint(prior: Prior, op: Operator, y: Tensor, *, steps: int = 250, sigma_y:
     :func:`repaint_nfe(steps, jump_length, jump_n_sample) <repaint_nfe>` (``jump_n_sample = 1``: no
     resampling, ``steps`` NFEs). ``eta``: 1 = DDPM (the paper). The known pixels of the result are y.
     """
-    shape = check_measurement(op, y, sigma_y)
+    template = image_template(op, y)
     levels = jump_schedule(steps, jump_length, jump_n_sample)
-    sigmas = [*noise_levels(prior, steps, spacing), 0.0]
-    with torch.inference_mode():
-        m, known = inpainting_mask(op, y, shape)
-        x = sigmas[0] * randn_like(torch.empty(shape, device=y.device, dtype=y.dtype), generator)
-        nfe = 0
-        for k, k_next in pairwise(levels):
-            s, s_next = sigmas[k], sigmas[k_next]
-            if k_next < k:  # resampling jump: back up to the higher level s_next
-                x = x + math.sqrt(s_next**2 - s**2) * randn_like(x, generator)
-                continue
-            x0 = prior(x, s)
-            c_eps, c_noise = ddim_coefficients(s, s_next, eta)
-            x_next = x0 + c_eps * (x - x0) / s
-            if c_noise:
-                x_next = x_next + c_noise * randn_like(x, generator)
-            known_next = known + s_next * randn_like(x, generator) if s_next > 0 else known
-            x = torch.where(m > 0, known_next, x_next)
-            if callback is not None:
-                callback(nfe, x, x0)
-            nfe += 1
+    sigmas = noise_levels(prior, steps, spacing)
+    m, known = inpainting_mask(op, y, template.shape)
+    x = initial_noise(template, sigmas[0], generator)
+    progress = Progress(callback, repaint_nfe(steps, jump_length, jump_n_sample))
+    for k, k_next in pairwise(levels):
+        s, s_next = sigmas[k], sigmas[k_next]
+        if k_next < k:  # resampling jump: back up to the higher level s_next
+            x = x + math.sqrt(s_next**2 - s**2) * randn_like(x, generator)
+            continue
+        x0 = prior(x, s)
+        x_next = ddpm_step(x, x0, s, s_next, eta, generator)
+        known_next = known + s_next * randn_like(x, generator) if s_next > 0 else known
+        x = torch.where(m > 0, known_next, x_next)
+        progress(s, x, x0)
     return x

@@ -1,0 +1,110 @@
+"""Command-line values: ``KEY=VALUE`` options, argparse types, noise levels, memory sizes, and solver
+options checked against what the solver declares."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from restora.errors import RestoraError
+
+SIGMA_Y_MAX = 2.0
+"""The largest measurement noise std accepted ([-1, 1] scale): the whole intensity range (255 on
+0..255). Noise that strong leaves nothing of the image to restore, and solvers overflow on it."""
+
+_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+
+def parse_value(text: str) -> Any:
+    """'7' -> 7, '0.3' -> 0.3, 'true' -> True, 'none' -> None, anything else stays a string."""
+    low = text.strip().lower()
+    if low in ("true", "yes", "on"):
+        return True
+    if low in ("false", "no", "off"):
+        return False
+    if low in ("none", "null"):
+        return None
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_pairs(pairs: Sequence[str] | None, flag: str) -> dict[str, Any]:
+    """``['lam=7', 'zeta=0.3']`` -> ``{'lam': 7, 'zeta': 0.3}`` (keys may use '-' for '_')."""
+    out: dict[str, Any] = {}
+    for item in pairs or ():
+        key, sep, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key.isidentifier():
+            raise RestoraError(f"{flag} {item!r}: expected KEY=VALUE, e.g. {flag} lam=7")
+        if key in out:
+            raise RestoraError(f"{flag} {key} is given twice")
+        out[key] = parse_value(value)
+    return out
+
+
+def check_sigma(value: float, flag: str = "--sigma-y", scale: str = "[-1,1]") -> float:
+    """A noise std quoted on ``scale``, checked and converted to the [-1, 1] scale."""
+    from restora.operators.base import sigma_on_model_scale
+
+    if not (math.isfinite(value) and value >= 0):
+        raise RestoraError(f"{flag} must be a finite number >= 0, got {value}")
+    sigma = sigma_on_model_scale(value, scale)
+    if sigma > SIGMA_Y_MAX:
+        raise RestoraError(
+            f"{flag} {value:g} (on the {scale} scale) is {sigma:g} on [-1, 1], more than the whole intensity "
+            f"range ({SIGMA_Y_MAX:g} on [-1, 1], 255 on 0..255): no image survives such noise. Typical "
+            "values are 0.01-0.2 on [-1, 1]; check the scale (--noise-scale)")
+    return sigma
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
+def int_list(text: str) -> list[int]:
+    """argparse type: '1,4,16' -> [1, 4, 16] (each >= 1)."""
+    return [positive_int(part) for part in text.split(",") if part.strip()]
+
+
+def str_list(text: str) -> list[str]:
+    """argparse type: 'a,b' -> ['a', 'b']."""
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def byte_size(text: str) -> int:
+    """argparse type: a memory size, '512M', '2G', '1.5GiB' or plain bytes."""
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([KMGT]?)(i?B)?\s*", text, flags=re.IGNORECASE)
+    if m is None:
+        raise argparse.ArgumentTypeError(f"expected a size like 512M or 2G, got {text!r}")
+    return int(float(m.group(1)) * _UNITS[m.group(2).upper()])
+
+
+def check_solver_options(name: str, options: Mapping[str, Any], in_effect: Mapping[str, Any]) -> dict[str,
+                                                                                                      Any]:
+    """``--opt`` values checked against the solver's declared options (see :mod:`restora.solvers.registry`);
+    an unknown key lists the valid ones with the values the run would use (``in_effect``)."""
+    from restora import solvers
+
+    meta = solvers.info(name)
+    for key in options:
+        if key in ("steps", "sigma_y", "generator", "callback"):
+            raise RestoraError(f"--opt {key}=...: use the --{key.replace('_', '-')} option instead")
+        if key not in meta.options:
+            names = ", ".join(f"{k} ({in_effect[k]!r})" if k in in_effect else k for k in meta.options)
+            raise RestoraError(f"solver {name!r} has no option {key!r}; its --opt keys are: "
+                               f"{names or 'none'}")
+    return solvers.validate_options(name, options)

@@ -1,0 +1,148 @@
+"""What `restora restore` writes: restored images (only finite, non-degenerate ones), their spread,
+grids and intermediate strips, one summary row per input, the summary CSV and run.json."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from restora.cli.files import write_text_atomic
+from restora.cli.log import LOG, one_line
+from restora.cli.specs import save_array, save_measurement_array
+from restora.errors import RestoraError
+from restora.io import write_image
+from restora.pictures import as_unit, side_by_side, strip
+
+ROW_FIELDS = ("index", "file", "output", "status", "task", "solver", "prior", "steps", "nfe", "seconds",
+              "samples", "sigma_y", "seed", "batch_size", "tile", "psnr", "ssim", "psnr_y", "ssim_y", "error")
+METRICS = ("psnr", "ssim", "psnr_y", "ssim_y")
+INTERMEDIATE_FRAMES = 8
+THUMB_WIDTH = 128
+STD_GAIN = 4  # OUT/std/NAME.png shows 4 x the per-pixel std on the [0, 1] scale (white: std >= 0.25)
+GRID_MIN_WIDTH = 160
+FLAT = 1e-6  # a range of values below this on [-1, 1] is a constant image
+
+
+def output_paths(out: Path, stem: str, *, tensor: bool, grid: bool, samples: int,
+                 intermediate: bool) -> list[Path]:
+    """Every file a restored input may write (to check them against the files the run reads)."""
+    paths = [out / f"{stem}.png"]
+    if tensor:
+        paths.append(out / f"{stem}.npy")
+    if grid:
+        paths.append(out / "grid" / f"{stem}.png")
+    if samples > 1:
+        paths += [out / "std" / f"{stem}.png", out / "std" / f"{stem}.npy"]
+    if intermediate:
+        paths.append(out / "intermediate" / f"{stem}.png")
+    return paths
+
+
+def restoration_problem(x: Tensor, y: Tensor) -> str | None:
+    """Why a restoration must not be written or counted as done, else None: values that are not finite
+    (the solver diverged), or a constant image from a measurement that is not constant."""
+    if not bool(torch.isfinite(x).all()):
+        return "the restoration is not finite (NaN or infinite values: the solver diverged); nothing written"
+    if float(x.amax() - x.amin()) < FLAT <= float(y.amax() - y.amin()):
+        return "the restoration is a constant image although the measurement is not; nothing written"
+    return None
+
+
+def thumb(x0: Tensor) -> Tensor:
+    """Small [0, 1] copies of a batch of x0 estimates (for the intermediate strip)."""
+    x = ((x0.detach().float() + 1) / 2).clamp(0, 1).cpu()
+    h, w = x.shape[-2:]
+    if w > THUMB_WIDTH:
+        x = torch.nn.functional.interpolate(x, size=(max(1, round(h * THUMB_WIDTH / w)), THUMB_WIDTH),
+                                            mode="area")
+    return x
+
+
+def write_restoration(x: Tensor, spread: Tensor | None, output: Path, *, tensor: bool) -> Tensor:
+    """OUT/NAME.png (and .npy), OUT/std/NAME.png (and .npy) for one image; returns the written [0, 1]
+    image."""
+    restored = as_unit(x)
+    write_image(restored, output)
+    if tensor:
+        save_measurement_array(x, output.with_suffix(".npy"))
+    if spread is not None:
+        std_png = output.parent / "std" / output.name
+        write_image((STD_GAIN * spread.mean(1, keepdim=True)).clamp(0, 1), std_png)
+        if tensor:
+            save_array(spread[0].numpy(), std_png.with_suffix(".npy"))
+    return restored
+
+
+def score(output: Path, reference: Path | None, crop_border: int, name: str) -> dict[str, Any]:
+    """PSNR / SSIM (RGB and Y) of a written output against its reference, as `restora eval` scores them;
+    {} (and a warning) when they cannot be compared."""
+    from restora.metrics import evaluate_pair
+
+    if reference is None:
+        return {}
+    try:
+        scores = evaluate_pair(output, reference, crop_border=crop_border)
+    except RestoraError as exc:
+        LOG.warning(f"{name}: no metrics: {one_line(exc)}")
+        return {}
+    return {k: scores[k] for k in METRICS}
+
+
+def write_grid(shown: Tensor, label: str, restored: Tensor, ref: Path | None, psnr: float | None,
+               solver: str, path: Path) -> None:
+    """OUT/grid/NAME.png: measurement | restored (with PSNR) | reference, labelled."""
+    from restora.io import read_image
+
+    images, labels = [shown, restored], [label, f"{solver}{f' {psnr:.2f} dB' if psnr is not None else ''}"]
+    if ref is not None:
+        images.append(read_image(ref))
+        labels.append("reference")
+    width = max(int(i.shape[-1]) for i in images)
+    if width < GRID_MIN_WIDTH:  # small images: enlarge (nearest) so that the labels fit under them
+        factor = -(-GRID_MIN_WIDTH // width)
+        images = [torch.nn.functional.interpolate(i.float(), scale_factor=factor, mode="nearest")
+                  for i in images]
+    write_image(side_by_side(images, labels), path)
+
+
+def write_strip(frames: list[tuple[int, Tensor]], i: int, path: Path) -> None:
+    """OUT/intermediate/NAME.png: the x0 estimates of image ``i`` at ~8 evenly spaced NFEs."""
+    last, n = len(frames) - 1, INTERMEDIATE_FRAMES
+    pick = sorted({round(k * last / (n - 1)) for k in range(n)})
+    write_image(strip([frames[k][1][i:i + 1] for k in pick], [f"NFE {frames[k][0]}" for k in pick]), path)
+
+
+def write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=ROW_FIELDS, extrasaction="ignore")
+    w.writeheader()
+    for r in sorted(rows, key=lambda r: r["index"]):
+        w.writerow({k: _fmt(r.get(k)) for k in ROW_FIELDS})
+    write_text_atomic(path, buf.getvalue())
+
+
+def _fmt(v: Any) -> Any:
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return "" if v is None else v
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        r["index"] = int(r["index"])
+    return rows
+
+
+def previous_rows(out: Path) -> dict[str, dict[str, Any]]:
+    """The finished rows of the run being resumed, by input file ({} without a readable summary)."""
+    try:
+        return {r["file"]: r for r in read_rows(out / "summary.csv") if r.get("status") == "ok"}
+    except (OSError, ValueError, KeyError, csv.Error):
+        return {}

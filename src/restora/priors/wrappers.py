@@ -1,0 +1,120 @@
+"""Priors around another prior (k-diffusion's ``external.py`` wrappers hold an ``inner_model`` the same
+way): one delegating base, :class:`PriorWrapper`, and the call counter / timer :class:`TimedPrior`.
+The tiled prior (:class:`restora.tiling.TiledPrior`) is one too."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from restora.errors import RestoraError
+from restora.priors.base import Prior
+
+
+class PriorWrapper(Prior):
+    """A prior that evaluates ``inner``: it presents the inner prior's schedule, noise range, sizes and
+    tuned settings as its own, and forwards runtime knobs and raw model outputs to it."""
+
+    def __init__(self, inner: Prior) -> None:
+        super().__init__(inner.schedule)
+        self.inner = inner
+        self.channels = inner.channels
+        self.sigma_min, self.sigma_max = inner.sigma_min, inner.sigma_max
+        self.size_multiple, self.native_size = inner.size_multiple, inner.native_size
+        self.solver_settings = inner.solver_settings
+        self.run_dtype, self.channels_last = inner.run_dtype, inner.channels_last
+
+    def denoise(self, x: Tensor, sigma: Tensor) -> Tensor:
+        return self.forward(x, sigma)
+
+    def model_output(self, x_t: Tensor, t: Tensor) -> Tensor:
+        """The inner network's raw output (e.g. an ADM model's learned variance)."""
+        inner = getattr(self.inner, "model_output", None)
+        if inner is None:
+            raise RestoraError(f"{type(self.inner).__name__} has no model_output")
+        return inner(x_t, t)
+
+    def configure(self, dtype: str | torch.dtype = "fp32", channels_last: bool | None = False,
+                  compile: bool = False) -> PriorWrapper:
+        """The inner prior's runtime knobs (see :meth:`Prior.configure`)."""
+        self.inner.configure(dtype, channels_last, compile)
+        self.run_dtype, self.channels_last = self.inner.run_dtype, self.inner.channels_last
+        return self
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work (CUDA); a no-op elsewhere."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class _Mark(torch.autograd.Function):
+    """Identity whose backward calls ``hook`` (marks where the backward pass enters/leaves the net)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, hook: Callable[[], None]) -> Tensor:
+        ctx.hook = hook
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        ctx.hook()
+        return grad, None
+
+
+class TimedPrior(PriorWrapper):
+    """Counts the inner prior's calls (NFE) and times them.
+
+    ``calls``: forward calls since :meth:`reset`; ``forward_seconds`` / ``backward_seconds``: time in
+    the forward calls and in backward passes through them. With ``sync`` the device is synchronised
+    before and after each timed section (use it for benchmarks on CUDA only; without it CUDA timings
+    measure launch time, not compute).
+    """
+
+    def __init__(self, prior: Prior, sync: bool = False) -> None:
+        super().__init__(prior)
+        self.sync = sync
+        self.reset()
+
+    def reset(self) -> None:
+        self.calls = 0
+        self.forward_seconds = 0.0
+        self.backward_seconds = 0.0
+        self._backward_start: float | None = None
+
+    @property
+    def network_seconds(self) -> float:
+        return self.forward_seconds + self.backward_seconds
+
+    def _sync(self, device: torch.device) -> None:
+        if self.sync:
+            synchronize(device)
+
+    def forward(self, x: Tensor, sigma: Tensor | float) -> Tensor:
+        self.calls += 1
+        device = x.device
+        grad = torch.is_grad_enabled() and not torch.is_inference_mode_enabled()
+
+        def start() -> None:
+            self._sync(device)
+            self._backward_start = time.perf_counter()
+
+        def stop() -> None:
+            if self._backward_start is not None:
+                self._sync(device)
+                self.backward_seconds += time.perf_counter() - self._backward_start
+                self._backward_start = None
+
+        self._sync(device)
+        t0 = time.perf_counter()
+        if grad and x.requires_grad:
+            x = _Mark.apply(x, stop)
+        out = self.inner(x, sigma)
+        self._sync(device)
+        self.forward_seconds += time.perf_counter() - t0
+        if grad and out.requires_grad:
+            out = _Mark.apply(out, start)
+        return out
