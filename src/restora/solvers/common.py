@@ -86,6 +86,14 @@ def noise_levels(prior: Prior, steps: int, spacing: str) -> list[float]:
     return [*sigmas, 0.0]
 
 
+def begin(prior: Prior, template: Tensor, steps: int, spacing: str, generator: torch.Generator | None,
+          callback: Callback | None, nfe: int | None = None) -> tuple[list[float], Tensor, Progress]:
+    """The start of a sampling loop: the sigma ladder (ending in 0), x_T = sigma_max z shaped like
+    ``template``, and the reporter of the ``nfe`` (default ``steps``) denoiser calls to come."""
+    sigmas = noise_levels(prior, steps, spacing)
+    return sigmas, initial_noise(template, sigmas[0], generator), Progress(callback, nfe or steps)
+
+
 def check_noise_range(prior: Prior, top: float) -> None:
     """Raise before any network call when a solver would query the prior above its trained range."""
     if top > prior.sigma_max * (1 + 1e-6):
@@ -166,11 +174,16 @@ def residual_norm_grad(prior: Prior, op: Operator, x: Tensor, y: Tensor,
     """(x0_hat, grad_x ||y - A(x0_hat(x))||, ||y - A(x0_hat)||) with one norm per image, by autograd
     through the prior."""
     with torch.enable_grad():
-        xg = x.detach().requires_grad_(True)
-        x0 = prior(xg, sigma)
+        xg, x0 = denoise_with_graph(prior, x, sigma)
         norm = torch.linalg.vector_norm((y - op.A(x0)).flatten(1), dim=1)
         (grad,) = torch.autograd.grad(norm.sum(), xg)
     return x0.detach(), grad, norm.detach()
+
+
+def denoise_with_graph(prior: Prior, x: Tensor, sigma: float) -> tuple[Tensor, Tensor]:
+    """(x as a leaf that requires grad, D(x, sigma) with its autograd graph); call under enable_grad."""
+    xg = x.detach().requires_grad_(True)
+    return xg, prior(xg, sigma)
 
 
 def guided_step(prior: Prior, op: Operator, x: Tensor, y: Tensor, sigma: float, sigma_next: float,

@@ -9,7 +9,7 @@ from torch import Tensor
 
 from restora.errors import RestoraError
 from restora.priors.base import Prior
-from restora.solvers.common import Callback, Progress, ddpm_step, initial_noise, noise_levels, prior_device
+from restora.solvers.common import Callback, begin, ddpm_step, prior_device
 from restora.solvers.registry import solver, spacing_option, unit_interval
 
 
@@ -23,9 +23,8 @@ def ddim(prior: Prior, shape: tuple[int, ...] | torch.Size, *, steps: int = 50, 
     if len(shape) != 4:
         raise RestoraError(f"shape must be (N, C, H, W), got {tuple(shape)}")
     device = torch.device(device) if device is not None else prior_device(prior)
-    sigmas = noise_levels(prior, steps, spacing)
-    x = initial_noise(torch.empty(shape, device=device, dtype=dtype), sigmas[0], generator)
-    progress = Progress(callback, steps)
+    template = torch.empty(shape, device=device, dtype=dtype)
+    sigmas, x, progress = begin(prior, template, steps, spacing, generator, callback)
     for s, s_next in pairwise(sigmas):
         x0 = prior(x, s)
         x = ddpm_step(x, x0, s, s_next, eta, generator)

@@ -25,13 +25,11 @@ from restora.operators.base import Operator
 from restora.priors.base import Prior
 from restora.solvers.common import (
     Callback,
-    Progress,
+    begin,
     ddim_coefficients,
     image_template,
-    initial_noise,
     jump_nfe,
     jump_schedule,
-    noise_levels,
     randn_like,
     spectral_noise,
     spectral_setup,
@@ -79,10 +77,9 @@ def ddnm(prior: Prior, op: Operator, y: Tensor, *, steps: int = 100, sigma_y: fl
     if spectral:
         s, _uty, y_bar, measured = spectral_setup(op, y, template.shape)
         std_y = sigma_y / s.clamp_min(1e-30)
-    sigmas = noise_levels(prior, steps, spacing)
-    x = initial_noise(template, sigmas[0], generator)
+    sigmas, x, progress = begin(prior, template, steps, spacing, generator, callback,
+                                _count_nfe(steps, travel_length, travel_repeat))
     x_bar = None  # V^T x when a spectral step made x (saves a transform per step)
-    progress = Progress(callback, _count_nfe(steps, travel_length, travel_repeat))
     for i, j in pairwise(jump_schedule(steps, travel_length, travel_repeat)):
         if j < i:  # time travel: back to the noisier level sigma_j
             x = x + math.sqrt(sigmas[j] ** 2 - sigmas[i] ** 2) * randn_like(x, generator)

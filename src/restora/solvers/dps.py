@@ -47,14 +47,7 @@ from torch import Tensor
 
 from restora.operators.base import Operator
 from restora.priors.base import Prior
-from restora.solvers.common import (
-    Callback,
-    Progress,
-    guided_step,
-    image_template,
-    initial_noise,
-    noise_levels,
-)
+from restora.solvers.common import Callback, begin, guided_step, image_template
 from restora.solvers.registry import non_negative, solver, spacing_option, unit_interval
 
 DEFAULTS = {
@@ -79,9 +72,7 @@ def dps(prior: Prior, op: Operator, y: Tensor, *, steps: int = 1000, sigma_y: fl
     and deblurring, 0.5 for inpainting in the authors' FFHQ configs, see :data:`DEFAULTS`).
     ``eta``: 1 = DDPM ancestral steps (the paper), 0 = DDIM. Returns images in [-1, 1] (not clipped).
     """
-    sigmas = noise_levels(prior, steps, spacing)
-    x = initial_noise(image_template(op, y), sigmas[0], generator)
-    progress = Progress(callback, steps)
+    sigmas, x, progress = begin(prior, image_template(op, y), steps, spacing, generator, callback)
     for s, s_next in pairwise(sigmas):
         x, x0 = guided_step(prior, op, x, y, s, s_next, eta, zeta, generator)
         progress(s, x, x0)

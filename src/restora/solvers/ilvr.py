@@ -35,16 +35,7 @@ from torch import Tensor
 
 from restora.operators.base import Operator
 from restora.priors.base import Prior
-from restora.solvers.common import (
-    Callback,
-    Progress,
-    ddpm_step,
-    image_template,
-    initial_noise,
-    noise_levels,
-    noisy_measurement,
-    project,
-)
+from restora.solvers.common import Callback, begin, ddpm_step, image_template, noisy_measurement, project
 from restora.solvers.registry import Option, solver, spacing_option, unit_interval
 
 DEFAULTS = {"*": {"steps": 100, "range_t": 0}}
@@ -63,9 +54,7 @@ def ilvr(prior: Prior, op: Operator, y: Tensor, *, steps: int = 100, sigma_y: fl
     (0: all but the last, -1: all). ``eta``: 1 = DDPM (the paper), 0 = DDIM.
     ``sigma_y`` is only validated: the reference is used as given (noisy measurements are kept).
     """
-    sigmas = noise_levels(prior, steps, spacing)
-    x = initial_noise(image_template(op, y), sigmas[0], generator)
-    progress = Progress(callback, steps)
+    sigmas, x, progress = begin(prior, image_template(op, y), steps, spacing, generator, callback)
     for i, (s, s_next) in enumerate(pairwise(sigmas)):
         x0 = prior(x, s)
         x_next = ddpm_step(x, x0, s, s_next, eta, generator)

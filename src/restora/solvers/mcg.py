@@ -35,16 +35,7 @@ from torch import Tensor
 
 from restora.operators.base import Operator
 from restora.priors.base import Prior
-from restora.solvers.common import (
-    Callback,
-    Progress,
-    guided_step,
-    image_template,
-    initial_noise,
-    noise_levels,
-    noisy_measurement,
-    project,
-)
+from restora.solvers.common import Callback, begin, guided_step, image_template, noisy_measurement, project
 from restora.solvers.registry import non_negative, solver, spacing_option, unit_interval
 
 DEFAULTS = {"*": {"steps": 1000, "alpha": 1.0}}
@@ -61,9 +52,7 @@ def mcg(prior: Prior, op: Operator, y: Tensor, *, steps: int = 1000, sigma_y: fl
 
     ``alpha``: step on the gradient of the residual norm (official code: 1). ``eta``: 1 = DDPM.
     """
-    sigmas = noise_levels(prior, steps, spacing)
-    x = initial_noise(image_template(op, y), sigmas[0], generator)
-    progress = Progress(callback, steps)
+    sigmas, x, progress = begin(prior, image_template(op, y), steps, spacing, generator, callback)
     for s, s_next in pairwise(sigmas):
         x_next, x0 = guided_step(prior, op, x, y, s, s_next, eta, alpha, generator)
         x = project(op, x_next, noisy_measurement(op, y, s_next, x, generator))

@@ -20,7 +20,7 @@ from torch import Tensor
 
 from restora.operators.base import Operator, conjugate_gradient
 from restora.priors.base import Prior
-from restora.solvers.common import Callback, Progress, ddpm_step, image_template, initial_noise, noise_levels
+from restora.solvers.common import Callback, begin, ddpm_step, denoise_with_graph, image_template
 from restora.solvers.registry import solver, spacing_option, unit_interval
 
 DEFAULTS = {"*": {"steps": 100, "eta": 1.0}}
@@ -44,13 +44,10 @@ def pigdm(prior: Prior, op: Operator, y: Tensor, *, steps: int = 100, sigma_y: f
           eta: float = 1.0, spacing: str = "uniform", generator: torch.Generator | None = None,
           callback: Callback | None = None) -> Tensor:
     """Restore ``y = A x + n`` (``sigma_y`` on [-1, 1]) with ``steps`` NFEs, each with one backward pass."""
-    sigmas = noise_levels(prior, steps, spacing)
-    x = initial_noise(image_template(op, y), sigmas[0], generator)
-    progress = Progress(callback, steps)
+    sigmas, x, progress = begin(prior, image_template(op, y), steps, spacing, generator, callback)
     for sigma, sigma_next in pairwise(sigmas):
         with torch.enable_grad():
-            xg = x.detach().requires_grad_(True)
-            x0 = prior(xg, sigma)
+            xg, x0 = denoise_with_graph(prior, x, sigma)
             with torch.no_grad():
                 w = weighted_residual(op, y - op.A(x0), sigma**2 / (1 + sigma**2), sigma_y)
             (g,) = torch.autograd.grad(x0, xg, grad_outputs=w)

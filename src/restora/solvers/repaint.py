@@ -36,13 +36,11 @@ from restora.operators.base import Operator
 from restora.priors.base import Prior
 from restora.solvers.common import (
     Callback,
-    Progress,
+    begin,
     ddpm_step,
     image_template,
-    initial_noise,
     jump_nfe,
     jump_schedule,
-    noise_levels,
     randn_like,
 )
 from restora.solvers.registry import at_least, solver, spacing_option, unit_interval
@@ -80,10 +78,9 @@ def repaint(prior: Prior, op: Operator, y: Tensor, *, steps: int = 250, sigma_y:
     """
     template = image_template(op, y)
     levels = jump_schedule(steps, jump_length, jump_n_sample)
-    sigmas = noise_levels(prior, steps, spacing)
     m, known = inpainting_mask(op, y, template.shape)
-    x = initial_noise(template, sigmas[0], generator)
-    progress = Progress(callback, repaint_nfe(steps, jump_length, jump_n_sample))
+    sigmas, x, progress = begin(prior, template, steps, spacing, generator, callback,
+                                repaint_nfe(steps, jump_length, jump_n_sample))
     for k, k_next in pairwise(levels):
         s, s_next = sigmas[k], sigmas[k_next]
         if k_next < k:  # resampling jump: back up to the higher level s_next
