@@ -131,6 +131,7 @@ def test_all_constant_restorations_are_failures():
 
     y = torch.rand(1, 3, 8, 8)
     assert "constant" in restoration_problem(torch.zeros(1, 3, 32, 32), y)
+    assert "constant" in restoration_problem(torch.rand(1, 3, 32, 32) + 2, y)  # all white once clipped
     assert "not finite" in restoration_problem(torch.full((1, 3, 32, 32), float("nan")), y)
     assert restoration_problem(torch.rand(1, 3, 32, 32), y) is None
     assert restoration_problem(torch.zeros(1, 3, 32, 32),

@@ -45,10 +45,12 @@ def output_paths(out: Path, stem: str, *, tensor: bool, grid: bool, samples: int
 
 def restoration_problem(x: Tensor, y: Tensor) -> str | None:
     """Why a restoration must not be written or counted as done, else None: values that are not finite
-    (the solver diverged), or a constant image from a measurement that is not constant."""
+    (the solver diverged), or an image that is constant once clipped to [-1, 1] (as it is written) from a
+    measurement that is not constant."""
     if not bool(torch.isfinite(x).all()):
         return "the restoration is not finite (NaN or infinite values: the solver diverged); nothing written"
-    if float(x.amax() - x.amin()) < FLAT <= float(y.amax() - y.amin()):
+    shown = x.clamp(-1, 1)
+    if float(shown.amax() - shown.amin()) < FLAT <= float(y.amax() - y.amin()):
         return "the restoration is a constant image although the measurement is not; nothing written"
     return None
 

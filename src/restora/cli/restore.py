@@ -286,6 +286,14 @@ class Plan:
     items: list[Item]
     rows: list[dict[str, Any]]
     references: dict[str, Path]
+    failures: list[tuple[Item, Exception]] = field(default_factory=list)
+    """Inputs that cannot be restored, reported (and given rows) once the run is sure to go ahead, so
+    that a usage error found later (exit 2) stays the only error line."""
+
+    def report_failures(self) -> None:
+        for item, exc in self.failures:
+            _fail(item, exc, self.rows)
+        self.failures.clear()
 
 
 def make_plan(args: argparse.Namespace, checked: Checked, ranks: Ranks) -> Plan:
@@ -313,7 +321,7 @@ def make_plan(args: argparse.Namespace, checked: Checked, ranks: Ranks) -> Plan:
         except UsageError:
             raise
         except RestoraError as exc:
-            _fail(item, exc, plan.rows)
+            plan.failures.append((item, exc))
             continue
         plan.items.append(item)
     check_no_overwrite([p for it in plan.items for p in _outputs_of(it, args)]
@@ -585,6 +593,7 @@ def run(args: argparse.Namespace) -> int:
         prior, pinfo = _load(args, checked)
     batches = make_batches(plan, args, checked) if prior is not None else []
     plan_memory(batches, prior, args, checked.device)
+    plan.report_failures()
     rows = list(plan.rows)
     total = sum(solvers.info(args.solver).nfe(b.steps, **b.options) for b in batches)
     progress = Progress(sum(len(b.items) for b in batches), total, enabled=enabled(args.no_progress))
@@ -593,7 +602,8 @@ def run(args: argparse.Namespace) -> int:
             _restore(batch, args, prior, pinfo, checked, plan, rows, progress)
     finally:
         progress.close()
-    return summarise(args, ranks, checked, plan, pinfo, rows, t_start)
+    used = {b.spec.family(): {"steps": b.steps, **b.options} for b in batches}
+    return summarise(args, ranks, checked, plan, pinfo, rows, t_start, used)
 
 
 def _load(args: argparse.Namespace, checked: Checked) -> tuple[Prior, PriorInfo]:
@@ -632,7 +642,7 @@ def _restore(batch: Batch, args: argparse.Namespace, prior: Prior, pinfo: PriorI
 
 
 def summarise(args: argparse.Namespace, ranks: Ranks, checked: Checked, plan: Plan, pinfo: PriorInfo | None,
-              rows: list[dict[str, Any]], t_start: float) -> int:
+              rows: list[dict[str, Any]], t_start: float, used: dict[str, Any]) -> int:
     """Rank 0 merges the ranks' rows after a barrier and writes summary.csv and run.json; every rank exits
     with the status of the whole run."""
     out = checked.out
@@ -647,7 +657,8 @@ def summarise(args: argparse.Namespace, ranks: Ranks, checked: Checked, plan: Pl
             for part in parts:
                 part.unlink(missing_ok=True)
         outputs.write_rows(out / "summary.csv", rows)
-        write_json_atomic(out / "run.json", _run_record(args, ranks, checked, plan, pinfo, t_start))
+        record = _run_record(args, ranks, checked, plan, pinfo, t_start)
+        write_json_atomic(out / "run.json", {**record, "solver_settings": used})
         counts = {k: sum(r["status"] == k for r in rows) for k in ("ok", "skipped", "failed")}
         LOG.info(f"restored {counts['ok']} image(s)"
                  + (f", {counts['skipped']} skipped (--resume)" if counts["skipped"] else "")

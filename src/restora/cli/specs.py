@@ -22,6 +22,7 @@ from restora.operators.base import SCALES
 NOISE_SCALES = tuple(SCALES)  # '[-1,1]', '[0,1]', '255'
 MASK_KINDS = {"box": ("inpaint-box", "size", int), "random": ("inpaint-random", "ratio", float),
               "lines": ("inpaint-lines", "n_strokes", int), "half": ("inpaint-half", "side", str)}
+MEASUREMENT_LIMIT = 50.0  # |(y + 1) / 2| in a .npy beyond this is not a measurement of an image
 PROBE_SIZE = 192  # divisible by 2, 3, 4, 8 (SR), 32 (CS blocks) and larger than the 61-pixel kernels
 
 
@@ -233,6 +234,9 @@ def read_measurement(path: Path, channels: int) -> Tensor:
         y = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)).reshape(_npy_shape(arr.shape, path))
         if not torch.isfinite(y).all():
             raise RestoraError(f"{path} contains NaN or infinite values")
+        if float(y.abs().max()) > MEASUREMENT_LIMIT:
+            raise RestoraError(f"{path} holds values up to {float(y.abs().max()):.3g}: a measurement array "
+                               f"stores (y + 1) / 2, near [0, 1]; values beyond +-{MEASUREMENT_LIMIT:g} are not one")
         return y * 2 - 1
     from restora.io import read_image
 
