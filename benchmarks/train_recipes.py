@@ -108,10 +108,12 @@ def throughput(steps: int) -> list[dict]:
     return rows
 
 
-def quality(budget: float, rates: dict[str, float]) -> list[dict]:
+def quality(budget: float, rates: dict[str, float], only: set[str] | None = None) -> list[dict]:
     """Each recipe trained for ``budget`` seconds (steps from its measured rate), then validated."""
     rows = []
     for label, change, from_v1 in QUALITY:
+        if only is not None and label not in only:
+            continue
         with tempfile.TemporaryDirectory() as tmp:
             cfg = replace(base_config(tmp), **change, val_every=10**9)
             key = (cfg.model, cfg.crop, cfg.batch_size)
@@ -130,7 +132,8 @@ def quality(budget: float, rates: dict[str, float]) -> list[dict]:
             head, last = val[0].split(","), val[-1].split(",")
             metrics = {k: float(v) for k, v in zip(head, last, strict=True) if k != "step"}
         rows.append({"recipe": label, "from": "v1 (step 2500)" if from_v1 else "scratch", "steps": steps,
-                     "crops": steps * cfg.batch_size, "wall_seconds": seconds, **metrics})
+                     "crops": steps * cfg.batch_size, "budget_seconds": budget, "wall_seconds": seconds,
+                     **metrics})
         print(json.dumps(rows[-1]), flush=True)
     return rows
 
@@ -140,16 +143,21 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=8, help="timed steps per throughput configuration")
     ap.add_argument("--budget", type=float, default=600, help="wall seconds of training per quality run")
     ap.add_argument("--skip-quality", action="store_true")
+    ap.add_argument("--recipes", help="only these quality recipes (labels, comma-separated); the throughput "
+                                      "and the other rows are kept from an earlier record")
+    ap.add_argument("--rows", help="a JSON-lines file of quality rows already measured, to keep")
     args = ap.parse_args()
     fast, _ = fast_runtime("cpu")
-    tp = throughput(args.steps)
+    old = json.loads(OUT.read_text()) if args.recipes and OUT.exists() else {}
+    tp = old.get("throughput") or throughput(args.steps)
     rates = {(r["model"], r["crop"], r["batch"]): r["steps_per_s"] for r in tp
              if r["threads"] == 2 and not r["channels_last"] and not r["bf16"]}
-    record = {"machine": environment(), "cpu_bf16_detected": fast == "bf16", "throughput": tp,
-              "base_config": asdict(base_config("runs/..."))}
+    record = {"machine": old.get("machine") or environment(), "cpu_bf16_detected": fast == "bf16",
+              "throughput": tp, "base_config": asdict(base_config("runs/..."))}
     if not args.skip_quality:
-        record["budget_seconds"] = args.budget
-        record["quality"] = quality(args.budget, rates)
+        kept = [json.loads(line) for line in Path(args.rows).read_text().splitlines()] if args.rows else []
+        only = set(args.recipes.split(",")) if args.recipes else None
+        record["quality"] = kept + quality(args.budget, rates, only)
     OUT.write_text(json.dumps(record, indent=1) + "\n")
     print(f"wrote {OUT}")
 

@@ -23,6 +23,7 @@ from restora.operators import (
     box_mask,
     build_operator,
     gaussian_kernel,
+    get_task,
 )
 
 SHAPE = (2, 3, 96, 96)  # divisible by 2, 3, 4, 8 and the 32-pixel CS blocks
@@ -43,8 +44,8 @@ def test_every_task_builds_and_measures(task):
     y = op.measure(x, 0.05, generator=_gen(2))
     assert y.shape == op.y_shape(torch.Size(SHAPE))
     assert bool(torch.isfinite(y).all())
-    if op.linear:
-        assert op.pinv(y).shape == x.shape
+    if op.linear and get_task(task).family != "ct":  # CT's pinv is CGLS: tested on small images
+        assert op.pinv(y).shape == x.shape                 # in tests/test_operators_medical.py
 
 
 def test_task_defaults():

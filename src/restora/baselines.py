@@ -1,6 +1,7 @@
 """Classical (prior-free) restorations to compare the diffusion solvers against.
 
 * SR (any of the SR operators): MATLAB-style bicubic upsampling of y.
+* MRI: the zero-filled inverse FFT; CT: filtered back-projection; phase retrieval: HIO.
 * Everything linear: Tikhonov with a gradient penalty, argmin ||y - A x||^2 + mu ||grad x||^2,
   solved by conjugate gradients: Wiener-like deconvolution for blur, harmonic interpolation for
   inpainting (mu -> 0 keeps known pixels and fills holes by solving Laplace's equation).
@@ -12,11 +13,15 @@ from __future__ import annotations
 
 import math
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from restora.errors import RestoraError
 from restora.operators.base import Operator, batch_view, conjugate_gradient
+from restora.operators.ct import CT
+from restora.operators.mri import MRI
+from restora.operators.phase import PhaseRetrieval, hio
 from restora.operators.resize import imresize
 from restora.operators.sr import AvgPoolSR, BicubicSR, BlurDownsampleSR
 
@@ -53,7 +58,11 @@ def initial_estimate(op: Operator, y: Tensor) -> Tensor:
     else the pseudo-inverse."""
     if isinstance(op, BicubicSR | BlurDownsampleSR | AvgPoolSR):
         return bicubic_upsample(op, y)
-    if tuple(op.x_shape(y.shape)) == tuple(y.shape):
+    if isinstance(op, CT):
+        return op.fbp(y)
+    if not op.linear:
+        return torch.zeros(op.x_shape(y.shape), device=y.device, dtype=y.real.dtype)
+    if tuple(op.x_shape(y.shape)) == tuple(y.shape) and not y.is_complex():
         return y.clone()
     return op.pinv(y)
 
@@ -62,6 +71,12 @@ def classical(op: Operator, y: Tensor, sigma_y: float = 0.0, mu: float | None = 
     """The classical baseline for ``op`` (see the module docstring); images in [-1, 1]."""
     if isinstance(op, BicubicSR | BlurDownsampleSR | AvgPoolSR):
         return bicubic_upsample(op, y)
+    if isinstance(op, MRI):
+        return op.pinv(y)  # zero-filled
+    if isinstance(op, CT):
+        return op.fbp(y)
+    if isinstance(op, PhaseRetrieval):
+        return hio(op, y)
     if not op.linear:
         return y.clone()  # e.g. JPEG: the decoded image itself
     if mu is not None:

@@ -213,7 +213,7 @@ def prior_bytes_per_pixel(prior: Prior, device: torch.device | str = "cpu") -> f
     size = prior.native_size or -(-PROBE_SIZE // prior.size_multiple) * prior.size_multiple
     try:
         with torch.no_grad():
-            prior(torch.zeros(1, prior.channels, size, size, device=device), 1.0)
+            prior(torch.zeros(1, prior.channels, size, size, device=device), min(1.0, prior.sigma_max))
     finally:
         for h in handles:
             h.remove()

@@ -183,11 +183,12 @@ def _write_files(op, x: torch.Tensor, y: torch.Tensor, crop, stem: str, side: Si
     if isinstance(op, Inpaint):
         write_image(op.mask[0, :1], out / f"{stem}.mask.png")
         side.mask = f"{stem}.mask.png"
-    if is_image_like(tuple(y.shape)):
+    image = get_task(side.task).image_measurement and is_image_like(tuple(y.shape))
+    if image:
         write_image(((y + 1) / 2).clamp(0, 1), out / f"{stem}.png")
         side.measurement = f"{stem}.png"
         side.png_clipped_fraction = float(((y < -1) | (y > 1)).float().mean())
-    if args.save_tensor or not is_image_like(tuple(y.shape)):
+    if args.save_tensor or not image:
         save_measurement_array(y, out / f"{stem}.npy")
         side.tensor = f"{stem}.npy"
     if crop:

@@ -49,7 +49,7 @@ def restoration_problem(x: Tensor, y: Tensor) -> str | None:
     measurement that is not constant."""
     if not bool(torch.isfinite(x).all()):
         return "the restoration is not finite (NaN or infinite values: the solver diverged); nothing written"
-    shown = x.clamp(-1, 1)
+    shown, y = x.clamp(-1, 1), y.abs() if y.is_complex() else y
     if float(shown.amax() - shown.amin()) < FLAT <= float(y.amax() - y.amin()):
         return "the restoration is a constant image although the measurement is not; nothing written"
     return None

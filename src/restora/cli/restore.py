@@ -22,6 +22,7 @@ from torch import Tensor
 
 import restora
 from restora import solvers
+from restora.baselines import initial_estimate
 from restora.cli import outputs
 from restora.cli.files import (
     check_no_overwrite,
@@ -54,7 +55,7 @@ from restora.io import list_images
 from restora.operators import TASKS, Inpaint, Operator
 from restora.priors.base import Prior
 from restora.priors.spec import PriorInfo, load_spec, spec_channels, spec_solver_settings
-from restora.priors.wrappers import TimedPrior, synchronize
+from restora.priors.wrappers import TimedPrior, for_channels, synchronize
 from restora.tiling import TiledPrior, TilePlan, available_bytes, plan_tiles, prior_bytes_per_pixel
 
 EXAMPLES = """examples:
@@ -486,7 +487,7 @@ def solve_batch(batch: Batch, ys: list[Tensor], prior: Prior, args: argparse.Nam
     if isinstance(op, Inpaint):  # whatever the file holds in the holes is not a measurement
         y = y * op.mask
     plan = batch.tiles or TilePlan(None, 1, 0, None)
-    net = prior
+    net = for_channels(prior, batch.items[0].x_shape[1])
     if plan.tile is not None:
         net = TiledPrior(prior, tile=plan.tile, overlap=args.tile_overlap, tile_batch=plan.tile_batch)
         net.on_tiles = progress.tile
@@ -569,10 +570,10 @@ def _grid(item: Item, solved: Solved, i: int, restored: Tensor, ref: Path | None
     from restora.pictures import as_unit
 
     y = solved.y[i:i + 1]
-    if y.shape[1] in (1, 3):
+    if item.spec.kind.image_measurement and y.shape[1] in (1, 3):
         shown, label = as_unit(y), "measurement"
-    else:  # e.g. compressed sensing: show the pseudo-inverse
-        shown, label = as_unit(item.spec.build(item.x_shape).pinv(y)), "A+ y"
+    else:  # compressed sensing, k-space, sinograms: show the cheap estimate (A+ y, FBP)
+        shown, label = as_unit(initial_estimate(item.spec.build(item.x_shape), y)), "from y"
     outputs.write_grid(shown, label, restored, ref, scores.get("psnr"), args.solver,
                        item.output.parent / "grid" / item.output.name)
 

@@ -22,7 +22,7 @@ from restora.operators.base import SCALES
 NOISE_SCALES = tuple(SCALES)  # '[-1,1]', '[0,1]', '255'
 MASK_KINDS = {"box": ("inpaint-box", "size", int), "random": ("inpaint-random", "ratio", float),
               "lines": ("inpaint-lines", "n_strokes", int), "half": ("inpaint-half", "side", str)}
-MEASUREMENT_LIMIT = 50.0  # |(y + 1) / 2| in a .npy beyond this is not a measurement of an image
+MEASUREMENT_LIMIT = 1e6  # |(y + 1) / 2| in a .npy beyond this is not a measurement of an image
 PROBE_SIZE = 192  # divisible by 2, 3, 4, 8 (SR), 32 (CS blocks) and larger than the 61-pixel kernels
 
 
@@ -222,21 +222,24 @@ def _npy_shape(shape: tuple[int, ...], path: Path) -> tuple[int, int, int, int]:
 
 
 def read_measurement(path: Path, channels: int) -> Tensor:
-    """A measurement as a (1, C, H, W) float32 tensor on the [-1, 1] scale. Images are read like
-    any image (gray/RGB converted to ``channels``); ``.npy`` arrays hold (y + 1) / 2 unclipped."""
+    """A measurement as a (1, C, H, W) float32 (complex64 for k-space) tensor on the [-1, 1] scale. Images
+    are read like any image (gray/RGB converted to ``channels``); ``.npy`` arrays hold (y + 1) / 2
+    unclipped."""
     if path.suffix.lower() == ".npy":
         try:
             arr = np.load(path, allow_pickle=False)
         except (OSError, ValueError) as exc:
             raise RestoraError(f"cannot read {path}: {exc}") from exc
-        if not np.issubdtype(arr.dtype, np.floating) and not np.issubdtype(arr.dtype, np.integer):
-            raise RestoraError(f"{path}: expected a float array, got dtype {arr.dtype}")
-        y = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)).reshape(_npy_shape(arr.shape, path))
+        if not any(np.issubdtype(arr.dtype, k) for k in (np.floating, np.integer, np.complexfloating)):
+            raise RestoraError(f"{path}: expected a float (or complex k-space) array, got dtype {arr.dtype}")
+        kind = np.complex64 if np.iscomplexobj(arr) else np.float32
+        y = torch.from_numpy(np.ascontiguousarray(arr, dtype=kind)).reshape(_npy_shape(arr.shape, path))
         if not torch.isfinite(y).all():
             raise RestoraError(f"{path} contains NaN or infinite values")
         if float(y.abs().max()) > MEASUREMENT_LIMIT:
-            raise RestoraError(f"{path} holds values up to {float(y.abs().max()):.3g}: a measurement array "
-                               f"stores (y + 1) / 2, near [0, 1]; values beyond +-{MEASUREMENT_LIMIT:g} are not one")
+            top = float(y.abs().max())
+            raise RestoraError(f"{path} holds values up to {top:.3g}: no measurement of an image in [-1, 1] "
+                               f"reaches +-{MEASUREMENT_LIMIT:g} (sinograms, k-space included)")
         return y * 2 - 1
     from restora.io import read_image
 
@@ -251,8 +254,11 @@ def save_array(arr: np.ndarray, path: Path) -> Path:
 
 
 def save_measurement_array(y: Tensor, path: Path) -> Path:
-    """Lossless (y + 1) / 2 of one image as a float32 (C, H, W) .npy, written atomically."""
-    return save_array(((y.detach().float().cpu()[0] + 1) / 2).numpy(), path)
+    """Lossless (y + 1) / 2 of one image as a float32 (complex64 for k-space) (C, H, W) .npy, written
+    atomically."""
+    y = y.detach().cpu()[0]
+    y = y.to(torch.complex64) if y.is_complex() else y.float()
+    return save_array(((y + 1) / 2).numpy(), path)
 
 
 def is_image_like(y_shape: tuple[int, ...]) -> bool:

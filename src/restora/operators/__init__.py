@@ -18,6 +18,7 @@ from restora.operators.blur import Blur, p2o
 from restora.operators.colorize import Colorize
 from restora.operators.compose import Compose
 from restora.operators.cs import BlockCS, WalshHadamardCS, fwht, random_orthogonal
+from restora.operators.ct import CT, sparse_view_angles
 from restora.operators.denoise import Denoise, Identity
 from restora.operators.inpaint import Inpaint
 from restora.operators.jpeg import JPEG
@@ -33,12 +34,16 @@ from restora.operators.kernels import (
     validate_kernel,
 )
 from restora.operators.masks import box_mask, half_mask, lines_mask, load_mask, random_mask
+from restora.operators.mri import MRI, column_mask, variable_density_mask
+from restora.operators.phase import PhaseRetrieval, align, hio
 from restora.operators.resize import imresize, modcrop, resize_matrix
 from restora.operators.sr import AvgPoolSR, BicubicSR, BlurDownsampleSR
 from restora.operators.tasks import TASK_TYPES, TASKS, Task, build_operator, get_task, task_family
 
 __all__ = [
+    "CT",
     "JPEG",
+    "MRI",
     "NOISE_MODELS",
     "TASKS",
     "TASK_TYPES",
@@ -55,22 +60,26 @@ __all__ = [
     "Inpaint",
     "NoiseModel",
     "Operator",
+    "PhaseRetrieval",
     "PoissonGaussianNoise",
     "PoissonNoise",
     "SVDOperator",
     "Task",
     "WalshHadamardCS",
+    "align",
     "anisotropic_gaussian_kernel",
     "batch_view",
     "bdot",
     "bicubic_kernel",
     "box_mask",
     "build_operator",
+    "column_mask",
     "conjugate_gradient",
     "fwht",
     "gaussian_kernel",
     "get_task",
     "half_mask",
+    "hio",
     "imresize",
     "kernel12",
     "kernel_is_random",
@@ -86,6 +95,8 @@ __all__ = [
     "random_orthogonal",
     "resize_matrix",
     "sigma_on_model_scale",
+    "sparse_view_angles",
     "task_family",
     "validate_kernel",
+    "variable_density_mask",
 ]

@@ -61,6 +61,31 @@ def conjugate_gradient(apply: Callable[[Tensor], Tensor], b: Tensor, x0: Tensor 
     return x
 
 
+def cgls(A: Callable[[Tensor], Tensor], At: Callable[[Tensor], Tensor], y: Tensor, x0: Tensor,
+         max_iter: int = 500, tol: float = 1e-10) -> Tensor:
+    """argmin ||A x - y|| by CGLS (conjugate gradients on the normal equations with the residual kept in
+    measurement space: stable on ill-conditioned A), per sample; from ``x0`` in A's row space it gives the
+    minimum-norm solution."""
+    x = x0.clone()
+    r = y - A(x)
+    s = At(r)
+    p = s.clone()
+    gamma = bdot(s, s)
+    stop = (tol**2) * bdot(At(y), At(y)).clamp_min(1e-30)
+    for _ in range(max_iter):
+        if bool((gamma <= stop).all()):
+            break
+        q = A(p)
+        alpha = torch.where(gamma <= stop, torch.zeros_like(gamma), gamma / bdot(q, q).clamp_min(1e-30))
+        x = x + batch_view(alpha, x) * p
+        r = r - batch_view(alpha, r) * q
+        s = At(r)
+        gamma_new = bdot(s, s)
+        p = s + batch_view(gamma_new / gamma.clamp_min(1e-30), p) * p
+        gamma = gamma_new
+    return x
+
+
 class Operator:
     """A degradation y = A(x). Subclasses set ``linear`` and implement ``A`` (and ``At`` if linear);
     pinv and prox then come from conjugate gradients."""

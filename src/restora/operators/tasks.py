@@ -31,6 +31,7 @@ from restora.operators.base import Operator
 from restora.operators.blur import Blur
 from restora.operators.colorize import Colorize
 from restora.operators.cs import BlockCS, WalshHadamardCS
+from restora.operators.ct import CT, sparse_view_angles
 from restora.operators.denoise import Identity
 from restora.operators.inpaint import Inpaint
 from restora.operators.jpeg import JPEG
@@ -42,6 +43,8 @@ from restora.operators.kernels import (
     motion_kernel,
 )
 from restora.operators.masks import box_mask, half_mask, lines_mask, load_mask, random_mask
+from restora.operators.mri import MRI, column_mask, variable_density_mask
+from restora.operators.phase import PhaseRetrieval
 from restora.operators.sr import AvgPoolSR, BicubicSR, BlurDownsampleSR
 
 
@@ -73,7 +76,8 @@ class Task:
     takes_mask: bool = False  # a mask file or tensor (task 'inpaint')
     inpaint: bool = False  # a mask operator: per-image masks stack into one batch
     gray_measurement: bool = False  # the measurement has one channel (colorize)
-    needs_image_shape: bool = False  # the image size cannot be read off the measurement (cs)
+    needs_image_shape: bool = False  # the image size cannot be read off the measurement (cs, ct)
+    image_measurement: bool = True  # the measurement is an image (else: k-space, sinogram, magnitudes)
 
     # ---- options and random parameters
     def check_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
@@ -268,6 +272,44 @@ def _jpeg(ctx: TaskArgs, params: dict) -> Operator:
     return JPEG(ctx.options["quality"])
 
 
+def _mri_draw(ctx: TaskArgs, g: torch.Generator) -> dict:
+    o = ctx.options
+    if o["mask"] in ("random", "equispaced"):
+        return {"mask": column_mask(ctx.h, ctx.w, o["acceleration"], o["center"], o["mask"], g)}
+    return {"mask": variable_density_mask(ctx.h, ctx.w, o["acceleration"], o["mask"], g)}
+
+
+def _ct(ctx: TaskArgs, params: dict) -> Operator:
+    o = ctx.options
+    return CT(sparse_view_angles(o["views"], o["arc"]), (ctx.h, ctx.w), o["detectors"] or None)
+
+
+def _medical_tasks() -> list[Task]:
+    mri = []
+    for accel in (4, 8):
+        for kind in ("random", "equispaced"):
+            name = f"mri{accel}" + ("" if kind == "random" else "-equispaced")
+            mri.append(Task(name, "mri", f"single-coil MRI, {accel}x {kind} k-space columns with a fully "
+                            "sampled centre (acceleration=, center=)", lambda ctx, p: MRI(p["mask"]),
+                            {"acceleration": float(accel), "center": 0.32 / accel, "mask": kind},
+                            draw=_mri_draw, random=True, image_measurement=False))
+    for kind in ("gaussian", "poisson"):
+        mri.append(Task(f"mri-{kind}", "mri", f"single-coil MRI, 2-D {kind} variable-density mask, 4x "
+                        "(acceleration=)", lambda ctx, p: MRI(p["mask"]),
+                        {"acceleration": 4.0, "center": 0.04, "mask": kind}, draw=_mri_draw, random=True,
+                        image_measurement=False))
+    ct = [Task(f"ct-sparse{v}", "ct", f"parallel-beam CT from {v} views over 180 degrees (views=, arc=)", _ct,
+               {"views": v, "arc": 180.0, "detectors": 0}, needs_image_shape=True, image_measurement=False)
+          for v in (18, 30, 60)]
+    ct.append(Task("ct-limited", "ct", "limited-angle CT: 60 views over 90 degrees (views=, arc=)", _ct,
+                   {"views": 60, "arc": 90.0, "detectors": 0}, needs_image_shape=True,
+                   image_measurement=False))
+    phase = Task("phase-retrieval", "phase", "Fourier phase retrieval |F pad(x)|, oversampling 2 (DPS; "
+                 "oversample=)", lambda ctx, p: PhaseRetrieval(ctx.options["oversample"]),
+                 {"oversample": 2.0}, image_measurement=False)
+    return [*mri, *ct, phase]
+
+
 def _tasks() -> dict[str, Task]:
     tasks = [Task("denoise", "denoise",
                   "denoising (A = identity; the noise comes from sigma_y / the noise model)",
@@ -324,6 +366,7 @@ def _tasks() -> dict[str, Task]:
              {"ratio": 0.25, "block": 32, "method": "block"}, draw=_cs_draw, random=True,
              needs_image_shape=True),
         Task("jpeg", "jpeg", "JPEG artefact removal, quality 10 (quality=)", _jpeg, {"quality": 10}),
+        *_medical_tasks(),
     ]
     return {t.name: t for t in tasks}
 

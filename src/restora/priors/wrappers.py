@@ -45,6 +45,33 @@ class PriorWrapper(Prior):
         return self
 
 
+class GrayAsColor(PriorWrapper):
+    """A colour prior on gray images: the gray channel replicated to RGB, denoised, and averaged back.
+    Measured against FFDNet's own gray network in docs/results.md (section on medical tasks)."""
+
+    def __init__(self, prior: Prior) -> None:
+        if prior.channels != 3:
+            raise RestoraError(f"GrayAsColor wraps a 3-channel prior, got {prior.channels} channels")
+        super().__init__(prior)
+        self.channels = 1
+
+    def forward(self, x: Tensor, sigma: Tensor | float) -> Tensor:
+        if x.ndim != 4 or x.shape[1] != 1:
+            raise RestoraError(f"GrayAsColor expects NCHW gray images, got shape {tuple(x.shape)}")
+        return self.inner(x.expand(-1, 3, -1, -1), sigma).mean(1, keepdim=True)
+
+
+def for_channels(prior: Prior, channels: int) -> Prior:
+    """``prior`` for images of ``channels`` channels: a colour prior runs gray images as replicated RGB
+    (:class:`GrayAsColor`); other mismatches are a RestoraError."""
+    if channels == prior.channels:
+        return prior
+    if channels == 1 and prior.channels == 3:
+        return GrayAsColor(prior)
+    raise RestoraError(f"the prior is for {prior.channels}-channel images, these have {channels}: use a "
+                       f"{channels}-channel prior (e.g. ffdnet-gray for gray images)")
+
+
 def synchronize(device: torch.device) -> None:
     """Wait for the device's queued work (CUDA); a no-op elsewhere."""
     if device.type == "cuda":
