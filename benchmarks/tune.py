@@ -52,6 +52,7 @@ def main() -> None:
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--sigma-y", type=float, default=0.05)
     p.add_argument("--solvers", default="diffpir")
+    p.add_argument("--out", default=str(SETTINGS_FILE), help="where to write the settings (JSON)")
     args = p.parse_args()
     prior = load_prior(args.prior)
     x = held_out(args.limit, args.size)
@@ -78,7 +79,7 @@ def main() -> None:
     tuning = {"prior": args.prior, "images": args.limit, "size": args.size, "sigma_y": args.sigma_y,
               "trials": trials, "environment": environment()}
     record = {**settings, "_tuning": tuning}
-    Path(SETTINGS_FILE).write_text(json.dumps(record, indent=2))
+    Path(args.out).write_text(json.dumps(record, indent=2))
     print(json.dumps(settings, indent=2))
 
 
