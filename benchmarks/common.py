@@ -59,19 +59,26 @@ TASKS = {
     "deblur-levin": Task("deblur-levin", "deblur", "deblur", kernel_per_image=True),
     "inpaint-box": Task("inpaint-box", "inpaint-box", "inpaint"),
     "inpaint-random": Task("inpaint-random", "inpaint-random", "inpaint", mask_per_image=True),
+    # medical and non-linear tasks (gray images); one mask / geometry for the batch
+    "mri4": Task("mri4", "mri4", "mri"),
+    "ct-sparse30": Task("ct-sparse30", "ct-sparse30", "ct"),
+    "phase-retrieval": Task("phase-retrieval", "phase-retrieval", "phase"),
 }
 
 
-def centre_crops(folder: Path, size: int, limit: int | None) -> list[tuple[str, Tensor]]:
+def centre_crop(img: Tensor, size: int) -> Tensor:
+    h, w = img.shape[-2:]
+    top, left = (h - size) // 2, (w - size) // 2
+    return img[..., top : top + size, left : left + size]
+
+
+def centre_crops(folder: Path, size: int, limit: int | None, channels: int = 3) -> list[tuple[str, Tensor]]:
     """(name, image in [-1, 1]) for the centre ``size`` crops of the first ``limit`` images."""
     out = []
     for path in list_images(folder)[:limit]:
-        img = read_image(path, channels=3)
-        h, w = img.shape[-2:]
-        if min(h, w) < size:
-            continue
-        top, left = (h - size) // 2, (w - size) // 2
-        out.append((path.stem, img[..., top : top + size, left : left + size] * 2 - 1))
+        img = read_image(path, channels=channels)
+        if min(img.shape[-2:]) >= size:
+            out.append((path.stem, centre_crop(img, size) * 2 - 1))
     return out
 
 

@@ -8,9 +8,10 @@ Full-size images (CBSD68: 68 at 481x321; Set12: 12 at 256x256 / 512x512), additi
 noise of std sigma/255 on the [0, 1] scale (sigma = 15, 25, 50), seeded per image and sigma, noisy
 input not clipped (the DnCNN / FFDNet convention). One denoiser call D(y, sigma) per image. PSNR on
 8-bit quantised images, no border crop. A colour prior denoises a gray image as three equal channels
-(their mean is scored). BM3D (colour: ``bm3d_rgb``, the CBM3D variant, told the true sigma) is slow on
-CPU, so it runs on the first --bm3d-limit CBSD68 images only, and the first prior is reported on that
-same subset next to it as well as on all images.
+told sqrt(3) sigma (GrayAsColor), so it cannot go beyond its range divided by sqrt(3) ("beyond
+range"). BM3D (colour: ``bm3d_rgb``, the CBM3D variant, told the true sigma) is slow on CPU, so it
+runs on the first --bm3d-limit CBSD68 images only, and the first prior is reported on that same subset
+next to it as well as on all images.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from common import DATA, environment
 from restora.io import list_images, read_image
 from restora.metrics import psnr
 from restora.priors import load
+from restora.priors.wrappers import for_channels
 
 SIGMAS = (15, 25, 50)
 # Published FFDNet PSNR (Zhang, Zuo & Zhang, TIP 2018): Table V (colour, CBSD68) and Table II (gray, Set12).
@@ -47,13 +49,14 @@ def bm3d_denoise(y: torch.Tensor, sigma: int) -> torch.Tensor:
 
 
 def prior_denoiser(name: str, channels: int):
-    """y ([0, 1], ``channels`` channels) -> D(y) through the prior; colour priors see gray images as RGB."""
-    prior = load(name)
+    """y ([0, 1], ``channels`` channels) -> D(y) through the prior (a colour prior sees gray images as
+    RGB, :class:`~restora.priors.wrappers.GrayAsColor`); None above the prior's noise range."""
+    prior = for_channels(load(name), channels)
 
-    def run(y: torch.Tensor, sigma: int) -> torch.Tensor:
-        inp = y.expand(-1, prior.channels, -1, -1) if y.shape[1] < prior.channels else y
-        est = (prior(inp * 2 - 1, 2 * sigma / 255) + 1) / 2
-        return est.mean(1, keepdim=True) if channels < est.shape[1] else est
+    def run(y: torch.Tensor, sigma: int) -> torch.Tensor | None:
+        if 2 * sigma / 255 > prior.sigma_max:
+            return None
+        return (prior(y * 2 - 1, 2 * sigma / 255) + 1) / 2
 
     return run
 
@@ -73,6 +76,9 @@ def score_set(folder: Path, channels: int, methods: dict, limits: dict[str, int 
                     continue
                 start = time.perf_counter()
                 est = fn(y, sigma)
+                if est is None:  # beyond the method's noise range
+                    scores[name][sigma].append(float("nan"))
+                    continue
                 seconds[name] += time.perf_counter() - start
                 calls[name] += 1
                 scores[name][sigma].append(float(psnr(est.clamp(0, 1), clean, quantize=True)[0]))
@@ -103,10 +109,14 @@ def rows_for(dataset: str, result: dict, subset_of: str | None = None, subset: i
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--priors", default="default,ffdnet-color", help="colour priors, run on CBSD68")
-    p.add_argument("--gray-priors", default="ffdnet-gray,default", help="priors run on Set12 ('' to skip)")
+    p.add_argument("--gray-priors", default="ffdnet-gray,ffdnet-color,default",
+                   help="priors run on Set12 ('' to skip)")
     p.add_argument("--bm3d-limit", type=int, default=4, help="CBSD68 images for BM3D (0: skip it)")
     p.add_argument("--out", default="benchmarks/results/denoise")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     try:
         import bm3d  # noqa: F401
     except ImportError:
@@ -145,7 +155,7 @@ def markdown(rows: list[dict]) -> str:
              "|---|---|---:|---:|---:|---:|---:|"]
     for r in rows:
         t = "" if r["seconds_per_image"] is None else f"{r['seconds_per_image']:.2f}"
-        scores = " | ".join(f"{r[f'psnr{s}']:.2f}" for s in SIGMAS)
+        scores = " | ".join(f"{v:.2f}" if v == v else "beyond range" for v in (r[f"psnr{s}"] for s in SIGMAS))
         lines.append(f"| {r['dataset']} | {r['method']} | {r['images']} | {scores} | {t} |")
     return "\n".join(lines) + "\n"
 

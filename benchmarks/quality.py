@@ -69,7 +69,10 @@ def main() -> None:
     p.add_argument("--dtype", default="auto", choices=("auto", "fp32", "bf16"),
                    help="prior runtime (default auto: restora's default, bf16 + channels_last where fast)")
     p.add_argument("--out", default="benchmarks/results/quality")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     steps = {}
     for item in filter(None, args.steps.split(",")):
         name, value = item.split("=")

@@ -57,8 +57,10 @@ def main() -> None:
         opts = {**settings("diffpir", task.family, high), "steps": args.steps}
         for split in SPLITS:
             prior = high if split == 0 else composite(high, low, split)
-            out = get("diffpir")(prior, op, y, sigma_y=0.05, generator=torch.Generator().manual_seed(5), **opts)
-            row = {"task": task_name, "split": split, "psnr": float(psnr(as_unit(out), ref, quantize=True).mean())}
+            out = get("diffpir")(prior, op, y, sigma_y=0.05, generator=torch.Generator().manual_seed(5),
+                                 **opts)
+            score = float(psnr(as_unit(out), ref, quantize=True).mean())
+            row = {"task": task_name, "split": split, "psnr": score}
             restore.append(row)
             print(json.dumps(row), flush=True)
     out = Path(args.out)

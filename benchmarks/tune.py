@@ -1,12 +1,14 @@
 """Choose per-task solver settings for a prior on *held-out training images* (never the test sets).
 
     python benchmarks/tune.py --prior default --limit 4
+    python benchmarks/tune.py --families mri,ct --gray --sigma-y 0.01 --merge   # medical, gray images
 
-Grid-searches DiffPIR's (lam, zeta) at 25 NFE (with --solvers diffpir,dps also DPS's zeta) on the
-validation split that `restora train` holds out (every 10th image of ../shared/data/train/natural),
-one task per family (sr4, deblur-gauss, inpaint-random), sigma_y = 0.05 on [-1, 1], and writes
-the best by mean PSNR to benchmarks/settings.json together with every grid result, so the choice
-is reproducible.
+Grid-searches DiffPIR's (lam, zeta) at 25 NFE (with --solvers diffpir,dps also DPS's zeta; dpir: its
+iterations and lam) on the validation split that `restora train` holds out (every 10th image of
+../shared/data/train/natural; --gray: as gray images), one task per family (sr4, deblur-gauss,
+inpaint-random; mri4, ct-sparse30), sigma_y on [-1, 1], and writes the best by mean PSNR to
+benchmarks/settings.json together with every grid result, so the choice is reproducible (--merge:
+into the settings already there).
 """
 
 from __future__ import annotations
@@ -17,32 +19,29 @@ import json
 from pathlib import Path
 
 import torch
-from common import DATA, SETTINGS_FILE, TASKS, environment
+from common import DATA, SETTINGS_FILE, TASKS, centre_crop, environment
 
 from restora.io import read_image
 from restora.metrics import psnr
 from restora.pictures import as_unit
 from restora.priors import load as load_prior
+from restora.priors.wrappers import for_channels
 from restora.solvers import get
 from restora.train import split_paths
 
-FAMILY_TASK = {"sr": "sr4", "deblur": "deblur-gauss", "inpaint": "inpaint-random"}
+FAMILY_TASK = {"sr": "sr4", "deblur": "deblur-gauss", "inpaint": "inpaint-random", "mri": "mri4",
+               "ct": "ct-sparse30"}
 GRIDS = {
     "diffpir": {"steps": [25], "lam": [1.0, 4.0, 16.0], "zeta": [0.1, 0.4, 1.0]},
     "dps": {"steps": [100], "zeta": [0.3, 1.0]},
+    "dpir": {"steps": [8, 24, 40], "lam": [0.1, 0.23, 0.5]},
 }
 
 
-def held_out(limit: int, size: int) -> torch.Tensor:
+def held_out(limit: int, size: int, channels: int = 3) -> torch.Tensor:
     """Centre crops of the first ``limit`` held-out training images, in [-1, 1]."""
     _, val = split_paths([str(DATA / "train" / "natural")], 10)
-    crops = []
-    for path in val[:limit]:
-        img = read_image(path, channels=3)
-        h, w = img.shape[-2:]
-        top, left = (h - size) // 2, (w - size) // 2
-        crops.append(img[..., top : top + size, left : left + size] * 2 - 1)
-    return torch.cat(crops)
+    return torch.cat([centre_crop(read_image(path, channels=channels), size) * 2 - 1 for path in val[:limit]])
 
 
 def main() -> None:
@@ -52,15 +51,23 @@ def main() -> None:
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--sigma-y", type=float, default=0.05)
     p.add_argument("--solvers", default="diffpir")
+    p.add_argument("--families", default="sr,deblur,inpaint", help=f"of {', '.join(FAMILY_TASK)}")
+    p.add_argument("--gray", action="store_true", help="tune on gray images (a colour prior: replicated)")
+    p.add_argument("--merge", action="store_true", help="update the settings already in --out")
     p.add_argument("--out", default=str(SETTINGS_FILE), help="where to write the settings (JSON)")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     args = p.parse_args()
-    prior = load_prior(args.prior)
-    x = held_out(args.limit, args.size)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    channels = 1 if args.gray else 3
+    prior = for_channels(load_prior(args.prior), channels)
+    x = held_out(args.limit, args.size, channels)
     ref = as_unit(x)
     settings, trials = {}, []
     for solver in args.solvers.split(","):
         grid = GRIDS[solver]
-        for family, task_name in FAMILY_TASK.items():
+        for family in args.families.split(","):
+            task_name = FAMILY_TASK[family]
             task = TASKS[task_name]
             op = task.operator(list(range(len(x))), x.shape)
             y = op.measure(x, args.sigma_y, torch.Generator().manual_seed(3))
@@ -75,11 +82,20 @@ def main() -> None:
                 print(f"{solver} {task_name} {kwargs}: {score:.2f} dB", flush=True)
                 if best is None or score > best[0]:
                     best = (score, kwargs)
-            settings.setdefault(solver, {})[family] = {k: v for k, v in best[1].items() if k != "steps"}
+            # steps are a setting only where the grid searches them (dpir); else the run's budget
+            settings.setdefault(solver, {})[family] = {k: v for k, v in best[1].items()
+                                                       if k != "steps" or len(grid["steps"]) > 1}
     tuning = {"prior": args.prior, "images": args.limit, "size": args.size, "sigma_y": args.sigma_y,
-              "trials": trials, "environment": environment()}
+              "channels": channels, "families": args.families.split(","), "trials": trials,
+              "environment": environment()}
     record = {**settings, "_tuning": tuning}
-    Path(args.out).write_text(json.dumps(record, indent=2))
+    out = Path(args.out)
+    if args.merge and out.exists():  # earlier families keep their choice and their record
+        record = json.loads(out.read_text())
+        for solver, families in settings.items():
+            record.setdefault(solver, {}).update(families)
+        record["_tuning"] = {**record["_tuning"], "more": [*record["_tuning"].get("more", []), tuning]}
+    out.write_text(json.dumps(record, indent=2))
     print(json.dumps(settings, indent=2))
 
 

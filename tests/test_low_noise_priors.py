@@ -146,6 +146,28 @@ def test_composite_lets_gradients_through():
     assert x.grad is not None and bool(x.grad[0].abs().sum() > 0) and bool(x.grad[1].abs().sum() == 0)
 
 
+def test_a_colour_prior_spliced_with_a_gray_one_runs_on_gray_images():
+    """default+ffdnet-gray: the colour expert sees the gray image as its RGB luminance (plus chroma
+    noise, GrayAsColor)."""
+    seen = []
+
+    class Colour(Constant):
+        channels = 3
+
+        def denoise(self, x: Tensor, sigma: Tensor) -> Tensor:
+            seen.append(x.mean(1, keepdim=True))
+            return super().denoise(x, sigma)
+
+    gray, colour = Constant(-1.0, 0.6), Colour(1.0, 80.0)
+    gray.channels = 1
+    prior = composite(colour, gray, split=0.5)
+    assert prior.channels == 1
+    x = torch.randn(2, 1, 4, 4)
+    out = prior(x, torch.tensor([0.2, 3.0]))
+    assert out.shape == (2, 1, 4, 4) and out[:, 0, 0, 0].tolist() == [-1.0, 1.0]
+    assert torch.allclose(seen[0], x[1:], atol=1e-6)
+
+
 def test_composite_by_name_and_its_errors(ffdnet_color):
     prior = load("default+ffdnet-color")
     assert isinstance(prior, NoiseSplitPrior) and isinstance(prior.low, FFDNetPrior)

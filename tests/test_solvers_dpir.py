@@ -101,3 +101,15 @@ def test_deterministic_and_checks_its_options():
         get("dpir")(prior, op, y, lam=0.0)
     with pytest.raises(RestoraError, match="x_init"):
         get("dpir")(prior, op, y, x_init=torch.zeros(1, 1, 4, 4))
+
+
+def test_the_default_start_is_lowered_to_the_prior_range_but_an_explicit_one_is_not():
+    """A colour FFDNet on gray images reaches only 75/255 / sqrt(3) < 49/255: DPIR then starts at the
+    top of the range; a sigma_start the user gives above the range is refused before any call."""
+    prior, op, _, y = problem("blur", 0.05)
+    prior.sigma_max = 0.3
+    first = []
+    get("dpir")(prior, op, y, steps=3, sigma_y=0.05, callback=lambda s: first.append(s.sigma))
+    assert first[0] == pytest.approx(0.3) and SIGMA_START > 0.3
+    with pytest.raises(RestoraError, match="range"):
+        get("dpir")(prior, op, y, steps=3, sigma_y=0.05, sigma_start=0.35)

@@ -17,11 +17,14 @@ from restora.operators import (
     Blur,
     BlurDownsampleSR,
     Inpaint,
+    PhaseRetrieval,
     box_mask,
     gaussian_kernel,
 )
 from restora.priors.adm import build_adm_prior
+from restora.priors.base import Prior
 from restora.solvers import check_compatible, get, names, settings
+from restora.solvers.common import data_step
 from restora.solvers.diffpir import DEFAULTS as DIFFPIR_DEFAULTS
 
 FEW_STEPS = {
@@ -103,9 +106,44 @@ def test_diffpir_handles_a_nonlinear_operator_with_gradient_steps(adm_prior, ima
     assert out.shape == images.shape and bool(torch.isfinite(out).all())
 
 
+def test_the_gradient_data_step_is_stable_where_rho_vanishes(adm_prior, images):
+    """At high noise rho -> 0: a step of 1 / rho (the official code's) explodes; 1 / (rho + curvature)
+    is an error-reduction step on phase retrieval, which cannot raise the residual."""
+    op = PhaseRetrieval(2.0)
+    y = op.A(images)
+    x0 = torch.randn(images.shape, generator=torch.Generator().manual_seed(1)) * 0.5
+    x1 = data_step(op, x0, y, rho=1e-12)
+    fit = [float((op.A(v) - y).norm()) for v in (x0, x1)]
+    assert bool(torch.isfinite(x1).all()) and fit[1] <= fit[0], fit
+    out = get("diffpir")(adm_prior, op, y, steps=3, sigma_y=0.05, generator=torch.Generator().manual_seed(0))
+    assert bool(torch.isfinite(out).all())
+
+
 def test_settings_put_the_prior_tuned_options_over_the_published_defaults():
     tuned = SimpleNamespace(solver_settings={"diffpir": {"sr": {"zeta": 0.9}}})
     assert settings("diffpir", "sr") == DIFFPIR_DEFAULTS["sr"]
     assert settings("diffpir", "sr", tuned) == {**DIFFPIR_DEFAULTS["sr"], "zeta": 0.9}
     assert settings("diffpir", "deblur", tuned) == DIFFPIR_DEFAULTS["deblur"]
     assert settings("ddrm", "sr", tuned) == settings("ddrm", "sr")
+
+
+class _Overshoot(Prior):
+    """A prior whose estimate is 1.5 everywhere: outside the image range, where clipping matters."""
+
+    def denoise(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        return torch.full_like(x, 1.5)
+
+
+def test_diffpir_clips_the_prior_estimate_only_when_asked():
+    """clip_x0 (the official code's clip_denoised): in the hole of a mask the result is the clipped
+    estimate, 1.0, instead of the prior's 1.5; measured pixels follow y either way."""
+    mask = torch.zeros(1, 1, 8, 8)
+    mask[..., :4] = 1
+    op = Inpaint(mask)
+    y = op.A(torch.zeros(1, 3, 8, 8))
+    hole = (1 - mask).bool().expand(1, 3, 8, 8)
+    for clip, value in ((False, 1.5), (True, 1.0)):
+        out = get("diffpir")(_Overshoot(), op, y, steps=4, sigma_y=0.0, zeta=0.0, clip_x0=clip,
+                             generator=torch.Generator().manual_seed(0))
+        assert torch.allclose(out[hole], torch.full_like(out[hole], value))
+        assert float(out[~hole].abs().max()) < 0.05  # y = 0 there, up to the tiny rho of sigma_y 0

@@ -158,3 +158,39 @@ def test_ddp_two_processes_gloo(image_folder, tmp_path):
     gens = ckpt["generators"]
     assert len(gens) == 2 and not torch.equal(gens[0], gens[1])
     assert (tmp_path / "ddp" / "val.csv").exists()
+
+
+def test_a_time_budget_plans_the_steps_so_the_schedule_anneals(image_folder, tmp_path):
+    """With time_budget the run measures its speed over its first steps, re-plans ``steps`` to fill the
+    budget and ends with the learning rate fully decayed; the checkpoint records the planned steps."""
+    from restora.train import TimeBudget
+
+    cfg = replace(tiny_cfg(image_folder, tmp_path / "run", steps=10**6), time_budget=4.0, ckpt_every=10**6,
+                  val_every=10**6, log_every=10**6)
+    state = torch.load(train(cfg, progress=False), map_location="cpu", weights_only=True)
+    planned = json.loads(state["config"])["steps"]
+    assert planned == state["step"] > TimeBudget.SKIP + TimeBudget.MEASURE
+    final_lr = lr_at(planned - 1, replace(cfg, steps=planned))
+    assert final_lr == pytest.approx(cfg.lr * cfg.min_lr_ratio, rel=0.05)
+
+
+def test_the_gpu_training_script_runs_tiny_on_cpu_and_its_check_refuses_worse_weights(image_folder, tmp_path):
+    import importlib.util
+
+    bench = Path(__file__).resolve().parents[1] / "benchmarks"
+    sys.path.insert(0, str(bench))
+    try:
+        spec = importlib.util.spec_from_file_location("train_gpu", bench / "train_gpu.py")
+        script = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(script)
+        out = tmp_path / "gpu"
+        assert script.main(["train", "--out", str(out), "--tiny", "--minutes", "0.05", "--data",
+                            str(image_folder), "--holdout-every", "3", "--no-progress"]) == 0
+    finally:
+        sys.path.remove(str(bench))
+    report = json.loads((out / "report.json").read_text())
+    assert report["steps"] > 0 and set(report["validation"]) == {"psnr15", "psnr25", "psnr50"}
+    assert report["config"]["model"] == "tiny" and not report["config"]["compile"]  # no CUDA here
+    # a few seconds of a tiny model are not better than the shipped prior: the check says so
+    assert script.main(["check", str(out / "prior.safetensors"), "--data", str(image_folder),
+                        "--holdout-every", "3", "--val-crop", "64"]) == 1

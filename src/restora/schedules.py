@@ -71,6 +71,12 @@ class VPSchedule:
         """The cosine schedule of improved DDPM."""
         return cls(cosine_betas(num_steps))
 
+    def scaled(self, factor: float) -> VPSchedule:
+        """The same time grid with every sigma multiplied by ``factor``."""
+        alpha_bar = sigma_to_alpha_bar(self.sigmas * factor)
+        previous = torch.cat([alpha_bar.new_ones(1), alpha_bar[:-1]])
+        return VPSchedule(1.0 - alpha_bar / previous)
+
     @property
     def num_steps(self) -> int:
         return len(self.betas)

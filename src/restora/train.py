@@ -65,6 +65,8 @@ class TrainConfig:
     threads: int = 0
     init_from: str = ""  # a restora prior (.safetensors) to continue from: its weights and step count
     rewarm: int = 200  # with init_from: warm-up steps of the fresh optimizer
+    compile: bool = False  # torch.compile the training forward (pays on GPUs)
+    time_budget: float = 0.0  # seconds of training; > 0: ``steps`` re-planned from the first steps' speed
 
 
 # ----------------------------------------------------------------------------- data
@@ -315,11 +317,17 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
             prior, device_ids=[device.index] if device.type == "cuda" else None
         )
 
+    forward = torch.compile(model) if cfg.compile else model
     last = min(cfg.steps, cfg.stop_at) if cfg.stop_at > 0 else cfg.steps
     bar = tqdm(total=last, initial=step, disable=not progress or rank != 0, desc="train",
                dynamic_ncols=True)
     t_last, seen, loss_acc, n_acc = time.perf_counter(), 0, 0.0, 0
+    budget = TimeBudget(cfg.time_budget, step) if cfg.time_budget > 0 and state is None else None
     while step < last:
+        if budget is not None and (planned := budget.plan(step)) is not None:
+            cfg = replace(cfg, steps=planned)
+            last = min(cfg.steps, cfg.stop_at) if cfg.stop_at > 0 else cfg.steps
+            bar.total = last
         wall0, cpu0 = time.perf_counter(), time.process_time()
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg, first_step)
@@ -329,7 +337,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
         if channels_last:
             x0, noise = (t.contiguous(memory_format=torch.channels_last) for t in (x0, noise))
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16):
-            loss = edm_loss(model, x0, sigma, noise, cfg.sigma_data)
+            loss = edm_loss(forward, x0, sigma, noise, cfg.sigma_data)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(prior.parameters(), cfg.grad_clip)
@@ -362,6 +370,30 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
     if world > 1:
         dist.barrier()
     return ckpt_path
+
+
+class TimeBudget:
+    """Plans the number of steps of a run that must finish in ``seconds``: after the first steps (a
+    compiled model's first steps are slow), from their measured speed, so that the cosine learning-rate
+    schedule anneals fully when the time is spent."""
+
+    SKIP, MEASURE = 5, 20  # steps ignored (compilation, warm caches), then steps timed
+
+    def __init__(self, seconds: float, start_step: int) -> None:
+        self.seconds, self.start_step = seconds, start_step
+        self.t0 = time.perf_counter()
+        self.t_skip: float | None = None
+
+    def plan(self, step: int) -> int | None:
+        """The planned last step, once, when the speed is known; None before and after."""
+        done = step - self.start_step
+        if done == self.SKIP:
+            self.t_skip = time.perf_counter()
+        if done != self.SKIP + self.MEASURE or self.t_skip is None:
+            return None
+        now = time.perf_counter()
+        rate = self.MEASURE / (now - self.t_skip)
+        return step + max(1, int(rate * (self.seconds - (now - self.t0))))
 
 
 def save_checkpoint(path: Path, prior: EDMPrior, ema: EDMPrior, opt: torch.optim.Optimizer,

@@ -489,7 +489,7 @@ def solve_batch(batch: Batch, ys: list[Tensor], prior: Prior, args: argparse.Nam
     plan = batch.tiles or TilePlan(None, 1, 0, None)
     net = for_channels(prior, batch.items[0].x_shape[1])
     if plan.tile is not None:
-        net = TiledPrior(prior, tile=plan.tile, overlap=args.tile_overlap, tile_batch=plan.tile_batch)
+        net = TiledPrior(net, tile=plan.tile, overlap=args.tile_overlap, tile_batch=plan.tile_batch)
         net.on_tiles = progress.tile
         if plan.tile_batch == 1:
             LOG.info(f"{batch.name()}: the prior would need ~{plan.need_bytes / 2**30:.2f} GiB for the whole "

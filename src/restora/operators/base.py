@@ -95,6 +95,11 @@ class Operator:
     white_spectrum: bool = False
     """V is a real orthogonal map on image-shaped tensors, so V^T of white noise is white noise: SVD
     solvers then draw spectral noise directly instead of transforming it."""
+    curvature: float = 1.0
+    """An upper bound on the curvature of 0.5 ||y - A(x)||^2 (||A||^2 for linear A, the squared norm of
+    the Jacobian otherwise): gradient data steps on non-linear operators divide by ``rho + curvature``
+    to stay stable where rho is small. 1 holds for masks, averaging blurs, orthonormal transforms,
+    Fourier magnitudes and the JPEG round trip."""
 
     # -- the operator and its adjoint -------------------------------------------------------
     def A(self, x: Tensor) -> Tensor:

@@ -25,6 +25,7 @@ from restora.priors.ffdnet import FILES as FFDNET_FILES
 from restora.priors.ffdnet import FFDNet, FFDNetPrior, ffdnet_weights, state_from_file
 from restora.priors.loaders import RESTORA_FORMAT, load_restora_prior, load_state_dict, read_metadata
 from restora.priors.unet import MODEL_SIZES, UNetConfig
+from restora.priors.wrappers import for_channels
 from restora.schedules import VPSchedule, cosine_betas, linear_betas
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
@@ -328,9 +329,12 @@ _BUILDERS = {"restora": _bundled, "adm": _adm_preset, "ffdnet": _ffdnet_preset}
 
 def composite(high: Prior, low: Prior, split: float | None = None) -> NoiseSplitPrior:
     """``low`` below ``split`` (default :data:`DEFAULT_SPLIT`, capped at ``low.sigma_max``), ``high``
-    above: a strong low-noise denoiser spliced under a diffusion prior (:mod:`restora.priors.composite`)."""
+    above: a strong low-noise denoiser spliced under a diffusion prior (:mod:`restora.priors.composite`).
+    A colour prior spliced with a gray one runs on gray images (:class:`GrayAsColor`)."""
     if split is None:
         split = min(DEFAULT_SPLIT, low.sigma_max)
+    if {high.channels, low.channels} == {1, 3}:  # e.g. default+ffdnet-gray: the colour one on gray images
+        high, low = for_channels(high, 1), for_channels(low, 1)
     return NoiseSplitPrior(high, low, split)
 
 

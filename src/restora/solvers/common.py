@@ -149,8 +149,10 @@ def prior_device(prior: Prior) -> torch.device:
 
 def data_step(op: Operator, x0: Tensor, y: Tensor, rho: float, grad_steps: int = 1) -> Tensor:
     """argmin_x ||y - A x||^2 + rho ||x - x0||^2: the operator's prox for linear operators; for
-    non-linear ones, ``grad_steps`` gradient steps x <- x - A'(x)^T (A(x) - y) / rho (DiffPIR's
-    first-order fallback)."""
+    non-linear ones, ``grad_steps`` gradient steps x <- x - A'(x)^T (A(x) - y) / (rho + L) (DiffPIR's
+    first-order fallback). L is ``op.curvature``: the official code steps by 1 / rho, which diverges at
+    high noise, where rho -> 0; with L the step never exceeds the inverse curvature of the data term and
+    is the same where rho >> L."""
     if op.linear:
         return op.prox(x0, y, rho)
     x = x0
@@ -159,7 +161,7 @@ def data_step(op: Operator, x0: Tensor, y: Tensor, rho: float, grad_steps: int =
             xg = x.detach().clone().requires_grad_(True)
             loss = 0.5 * (op.A(xg) - y).pow(2).sum()
             (g,) = torch.autograd.grad(loss, xg)
-        x = x - g / rho
+        x = x - g / (rho + op.curvature)
     return x
 
 

@@ -57,16 +57,17 @@ MIN_SIGMA_N = 0.001  # the official code's floor on sigma_n ([0, 1] scale) for n
 @solver("diffpir", "HQS splitting with the operator's prox (Zhu et al. 2023)", published=DEFAULTS,
         needs_linear=False, options={"lam": positive(), "zeta": unit_interval(), "spacing": spacing_option(),
                                      "sigma_start": Option(float, lambda v: v > 0, "> 0", optional=True),
-                                     "grad_steps": at_least(1)})
+                                     "grad_steps": at_least(1), "clip_x0": Option(bool)})
 def diffpir(prior: Prior, op: Operator, y: Tensor, *, steps: int = 100, sigma_y: float = 0.1,
             lam: float = 1.0, zeta: float = 0.1, spacing: str = "quad", sigma_start: float | None = None,
-            x_init: Tensor | None = None, grad_steps: int = 1, generator: torch.Generator | None = None,
-            callback: Callback | None = None) -> Tensor:
+            x_init: Tensor | None = None, grad_steps: int = 1, clip_x0: bool = False,
+            generator: torch.Generator | None = None, callback: Callback | None = None) -> Tensor:
     """Restore ``y = A(x) + n`` (``sigma_y``: noise std on the [-1, 1] scale) with ``steps`` NFEs.
 
     ``sigma_start`` < the prior's top noise level starts from ``x_init`` (default: A^+ y for linear
     operators) noised to that level instead of pure noise: fewer steps for mild degradations.
-    Returns images in [-1, 1] (not clipped).
+    ``clip_x0`` clips the prior's estimate to [-1, 1] before the data step, as the official code
+    (guided-diffusion's ``clip_denoised``) and deepinv do. Returns images in [-1, 1] (not clipped).
     """
     sigmas = noise_levels(prior, steps, spacing)
     sigma_n = max(sigma_y / 2, MIN_SIGMA_N)
@@ -81,7 +82,8 @@ def diffpir(prior: Prior, op: Operator, y: Tensor, *, steps: int = 100, sigma_y:
         x = initial_noise(template, sigmas[0], generator)
     progress = Progress(callback, len(sigmas) - 1)
     for s, s_next in pairwise(sigmas):
-        x0 = data_step(op, prior(x, s), y, lam * sigma_n**2 / s**2, grad_steps)
+        x0 = prior(x, s)
+        x0 = data_step(op, x0.clamp(-1, 1) if clip_x0 else x0, y, lam * sigma_n**2 / s**2, grad_steps)
         noise = randn_like(x, generator) if s_next > 0 and zeta > 0 else None
         x = renoise(x0, (x - x0) / s, s_next, noise, zeta)
         progress(s, x, x0)

@@ -14,7 +14,7 @@ utils/utils_pnp.py ``get_rho_sigma``), quoted on [0, 1] there and doubled to res
   (``sigma=max(0.255/255., noise_level_model)``); lam = 0.23; 8 iterations for deblurring, 24 for
   super-resolution; ``x8 = True``: iteration k runs the denoiser on the k % 8-th flip/rotation of z_k
   and undoes it (the 8 geometric transforms cycle; no extra NFE). DPIR has no inpainting script: its
-  :data:`DEFAULTS` entry for inpainting is restora's, tuned on held-out training images
+  :data:`DEFAULTS` entries for inpainting, MRI and CT are restora's, tuned on held-out training images
   (benchmarks/tune.py). rho is a ratio of noise levels, so it is the same on either scale.
 """
 
@@ -40,8 +40,12 @@ DEFAULTS = {
     "deblur": {"steps": 8, "lam": 0.23, "x8": True},
     "denoise": {"steps": 1, "x8": False},
     "inpaint": {"steps": 40, "lam": 0.23, "x8": True},
+    "mri": {"steps": 40, "lam": 0.1, "x8": True},
+    "ct": {"steps": 24, "lam": 0.23, "x8": True},
 }
-"""The authors' settings (see the module doc); inpainting: restora's choice, not the paper's."""
+"""The authors' settings (see the module doc); inpainting, MRI and CT: restora's choice, not the paper's
+(MRI / CT: benchmarks/tune.py --gray with ffdnet-gray on held-out training images,
+benchmarks/results/tune-medical/dpir-ffdnet-gray.json)."""
 
 
 def noise_ladder(steps: int, sigma_start: float, sigma_end: float) -> list[float]:
@@ -70,20 +74,25 @@ def geometric(x: Tensor, k: int, inverse: bool = False) -> Tensor:
 
 @solver("dpir", "plug-and-play HQS with any Gaussian denoiser, deterministic (Zhang et al. 2021)",
         published=DEFAULTS, stochastic=False,
-        options={"lam": positive(), "sigma_start": positive(), "x8": Option(bool),
+        options={"lam": positive(), "sigma_start": Option(float, lambda v: v > 0, "> 0", optional=True),
+                 "x8": Option(bool),
                  "sigma_end": Option(float, lambda v: v > 0, "> 0", optional=True)})
 def dpir(prior: Prior, op: Operator, y: Tensor, *, steps: int = 8, sigma_y: float = 0.05, lam: float = 0.23,
-         sigma_start: float = SIGMA_START, sigma_end: float | None = None, x8: bool = True,
+         sigma_start: float | None = None, sigma_end: float | None = None, x8: bool = True,
          x_init: Tensor | None = None, generator: torch.Generator | None = None,
          callback: Callback | None = None) -> Tensor:
     """Restore ``y = A x + n`` (``sigma_y`` on [-1, 1]) with ``steps`` denoiser calls.
 
-    ``sigma_end`` (default: the noise level, at least 2 sf / 255 for SR x sf) is the last denoising
-    level; ``x8`` cycles the 8 flips/rotations over the iterations. Returns images in [-1, 1]."""
+    ``sigma_start`` (default: the authors' 49/255 on [0, 1], lowered to the top of the prior's range
+    where that is smaller, e.g. a colour FFDNet on gray images) and ``sigma_end`` (default: the noise
+    level, at least 2 sf / 255 for SR x sf) are the first and last denoising levels; ``x8`` cycles the
+    8 flips/rotations over the iterations. Returns images in [-1, 1]."""
     shape = image_template(op, y).shape
     sigma_n = max(sigma_y, SIGMA_FLOOR)
     if sigma_end is None:
         sigma_end = max(sigma_n, 2 * getattr(op, "scale", 0) / 255)
+    if sigma_start is None:
+        sigma_start = min(SIGMA_START, prior.sigma_max)
     sigmas = noise_ladder(steps, max(sigma_start, sigma_end), sigma_end)
     check_noise_range(prior, sigmas[0])
     x = initial_estimate(op, y) if x_init is None else x_init.to(y.dtype)

@@ -34,8 +34,8 @@ beta_tilde (``eta = 1``) where the official one uses the network's learned varia
 Defaults (see :data:`DEFAULTS`): 1000 DDPM steps (configs/diffusion_config.yaml); ``zeta = 1.0`` is the
 code's default ``scale``. The FFHQ task configs of the repository (configs/*_config.yaml; the versions
 read are listed in docs/solvers.md) set scale 0.3 for 4x super-resolution, Gaussian and motion
-deblurring and 0.5 for random inpainting, all with Gaussian noise sigma = 0.05 on [-1, 1]
-(``sigma_y = 0.05`` here).
+deblurring, 0.5 for random inpainting and 1.0 for phase retrieval (oversampling 2), all with Gaussian
+noise sigma = 0.05 on [-1, 1] (``sigma_y = 0.05`` here).
 """
 
 from __future__ import annotations
@@ -54,9 +54,10 @@ DEFAULTS = {
     "sr": {"steps": 1000, "zeta": 0.3},
     "deblur": {"steps": 1000, "zeta": 0.3},
     "inpaint": {"steps": 1000, "zeta": 0.5},
+    "phase": {"steps": 1000, "zeta": 1.0},
 }
 """Per-task scales of the authors' FFHQ configs (configs/{super_resolution,gaussian_deblur,
-motion_deblur,inpainting}_config.yaml), with sigma_y = 0.05."""
+motion_deblur,inpainting,phase_retrieval}_config.yaml), with sigma_y = 0.05."""
 
 
 @solver("dps", "diffusion posterior sampling: gradient of ||y - A(x0_hat)|| through the prior "
