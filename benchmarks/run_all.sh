@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
-WEIGHTS=src/restora/weights/restora-natural-v1.safetensors
+WEIGHTS=src/restora/weights/restora-natural-v2.safetensors
 set -x
 $PY benchmarks/tune.py --limit 3 --size 128
 $PY -m restora.train --export "$WEIGHTS" "$WEIGHTS" --solver-settings benchmarks/settings.json

@@ -37,7 +37,7 @@ from restora.train import (
     with_weights_architecture,
 )
 
-SHIPPED = ROOT / "src" / "restora" / "weights" / "restora-natural-v1.safetensors"
+SHIPPED = ROOT / "src" / "restora" / "weights" / "restora-natural-v2.safetensors"
 OUT = ROOT / "benchmarks" / "results" / "training-recipes.json"
 
 THROUGHPUT = [  # (label, config changes, forced bf16 autocast)

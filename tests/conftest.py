@@ -29,3 +29,12 @@ def adm_reference(shared_data: Path) -> dict:
     if not path.is_file():
         pytest.skip(f"ADM reference fixture not available ({path})")
     return torch.load(path, map_location="cpu", weights_only=True)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """In-process CLI runs share two busy cores: one torch thread for the module (restored afterwards)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

