@@ -38,11 +38,14 @@ DEFAULT_SOLVERS = ("diffpir", "ddrm", "ddnm", "pigdm", "dps")
 STEPS = {"diffpir": 100, "ddrm": 20, "ddnm": 100, "pigdm": 100, "dps": 250}
 
 
-def solver_kwargs(method: str, solver: str, family: str, prior, steps: dict[str, int]) -> dict:
+def solver_kwargs(method: str, solver: str, family: str, prior, steps: dict[str, int],
+                  no_x8: bool = False) -> dict:
     """The published settings with those tuned for ``prior``, and the steps: --steps for the method or
-    its solver, else the settings' own, else :data:`STEPS`."""
+    its solver, else the settings' own, else :data:`STEPS`; ``no_x8`` turns DPIR's self-ensemble off."""
     kwargs = settings(solver, family, prior)
     kwargs["steps"] = steps.get(method, steps.get(solver, kwargs.get("steps", STEPS.get(solver))))
+    if no_x8 and "x8" in kwargs:
+        kwargs["x8"] = False
     return kwargs
 
 
@@ -50,7 +53,7 @@ def nfe(solver: str, kwargs: dict) -> int:
     """Denoiser calls per image."""
     if solver == "repaint":
         return repaint_nfe(kwargs["steps"], kwargs.get("jump_length", 10), kwargs.get("jump_n_sample", 10))
-    return kwargs["steps"]
+    return kwargs["steps"] * (8 if kwargs.get("x8") else 1)
 
 
 def main() -> None:
@@ -66,6 +69,7 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=4, help="images per solver call")
     p.add_argument("--steps", default="", help="NFE overrides, e.g. diffpir=50,dps=100")
     p.add_argument("--samples", type=int, default=1, help="also score the mean of this many draws")
+    p.add_argument("--no-x8", action="store_true", help="DPIR without its x8 self-ensemble (8x fewer NFE)")
     p.add_argument("--dtype", default="auto", choices=("auto", "fp32", "bf16"),
                    help="prior runtime (default auto: restora's default, bf16 + channels_last where fast)")
     p.add_argument("--out", default="benchmarks/results/quality")
@@ -107,7 +111,7 @@ def main() -> None:
             except ValueError:
                 continue
             prior = priors[prior_name]
-            kwargs = solver_kwargs(method, solver, task.family, prior, steps)
+            kwargs = solver_kwargs(method, solver, task.family, prior, steps, args.no_x8)
             run = partial(get(solver), prior, sigma_y=args.sigma_y, **kwargs)
             methods[label] = (lambda op, y, g, run=run: run(op, y, generator=g), nfe(solver, kwargs))
             if args.samples > 1 and info(solver).stochastic:
@@ -136,7 +140,8 @@ def main() -> None:
             for n in results
         ] + ["reference"]
         write_image(side_by_side(pictures, labels), out / f"grid_{task_name}.png")
-    settings_used = {m: {f: solver_kwargs(m, m.split("@")[0], f, priors[m.split("@", 1)[1]], steps)
+    settings_used = {m: {f: solver_kwargs(m, m.split("@")[0], f, priors[m.split("@", 1)[1]], steps,
+                                          args.no_x8)
                          for f in {TASKS[t].family for t in args.tasks.split(",")}} for m in methods_given}
     meta = {"images": [n for n, _ in images], "size": args.size, "sigma_y": args.sigma_y,
             "sigma_y_scale": "[-1,1]", "priors": list(priors), "methods": methods_given,

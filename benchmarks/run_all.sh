@@ -1,19 +1,31 @@
 #!/usr/bin/env bash
 # Regenerate every committed benchmark number, in order: solver settings tuned on held-out training
 # images and stored with the bundled prior, then docs/results.md, docs/performance.md and the model card.
-# About an hour on 2 CPU cores. Needs ../shared/data and `pip install bm3d` for the BM3D baseline.
+# About six hours on 2 CPU cores (two jobs with --threads 1 in parallel halve it). Needs
+# ../shared/data and `pip install bm3d` for the BM3D baseline.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 WEIGHTS=src/restora/weights/restora-natural-v2.safetensors
 set -x
+M="diffpir@default,dpir@default,dpir@ffdnet-color,diffpir@default+ffdnet-color"
 $PY benchmarks/tune.py --limit 3 --size 128
+$PY benchmarks/tune.py --prior default+ffdnet-color --limit 3 --size 128 --out benchmarks/results/split/tuned-composite.json
+$PY benchmarks/tune.py --prior ffdnet-gray --solvers dpir --families mri,ct --gray --limit 3 --size 128 \
+    --out benchmarks/results/tune-medical/dpir-ffdnet-gray.json
 $PY -m restora.train --export "$WEIGHTS" "$WEIGHTS" --solver-settings benchmarks/settings.json
 $PY benchmarks/denoise.py --bm3d-limit 4
-$PY benchmarks/quality.py --solvers diffpir --steps diffpir=25 --samples 4 --limit 12 --out benchmarks/results/quality-diffpir
+$PY benchmarks/split.py
+$PY benchmarks/quality.py --methods "$M" --steps diffpir=25 --samples 4 --limit 12 --out benchmarks/results/quality-lownoise
+$PY benchmarks/quality.py --methods "$M" --steps diffpir=25 --samples 4 --limit 12 --sigma-y 0.01 \
+    --tasks sr4,deblur-gauss,inpaint-random --out benchmarks/results/quality-lownoise-s001
 $PY benchmarks/quality.py --solvers diffpir,ddrm,ddnm,pigdm,dps --tasks sr4,deblur-gauss,inpaint-random \
     --steps diffpir=25,ddnm=25,pigdm=25,dps=50 --limit 2 --out benchmarks/results/quality-solvers
 $PY benchmarks/quality.py --solvers diffpir --tasks inpaint-box,inpaint-random --steps diffpir=100 --samples 4 \
     --limit 12 --out benchmarks/results/quality-diffpir-nfe100
+$PY benchmarks/medical.py --limit 4 --restarts 2
+if [ -x .venv-peers/bin/python ]; then  # torch 2.14.1 + deepinv 0.5.0 + restora (pip install -e . --no-deps)
+    .venv-peers/bin/python benchmarks/peers.py --limit 4 --seeds 3
+fi
 $PY benchmarks/performance.py
 $PY benchmarks/report.py
