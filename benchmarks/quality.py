@@ -34,6 +34,7 @@ from restora.priors import load as load_prior
 from restora.solvers import check_compatible, get, info, restore_samples, settings
 from restora.solvers.repaint import repaint_nfe
 
+IMAGE_TASKS = ("sr4", "deblur-gauss", "deblur-levin", "inpaint-box", "inpaint-random")
 DEFAULT_SOLVERS = ("diffpir", "ddrm", "ddnm", "pigdm", "dps")
 STEPS = {"diffpir": 100, "ddrm": 20, "ddnm": 100, "pigdm": 100, "dps": 250}
 
@@ -62,7 +63,8 @@ def main() -> None:
     p.add_argument("--limit", type=int, default=8)
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--prior", default="default")
-    p.add_argument("--tasks", default=",".join(TASKS))
+    p.add_argument("--tasks", default=",".join(IMAGE_TASKS),
+                   help="default: the colour tasks (medical.py runs the gray ones)")
     p.add_argument("--solvers", default=",".join(DEFAULT_SOLVERS), help="solvers run with --prior")
     p.add_argument("--methods", default="", help="SOLVER@PRIOR,... (instead of --solvers / --prior)")
     p.add_argument("--sigma-y", type=float, default=0.05, help="noise std on the [-1, 1] scale")
@@ -140,6 +142,12 @@ def main() -> None:
             for n in results
         ] + ["reference"]
         write_image(side_by_side(pictures, labels), out / f"grid_{task_name}.png")
+        write_results(out, rows, record(args, images, priors, methods_given, steps))
+    print(markdown(rows))
+
+
+def record(args, images: list, priors: dict, methods_given: list[str], steps: dict[str, int]) -> dict:
+    """The run's metadata: images, noise, methods and the settings each used per task family."""
     settings_used = {m: {f: solver_kwargs(m, m.split("@")[0], f, priors[m.split("@", 1)[1]], steps,
                                           args.no_x8)
                          for f in {TASKS[t].family for t in args.tasks.split(",")}} for m in methods_given}
@@ -148,9 +156,13 @@ def main() -> None:
             "settings": settings_used, "samples": args.samples, "environment": environment(),
             "runtime": {n: {"dtype": p.dtype_name, "channels_last": p.channels_last}
                         for n, p in priors.items()}}
+    return meta
+
+
+def write_results(out: Path, rows: list[dict], meta: dict) -> None:
+    """results.json and table.md for the tasks done so far (a stopped run keeps them)."""
     (out / "results.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
     (out / "table.md").write_text(markdown(rows))
-    print(markdown(rows))
 
 
 def markdown(rows: list[dict]) -> str:
@@ -162,7 +174,8 @@ def markdown(rows: list[dict]) -> str:
     for r in rows:
         p = f"{r['psnr']:.2f}"
         p = f"**{p}**" if r["psnr"] == best[r["task"]] else p
-        lines.append(f"| {r['task']} | {r['method']} | {p} | {r['ssim']:.4f} | {r['nfe']} | "
+        ssim = "n/a" if r["ssim"] is None else f"{r['ssim']:.4f}"
+        lines.append(f"| {r['task']} | {r['method']} | {p} | {ssim} | {r['nfe']} | "
                      f"{r['seconds_per_image']} |")
     return "\n".join(lines) + "\n"
 

@@ -293,6 +293,7 @@ def quality_section(title: str, folder: str, text: str) -> list[str]:
         "",
         Path(RESULTS / folder / "table.md").read_text().strip(),
         "",
+        *([meta["_note"], ""] if meta.get("_note") else []),
     ]
     if meta.get("samples", 1) > 1:
         lines += [f"*mean of {meta['samples']}*: the average of {meta['samples']} draws per image from one "
