@@ -22,7 +22,6 @@ grid_<task>.png (classical | methods | reference, first image).
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from collections.abc import Callable
 from functools import partial
@@ -31,7 +30,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from common import DATA, TASKS, centre_crops, environment
-from quality import markdown, nfe, solver_kwargs
+from quality import markdown, nfe, solver_kwargs, write_results
 from torch import Tensor
 
 from restora.io import write_image
@@ -132,7 +131,10 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     images = test_images(args.limit)
-    names = [n for n, _ in images]
+    meta = {"images": [n for n, _ in images], "size": 256, "phase_size": args.phase_size,
+            "sigma_y": args.sigma_y, "sigma_y_scale": "[-1,1]", "dps_steps": args.dps_steps,
+            "restarts": args.restarts, "x8": not args.no_x8, "classical": CLASSICAL,
+            "environment": environment()}
     rows, priors = [], {}
     for task in args.tasks.split(","):
         x = torch.cat([img for _, img in images])
@@ -165,12 +167,7 @@ def main() -> None:
         zoom = max(1, 192 // x.shape[-1])  # small phase-retrieval images shown with visible pixels
         tiles = [F.interpolate(r[:1], scale_factor=zoom, mode="nearest") for r in [*results.values(), ref]]
         write_image(side_by_side(tiles, [*labels, "reference"]), out / f"grid_{task}.png")
-    meta = {"images": names, "size": 256, "phase_size": args.phase_size, "sigma_y": args.sigma_y,
-            "sigma_y_scale": "[-1,1]", "dps_steps": args.dps_steps, "restarts": args.restarts,
-            "x8": not args.no_x8,
-            "classical": CLASSICAL, "environment": environment()}
-    (out / "results.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
-    (out / "table.md").write_text(markdown(rows))
+        write_results(out, rows, meta)  # after every task: a stopped run keeps what it measured
     print(markdown(rows))
 
 

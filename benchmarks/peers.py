@@ -83,10 +83,10 @@ def svd_physics(op, y01: torch.Tensor, sigma01: float):
         noise_model=dinv.physics.GaussianNoise(sigma=sigma01))
 
 
-def real_spectrum_needed(op) -> bool:
+def real_svd(op) -> bool:
     """deepinv's DDRM indexes real singular-vector coefficients; restora's FFT-based SVDs (blur, SR) are
     complex, so the DDRM comparison runs where restora's SVD is real (masks)."""
-    return not isinstance(op, Inpaint)
+    return isinstance(op, Inpaint)
 
 
 def methods(prior, task: str, op, sigma_y: float, steps: int) -> dict:
@@ -114,7 +114,7 @@ def methods(prior, task: str, op, sigma_y: float, steps: int) -> dict:
 
     out = {"restora diffpir": restora("diffpir"),
            "restora diffpir clip_x0": restora("diffpir", clip_x0=True), "deepinv DiffPIR": deepinv_diffpir}
-    if op.has_svd and not real_spectrum_needed(op):
+    if op.has_svd and real_svd(op):
         out |= {"restora ddrm": restora("ddrm"), "deepinv DDRM": deepinv_ddrm}
     return out
 

@@ -26,7 +26,6 @@ from restora.operators.base import NonlinearOperator
 class PhaseRetrieval(NonlinearOperator):
     """``y = |F pad(x)|`` with padding ``round(oversample / 8 * size)`` on each side."""
 
-
     def __init__(self, oversample: float = 2.0) -> None:
         if not oversample > 0:
             raise RestoraError(f"phase retrieval oversampling must be > 0, got {oversample}")
@@ -65,7 +64,6 @@ class PhaseRetrieval(NonlinearOperator):
             raise RestoraError(f"no image size gives a {hp}x{wp} phase-retrieval measurement at oversampling "
                                f"{self.oversample:g}")
         return torch.Size((n, c, h, w))
-
 
 
 def hio(op: PhaseRetrieval, y: Tensor, iters: int = 1000, beta: float = 0.9, er_iters: int = 100,

@@ -56,7 +56,7 @@ MIN_SIGMA_N = 0.001  # the official code's floor on sigma_n ([0, 1] scale) for n
 
 @solver("diffpir", "HQS splitting with the operator's prox (Zhu et al. 2023)", published=DEFAULTS,
         needs_linear=False, options={"lam": positive(), "zeta": unit_interval(), "spacing": spacing_option(),
-                                     "sigma_start": Option(float, lambda v: v > 0, "> 0", optional=True),
+                                     "sigma_start": positive(optional=True),
                                      "grad_steps": at_least(1), "clip_x0": Option(bool)})
 def diffpir(prior: Prior, op: Operator, y: Tensor, *, steps: int = 100, sigma_y: float = 0.1,
             lam: float = 1.0, zeta: float = 0.1, spacing: str = "quad", sigma_start: float | None = None,

@@ -74,9 +74,9 @@ def geometric(x: Tensor, k: int, inverse: bool = False) -> Tensor:
 
 @solver("dpir", "plug-and-play HQS with any Gaussian denoiser, deterministic (Zhang et al. 2021)",
         published=DEFAULTS, stochastic=False,
-        options={"lam": positive(), "sigma_start": Option(float, lambda v: v > 0, "> 0", optional=True),
+        options={"lam": positive(), "sigma_start": positive(optional=True),
                  "x8": Option(bool),
-                 "sigma_end": Option(float, lambda v: v > 0, "> 0", optional=True)})
+                 "sigma_end": positive(optional=True)})
 def dpir(prior: Prior, op: Operator, y: Tensor, *, steps: int = 8, sigma_y: float = 0.05, lam: float = 0.23,
          sigma_start: float | None = None, sigma_end: float | None = None, x8: bool = True,
          x_init: Tensor | None = None, generator: torch.Generator | None = None,

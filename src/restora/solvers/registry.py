@@ -72,8 +72,8 @@ class Option:
         raise RestoraError(f"{solver}: {key} must be {kind}{rule}, got {value!r}")
 
 
-def positive(kind: type = float) -> Option:
-    return Option(kind, lambda v: v > 0, "> 0")
+def positive(kind: type = float, optional: bool = False) -> Option:
+    return Option(kind, lambda v: v > 0, "> 0", optional=optional)
 
 
 def non_negative(kind: type = float) -> Option:
