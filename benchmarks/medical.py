@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from common import DATA, TASKS, centre_crops, environment
-from quality import markdown, nfe, solver_kwargs, write_results
+from quality import markdown, merged, nfe, solver_kwargs, write_results
 from torch import Tensor
 
 from restora.io import write_image
@@ -71,6 +71,11 @@ def residual(op: Operator, x: Tensor, y: Tensor) -> Tensor:
     return (op.A(x) - y).flatten(1).norm(dim=1)
 
 
+def misfit(op: Operator, x: Tensor, y: Tensor) -> Tensor:
+    """Per-image relative measurement misfit ||y - A(x)|| / ||y||."""
+    return residual(op, x, y) / y.flatten(1).norm(dim=1)
+
+
 def best_of(op: Operator, y: Tensor, draws: Tensor) -> Tensor:
     """The draw of each image (draws: N, S, C, H, W) whose measurement residual is smallest."""
     n, s = draws.shape[:2]
@@ -106,11 +111,14 @@ def methods_for(task: str, method_names: list[str], priors: dict, op: Operator, 
     return out
 
 
-def row(task: str, method: str, est: Tensor, ref: Tensor, calls: int, seconds: float) -> dict:
+def row(task: str, method: str, est: Tensor, ref: Tensor, calls: int, seconds: float,
+        misfit: Tensor | None = None) -> dict:
+    """A table row; ``misfit``: per-image ||y - A(x)|| / ||y|| of the (unaligned) estimate."""
     per_image = psnr(est, ref, quantize=True)
     return {"task": task, "method": method, "nfe": calls, "seconds_per_image": round(seconds, 2),
             "psnr": float(per_image.mean()), "ssim": float(ssim(est, ref, quantize=True).mean()),
-            "psnr_per_image": [round(float(v), 2) for v in per_image]}
+            "psnr_per_image": [round(float(v), 2) for v in per_image],
+            **({} if misfit is None else {"misfit_per_image": [round(float(v), 4) for v in misfit]})}
 
 
 def main() -> None:
@@ -121,9 +129,11 @@ def main() -> None:
     p.add_argument("--phase-size", type=int, default=64)
     p.add_argument("--dps-steps", type=int, default=1000)
     p.add_argument("--restarts", type=int, default=4, help="HIO starts / DPS draws ranked by residual")
-    p.add_argument("--no-x8", action="store_true", help="DPIR without its x8 self-ensemble (8x fewer NFE)")
+    p.add_argument("--no-x8", action="store_true", help="DPIR without its x8 flips/rotations (same NFE)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--out", default="benchmarks/results/medical")
+    p.add_argument("--merge", action="store_true",
+                   help="replace only these tasks' rows in --out's results (same images and noise)")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -143,6 +153,8 @@ def main() -> None:
         ref = as_unit(x)
         op = TASKS[task].operator([0], x.shape)
         y = op.measure(x, args.sigma_y, torch.Generator().manual_seed(7))
+        if task == "phase-retrieval":  # the misfit the noise alone leaves: what a perfect fit reaches
+            meta["phase_misfit_of_truth"] = [round(float(v), 4) for v in misfit(op, x, y)]
         method_names = METHODS[task].split(",")
         for name in {m.split("@", 1)[1] for m in method_names} - set(priors):
             priors[name] = for_channels(load_prior(name), 1)
@@ -158,16 +170,19 @@ def main() -> None:
             if est.ndim == 5 and est.shape[1] > 1:
                 variants[f"{label} best of {est.shape[1]}"] = best_of(op, y, est)
             for name, img in variants.items():
+                fit = None
                 if task == "phase-retrieval":
+                    fit = misfit(op, img, y)
                     img = align(img, x)
                 results[name] = img = as_unit(img)
-                rows.append(row(task, name, img, ref, calls, seconds))
+                rows.append(row(task, name, img, ref, calls, seconds, fit))
                 print(f"{task:16s} {name:32s} {rows[-1]['psnr']:.2f} dB  {seconds:.1f} s/image", flush=True)
         labels = [f"{n} {float(psnr(r[:1], ref[:1], quantize=True)):.2f}dB" for n, r in results.items()]
         zoom = max(1, 192 // x.shape[-1])  # small phase-retrieval images shown with visible pixels
         tiles = [F.interpolate(r[:1], scale_factor=zoom, mode="nearest") for r in [*results.values(), ref]]
         write_image(side_by_side(tiles, [*labels, "reference"]), out / f"grid_{task}.png")
-        write_results(out, rows, meta)  # after every task: a stopped run keeps what it measured
+        # after every task: a stopped run keeps what it measured
+        write_results(out, *(merged(out, rows, meta) if args.merge else (rows, meta)))
     print(markdown(rows))
 
 

@@ -89,8 +89,8 @@ def real_svd(op) -> bool:
     return isinstance(op, Inpaint)
 
 
-def methods(prior, task: str, op, sigma_y: float, steps: int) -> dict:
-    """label -> run(y, y01, seed) returning images in [-1, 1]."""
+def methods(prior, task: str, op, sigma_y: float, steps: int, dps_steps: int) -> dict:
+    """label -> run(y, y01, seed) returning images in [-1, 1]; DPS only where ``dps_steps`` > 0."""
     family = TASKS[task].family
     official = {**settings("diffpir", family), "steps": steps}  # the released code's settings
     sigma01 = max(sigma_y / 2, MIN_SIGMA01)
@@ -112,10 +112,26 @@ def methods(prior, task: str, op, sigma_y: float, steps: int) -> dict:
         model = dinv.sampling.DDRM(den, sigmas=ladder, eta=settings("ddrm", family).get("eta", 0.85))
         return model(y01, svd_physics(op, y01, sigma_y / 2), seed=seed) * 2 - 1
 
+    dps_zeta = settings("dps", family).get("zeta", 1.0)
+
+    def deepinv_dps(y, y01, seed):
+        model = dinv.sampling.DPS(den, num_steps=dps_steps, weight=dps_zeta, dtype=torch.float32)
+        with torch.enable_grad():
+            return model(y01, linear_physics(op, sigma01), seed=seed) * 2 - 1
+
+    def restora_dps(y, y01, seed):
+        with torch.enable_grad():
+            return restora("dps", steps=dps_steps)(y, y01, seed)
+
     out = {"restora diffpir": restora("diffpir"),
-           "restora diffpir clip_x0": restora("diffpir", clip_x0=True), "deepinv DiffPIR": deepinv_diffpir}
+           "restora diffpir clip_x0": restora("diffpir", clip_x0=True),
+           "restora diffpir clip_x0, official ending": restora("diffpir", clip_x0=True, denoise_last=False),
+           "deepinv DiffPIR": deepinv_diffpir}
     if op.has_svd and real_svd(op):
         out |= {"restora ddrm": restora("ddrm"), "deepinv DDRM": deepinv_ddrm}
+    if dps_steps:
+        out |= {f"restora dps ({dps_steps} steps)": restora_dps,
+                f"deepinv DPS ({dps_steps} steps)": deepinv_dps}
     return out
 
 
@@ -126,6 +142,9 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--tasks", default=",".join(PEER_TASKS))
+    p.add_argument("--dps-tasks", default="sr4", help="tasks that also run DPS (slow: autograd)")
+    p.add_argument("--dps-steps", type=int, default=100)
+    p.add_argument("--dps-seeds", type=int, default=1)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default="benchmarks/results/peers")
     args = p.parse_args()
@@ -141,9 +160,11 @@ def main() -> None:
         op = TASKS[task].operator([0], x.shape)
         y = op.measure(x, sigma_y, torch.Generator().manual_seed(7))
         y01 = (y + op.A(torch.ones_like(x))) / 2
-        for label, run in methods(prior, task, op, sigma_y, args.steps).items():
+        dps_steps = args.dps_steps if task in args.dps_tasks.split(",") else 0
+        for label, run in methods(prior, task, op, sigma_y, args.steps, dps_steps).items():
             scores, ssims, seconds = [], [], 0.0
-            for seed in range(args.seeds):
+            seeds = args.dps_seeds if "DPS" in label.upper() else args.seeds
+            for seed in range(seeds):
                 start = time.perf_counter()
                 est = as_unit(run(y, y01, 100 + seed).clamp(-1, 1))
                 seconds += time.perf_counter() - start
@@ -153,9 +174,10 @@ def main() -> None:
             sem = (sum((s - mean) ** 2 for s in scores) / max(1, len(scores) - 1) / len(scores)) ** 0.5
             rows.append({"task": task, "method": label, "psnr": mean, "psnr_sem": sem,
                          "psnr_seeds": scores, "ssim": sum(ssims) / len(ssims),
-                         "seconds_per_image": seconds / args.seeds / len(x)})
+                         "seconds_per_image": seconds / seeds / len(x)})
             print(f"{task:13s} {label:26s} {mean:.2f} +- {sem:.2f} dB", flush=True)
     meta = {"images": [n for n, _ in images], "size": args.size, "steps": args.steps, "seeds": args.seeds,
+            "dps_steps": args.dps_steps, "dps_tasks": args.dps_tasks,
             "sigma_y": PEER_TASKS, "sigma_y_scale": "[-1,1]", "deepinv": dinv.__version__,
             "diffpir_settings": {t: settings("diffpir", TASKS[t].family) for t in PEER_TASKS},
             "environment": environment()}

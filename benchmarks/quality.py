@@ -54,7 +54,7 @@ def nfe(solver: str, kwargs: dict) -> int:
     """Denoiser calls per image."""
     if solver == "repaint":
         return repaint_nfe(kwargs["steps"], kwargs.get("jump_length", 10), kwargs.get("jump_n_sample", 10))
-    return kwargs["steps"] * (8 if kwargs.get("x8") else 1)
+    return kwargs["steps"]  # DPIR's x8 runs one flip/rotation per iteration: no extra calls
 
 
 def main() -> None:
@@ -71,7 +71,9 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=4, help="images per solver call")
     p.add_argument("--steps", default="", help="NFE overrides, e.g. diffpir=50,dps=100")
     p.add_argument("--samples", type=int, default=1, help="also score the mean of this many draws")
-    p.add_argument("--no-x8", action="store_true", help="DPIR without its x8 self-ensemble (8x fewer NFE)")
+    p.add_argument("--no-x8", action="store_true", help="DPIR without its x8 flips/rotations (same NFE)")
+    p.add_argument("--merge", action="store_true",
+                   help="replace only these methods' rows in --out's results (same images and noise)")
     p.add_argument("--dtype", default="auto", choices=("auto", "fp32", "bf16"),
                    help="prior runtime (default auto: restora's default, bf16 + channels_last where fast)")
     p.add_argument("--out", default="benchmarks/results/quality")
@@ -107,7 +109,7 @@ def main() -> None:
         methods = {"classical": (lambda op, y, g: classical(op, y, args.sigma_y), 0)}
         for method in methods_given:
             solver, prior_name = method.split("@", 1)
-            label = solver if len(priors) == 1 else method
+            label = solver if len(priors) == 1 and not args.merge else method
             try:
                 check_compatible(solver, chunks[0][0])
             except ValueError:
@@ -142,8 +144,32 @@ def main() -> None:
             for n in results
         ] + ["reference"]
         write_image(side_by_side(pictures, labels), out / f"grid_{task_name}.png")
-        write_results(out, rows, record(args, images, priors, methods_given, steps))
+        meta = record(args, images, priors, methods_given, steps)
+        write_results(out, *(merged(out, rows, meta) if args.merge else (rows, meta)))
     print(markdown(rows))
+
+
+def merged(out: Path, rows: list[dict], meta: dict) -> tuple[list[dict], dict]:
+    """The rows and metadata of ``out``'s results with this run's (task, method) rows put in their place;
+    refused when the images, size or noise differ (the table would mix measurements)."""
+    old = json.loads((out / "results.json").read_text())
+    keys = ("images", "size", "sigma_y")
+    if any(old["meta"][k] != meta[k] for k in keys):
+        raise SystemExit(f"--merge: {out} was measured on other images, size or noise ({keys})")
+    new = {(r["task"], r["method"]) for r in rows}
+    kept = [r for r in old["rows"] if (r["task"], r["method"]) not in new]
+    order = list(dict.fromkeys((r["task"], r["method"]) for r in old["rows"] + rows))
+    tasks = list(dict.fromkeys(task for task, _ in order))
+    rows = sorted(kept + rows, key=lambda r: (tasks.index(r["task"]), order.index((r["task"], r["method"]))))
+    both = {**old["meta"], **meta}
+    if "methods" in meta:
+        both["methods"] = list(dict.fromkeys(old["meta"].get("methods", []) + meta["methods"]))
+    for key in ("settings", "runtime"):
+        if key in meta:
+            both[key] = {**old["meta"].get(key, {}), **meta[key]}
+    if "samples" in meta:
+        both["samples"] = max(old["meta"].get("samples", 1), meta["samples"])
+    return rows, both
 
 
 def record(args, images: list, priors: dict, methods_given: list[str], steps: dict[str, int]) -> dict:

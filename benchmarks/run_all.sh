@@ -26,6 +26,9 @@ $PY benchmarks/quality.py --solvers diffpir --tasks inpaint-box,inpaint-random -
 $PY benchmarks/medical.py --limit 4 --restarts 2
 if [ -x .venv-peers/bin/python ]; then  # torch 2.14.1 + deepinv 0.5.0 + restora (pip install -e . --no-deps)
     .venv-peers/bin/python benchmarks/peers.py --limit 4 --seeds 3
+    if [ -n "${DIFFPIR_CLONE:-}" ]; then  # a local clone of github.com/yuanzhi-zhu/DiffPIR
+        .venv-peers/bin/python benchmarks/official_diffpir.py --clone "$DIFFPIR_CLONE" --limit 4 --seeds 3 --speed
+    fi
 fi
 $PY benchmarks/performance.py
 $PY benchmarks/report.py

@@ -24,7 +24,7 @@ from restora.operators import (
 from restora.priors.adm import build_adm_prior
 from restora.priors.base import Prior
 from restora.solvers import check_compatible, get, names, settings
-from restora.solvers.common import data_step
+from restora.solvers.common import data_step, noise_levels
 from restora.solvers.diffpir import DEFAULTS as DIFFPIR_DEFAULTS
 
 FEW_STEPS = {
@@ -147,3 +147,30 @@ def test_diffpir_clips_the_prior_estimate_only_when_asked():
                              generator=torch.Generator().manual_seed(0))
         assert torch.allclose(out[hole], torch.full_like(out[hole], value))
         assert float(out[~hole].abs().max()) < 0.05  # y = 0 there, up to the tiny rho of sigma_y 0
+
+
+class _Counting(_Overshoot):
+    """_Overshoot that counts its calls."""
+
+    calls = 0
+
+    def denoise(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return super().denoise(x, sigma)
+
+
+def test_diffpir_returns_the_last_renoised_iterate_without_the_final_denoise():
+    """denoise_last=False (the official code's ending): one prior call fewer, and the output is the
+    iterate at the lowest noise level, the estimate 1.5 plus that level's (fresh, zeta = 1) noise."""
+    op = Inpaint(torch.zeros(1, 1, 16, 16))  # nothing measured: the output is the prior's
+    y = op.A(torch.zeros(1, 3, 16, 16))
+    outs = {}
+    for last in (True, False):
+        prior = _Counting()
+        outs[last] = get("diffpir")(prior, op, y, steps=5, sigma_y=0.0, zeta=1.0, denoise_last=last,
+                                    generator=torch.Generator().manual_seed(0))
+        assert prior.calls == (5 if last else 4)
+    assert torch.allclose(outs[True], torch.full_like(outs[True], 1.5))
+    lowest = float(noise_levels(_Counting(), 5, "quad")[-2])
+    spread = float((outs[False] - 1.5).std())
+    assert 0.8 * lowest < spread < 1.2 * lowest

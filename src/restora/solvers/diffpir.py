@@ -57,17 +57,22 @@ MIN_SIGMA_N = 0.001  # the official code's floor on sigma_n ([0, 1] scale) for n
 @solver("diffpir", "HQS splitting with the operator's prox (Zhu et al. 2023)", published=DEFAULTS,
         needs_linear=False, options={"lam": positive(), "zeta": unit_interval(), "spacing": spacing_option(),
                                      "sigma_start": positive(optional=True),
-                                     "grad_steps": at_least(1), "clip_x0": Option(bool)})
+                                     "grad_steps": at_least(1), "clip_x0": Option(bool),
+                                     "denoise_last": Option(bool)})
 def diffpir(prior: Prior, op: Operator, y: Tensor, *, steps: int = 100, sigma_y: float = 0.1,
             lam: float = 1.0, zeta: float = 0.1, spacing: str = "quad", sigma_start: float | None = None,
             x_init: Tensor | None = None, grad_steps: int = 1, clip_x0: bool = False,
-            generator: torch.Generator | None = None, callback: Callback | None = None) -> Tensor:
+            denoise_last: bool = True, generator: torch.Generator | None = None,
+            callback: Callback | None = None) -> Tensor:
     """Restore ``y = A(x) + n`` (``sigma_y``: noise std on the [-1, 1] scale) with ``steps`` NFEs.
 
     ``sigma_start`` < the prior's top noise level starts from ``x_init`` (default: A^+ y for linear
     operators) noised to that level instead of pure noise: fewer steps for mild degradations.
     ``clip_x0`` clips the prior's estimate to [-1, 1] before the data step, as the official code
-    (guided-diffusion's ``clip_denoised``) and deepinv do. Returns images in [-1, 1] (not clipped).
+    (guided-diffusion's ``clip_denoised``) and deepinv do. ``denoise_last=False`` stops at the lowest
+    noise level and returns that re-noised iterate, as the official code does (it discards its last
+    prior call): one NFE fewer.
+    Returns images in [-1, 1] (not clipped).
     """
     sigmas = noise_levels(prior, steps, spacing)
     sigma_n = max(sigma_y / 2, MIN_SIGMA_N)
@@ -80,6 +85,8 @@ def diffpir(prior: Prior, op: Operator, y: Tensor, *, steps: int = 100, sigma_y:
         x = x_init + initial_noise(template, sigmas[0], generator)
     else:
         x = initial_noise(template, sigmas[0], generator)
+    if not denoise_last:
+        sigmas = sigmas[:-1]
     progress = Progress(callback, len(sigmas) - 1)
     for s, s_next in pairwise(sigmas):
         x0 = prior(x, s)
