@@ -163,8 +163,9 @@ def quality(args, clone: Path) -> list[dict]:
 
 def speed(args, clone: Path) -> list[dict]:
     """Seconds per image of the official loop on the FFHQ-256 network vs restora's DiffPIR on the same
-    weights (restora's default runtime; torch.compile). The script builds its own network first (then
-    runs ours in its place): that build, timed here on its own, is subtracted from its time."""
+    weights (restora's default runtime, fp32 NCHW as the script runs, bf16, torch.compile). The script
+    builds its own network first (then runs ours in its place): that build, timed on its own here, is
+    subtracted from its time."""
     images = centre_crops(DATA / "test" / "CBSD68", 256, 1)
     x = images[0][1]
     op = TASKS["inpaint-box"].operator([0], x.shape)
@@ -194,17 +195,22 @@ def speed(args, clone: Path) -> list[dict]:
              "nfe": args.speed_steps, "seconds_per_image": official, "network_build_seconds": build}]
     print(f"official {official:.1f} s (+ {build:.1f} s building its network)", flush=True)
     kwargs = {**settings("diffpir", "inpaint"), "steps": args.speed_steps, "sigma_y": 0.0}
-    for label, knobs in (("restora diffpir, default runtime", {}), ("restora diffpir, torch.compile",
-                                                                   {"compile": True})):
+    variants = {"restora diffpir, default runtime": {"dtype": "auto", "channels_last": None},
+                "restora diffpir, fp32 NCHW": {"dtype": "fp32", "channels_last": False},
+                "restora diffpir, bf16 autocast + channels_last": {"dtype": "bf16", "channels_last": True},
+                "restora diffpir, default runtime + torch.compile": {"dtype": "auto", "channels_last": None,
+                                                                     "compile": True}}
+    for label, knobs in variants.items():
         prior = build_adm_prior(PRESETS["adm-ffhq256"].config)
         prior.net.load_state_dict(net.state_dict())
-        prior.configure(dtype="auto", channels_last=None, **knobs)
-        if knobs:
+        prior.configure(**knobs)
+        if knobs.get("compile"):
             get("diffpir")(prior, op, y, **{**kwargs, "steps": 2})  # compile before timing
         start = time.perf_counter()
         get("diffpir")(prior, op, y, generator=torch.Generator().manual_seed(0), **kwargs)
         seconds = time.perf_counter() - start
         rows.append({"task": "inpaint-box", "method": label, "nfe": args.speed_steps,
+                     "runtime": {"dtype": prior.dtype_name, "channels_last": prior.channels_last},
                      "seconds_per_image": seconds, "speedup_vs_official": official / seconds})
         print(f"{label} {seconds:.1f} s ({official / seconds:.2f}x)", flush=True)
     return rows

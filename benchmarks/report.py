@@ -492,6 +492,7 @@ def medical_section() -> list[str]:
                 n = len(hio["psnr_per_image"])
                 lines.append(f"- phase retrieval: {r['method']} beats HIO on {wins} of {n} images (needed: "
                              f"at least half) {'**met**' if 2 * wins >= n else '**not met**'}.")
+        lines += phase_diagnosis(meta, rows, hio)
     gray = [(t, score[(t, "dpir@ffdnet-gray")] - score[(t, "dpir@ffdnet-color")])
             for t in dict.fromkeys(r["task"] for r in rows)
             if (t, "dpir@ffdnet-gray") in score and (t, "dpir@ffdnet-color") in score]
@@ -499,6 +500,30 @@ def medical_section() -> list[str]:
         lines.append("- gray images: FFDNet's gray network minus its colour network on replicated "
                      "channels (DPIR): " + "; ".join(f"{t} {g:+.2f} dB" for t, g in gray) + ".")
     return [*lines, ""]
+
+
+def phase_diagnosis(meta: dict, rows: list[dict], hio: dict) -> list[str]:
+    """Why DPS wins or loses against HIO, image by image: does it fit the measurement (relative misfit
+    ||y - |F P x||| / ||y|| against the ground truth's, which is the noise alone)?"""
+    truth = meta.get("phase_misfit_of_truth")
+    if not truth or "misfit_per_image" not in hio:
+        return []
+    out = []
+    for r in rows:
+        if r["task"] != "phase-retrieval" or not r["method"].startswith("dps") or "misfit_per_image" not in r:
+            continue
+        notes = []
+        for name, t, fit, mine, base, hio_fit in zip(meta["images"], truth, r["misfit_per_image"],
+                                                     r["psnr_per_image"], hio["psnr_per_image"],
+                                                     hio["misfit_per_image"], strict=True):
+            verdict = "wins" if mine > base else "loses"
+            why = ("fits the data to the noise level" if fit <= 1.1 * t else
+                   f"fits the data {fit / t:.1f}x worse than the truth")
+            notes.append(f"{name}: {verdict} ({mine:.2f} vs {base:.2f} dB), misfit {fit:.3f} vs HIO "
+                         f"{hio_fit:.3f}, truth {t:.3f}: {why}")
+        out.append(f"- phase retrieval, why ({r['method']}; misfit = ||y - |F P x||| / ||y||, the truth's is "
+                   "the noise alone): " + "; ".join(notes) + ".")
+    return out
 
 
 def results_doc() -> str:

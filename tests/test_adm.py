@@ -18,7 +18,7 @@ from restora.priors.adm import (
     count_parameters,
     timestep_embedding,
 )
-from restora.priors.base import VPEpsPrior, fast_runtime, vp_eps
+from restora.priors.base import VPEpsPrior, cpu_has_bf16, fast_runtime, vp_eps
 from restora.priors.registry import PRESETS
 from restora.priors.unet import UNetConfig, build_restora_prior
 from restora.schedules import VPSchedule
@@ -248,3 +248,15 @@ def test_compile(knob_prior) -> None:
         out = knob_prior.configure(compile=True)(x, 0.5)
     knob_prior.configure()
     assert (out - ref).abs().max() < 1e-4
+
+
+@pytest.mark.parametrize(("cpuinfo", "native"), [
+    ("processor : 0\nflags : fpu sse avx2 avx512f avx512bw avx512_vnni\n", False),  # oneDNN emulates bf16
+    ("flags : fpu avx512f avx512_bf16 avx512_vnni\n", True),
+    ("flags : fpu amx_tile amx_bf16\n", True),
+    ("Features : fp asimd sve bf16 i8mm\n", True),  # Arm
+    ("Features : fp asimd\n", False),
+    ("", False),
+])
+def test_bf16_autocast_is_chosen_only_where_the_cpu_has_bf16_instructions(cpuinfo, native) -> None:
+    assert cpu_has_bf16(cpuinfo) is native

@@ -8,6 +8,7 @@ Subclasses implement :meth:`Prior.denoise`; :meth:`Prior.forward` adds the commo
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -122,17 +123,39 @@ class Prior(nn.Module):
         return next(name for name, dtype in DTYPES.items() if dtype == self.run_dtype)
 
 
+CPU_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})  # x86 AVX512-BF16 / AMX, Arm BF16
+
+
+def cpu_has_bf16(cpuinfo: str | None = None) -> bool:
+    """Whether the CPU executes bf16 arithmetic in hardware, read from the ``flags`` / ``Features``
+    lines of ``cpuinfo`` (default: /proc/cpuinfo; elsewhere: False, the safe side)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return False
+    flags: set[str] = set()
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip().lower() in ("flags", "features"):
+            flags.update(value.split())
+    return bool(flags & CPU_BF16_FLAGS)
+
+
 def fast_runtime(device: torch.device | str) -> tuple[str, bool]:
     """(dtype, channels_last) that run a prior fastest on ``device`` at fp32 quality: bf16 autocast where
-    the hardware has fast bf16 (CUDA with bf16 support; CPUs whose oneDNN kernels run bf16: AVX-512 /
-    AMX / Arm bf16), else fp32; channels_last everywhere. The solver's own state stays fp32. Measured
-    on CPU in docs/performance.md: 2.5x faster than fp32 NCHW, restorations equal to 0.01 dB."""
+    the hardware has fast bf16 (CUDA with bf16 support; CPUs with bf16 instructions, :func:`cpu_has_bf16`),
+    else fp32; channels_last everywhere. The solver's own state stays fp32. oneDNN also reports bf16
+    on AVX-512 CPUs without those instructions, where it is emulated: 3.4x *slower* than fp32 for the
+    ADM-256 network (docs/peers.md), hence the instruction check. On a CPU with them (docs/performance.md):
+    2.5x faster than fp32 NCHW, restorations equal to 0.01 dB."""
     device = torch.device(device)
     if device.type == "cuda":
         fast = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     elif device.type == "cpu":
         try:
-            fast = torch.backends.mkldnn.is_available() and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+            onednn = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+            fast = bool(onednn) and cpu_has_bf16()
         except (AttributeError, RuntimeError):  # a build without the query: stay on the safe side
             fast = False
     else:
