@@ -32,6 +32,7 @@ from pathlib import Path
 
 import torch
 from common import DATA, TASKS, centre_crops, environment
+from quality import merged
 
 from restora.metrics import psnr, ssim
 from restora.operators import Inpaint
@@ -52,14 +53,15 @@ MIN_SIGMA01 = 0.001  # the official DiffPIR code's floor on the [0, 1] noise lev
 
 
 class Denoiser01(torch.nn.Module):
-    """A restora prior as deepinv's denoiser: images and sigma on [0, 1]."""
+    """A restora prior as deepinv's denoiser: images and sigma on [0, 1]; ``told`` scales the sigma the
+    prior is given (deepinv's DDRM draws std sigma / sqrt(2) and calls the denoiser with sigma)."""
 
-    def __init__(self, prior) -> None:
+    def __init__(self, prior, told: float = 1.0) -> None:
         super().__init__()
-        self.prior = prior
+        self.prior, self.told = prior, told
 
     def forward(self, x: torch.Tensor, sigma) -> torch.Tensor:
-        sigma = torch.as_tensor(sigma, dtype=torch.float32).reshape(-1)
+        sigma = torch.as_tensor(sigma, dtype=torch.float32).reshape(-1) * self.told
         return (self.prior(2 * x - 1, (2 * sigma).expand(x.shape[0])) + 1) / 2
 
 
@@ -108,9 +110,12 @@ def methods(prior, task: str, op, sigma_y: float, steps: int, dps_steps: int) ->
 
     ladder = [float(s) / 2 for s in sampling_sigmas(prior.schedule, steps, "uniform")]
 
-    def deepinv_ddrm(y, y01, seed):
-        model = dinv.sampling.DDRM(den, sigmas=ladder, eta=settings("ddrm", family).get("eta", 0.85))
-        return model(y01, svd_physics(op, y01, sigma_y / 2), seed=seed) * 2 - 1
+    def deepinv_ddrm(told: float):
+        def run(y, y01, seed):
+            model = dinv.sampling.DDRM(Denoiser01(prior, told), sigmas=ladder,
+                                       eta=settings("ddrm", family).get("eta", 0.85))
+            return model(y01, svd_physics(op, y01, sigma_y / 2), seed=seed) * 2 - 1
+        return run
 
     dps_zeta = settings("dps", family).get("zeta", 1.0)
 
@@ -128,7 +133,8 @@ def methods(prior, task: str, op, sigma_y: float, steps: int, dps_steps: int) ->
            "restora diffpir clip_x0, official ending": restora("diffpir", clip_x0=True, denoise_last=False),
            "deepinv DiffPIR": deepinv_diffpir}
     if op.has_svd and real_svd(op):
-        out |= {"restora ddrm": restora("ddrm"), "deepinv DDRM": deepinv_ddrm}
+        out |= {"restora ddrm": restora("ddrm"), "deepinv DDRM": deepinv_ddrm(1.0),
+                "deepinv DDRM, denoiser told sigma / sqrt(2)": deepinv_ddrm(2 ** -0.5)}
     if dps_steps:
         out |= {f"restora dps ({dps_steps} steps)": restora_dps,
                 f"deepinv DPS ({dps_steps} steps)": deepinv_dps}
@@ -147,6 +153,8 @@ def main() -> None:
     p.add_argument("--dps-seeds", type=int, default=1)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default="benchmarks/results/peers")
+    p.add_argument("--only", default="", help="run only the methods whose label contains one of these "
+                   "comma-separated strings, and merge their rows into --out's results")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     torch.set_grad_enabled(False)
@@ -162,6 +170,8 @@ def main() -> None:
         y01 = (y + op.A(torch.ones_like(x))) / 2
         dps_steps = args.dps_steps if task in args.dps_tasks.split(",") else 0
         for label, run in methods(prior, task, op, sigma_y, args.steps, dps_steps).items():
+            if args.only and not any(part in label for part in args.only.split(",")):
+                continue
             scores, ssims, seconds = [], [], 0.0
             seeds = args.dps_seeds if "DPS" in label.upper() else args.seeds
             for seed in range(seeds):
@@ -183,6 +193,8 @@ def main() -> None:
             "environment": environment()}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.only:
+        rows, meta = merged(out, rows, meta)
     (out / "results.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
     lines = ["| task | method | PSNR (dB), mean of seeds | +- s.e. | SSIM | s / image |",
              "|---|---|---:|---:|---:|---:|"]

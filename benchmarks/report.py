@@ -643,9 +643,12 @@ def peers_doc(data: dict) -> str:
         "`clip_x0=True` and `denoise_last=False` give the official behaviour (rows 'clip_x0, official "
         "ending').",
         "- **DDRM**: deepinv takes a list of noise levels on [0, 1] (peers.py gives it restora's ladder, "
-        "halved) and draws its noise with std sigma / sqrt(2) (in its code); it indexes real SVD "
-        "coefficients, so the comparison runs on inpainting, where restora's SVD is real (its blur and SR "
-        "SVDs are FFT-based, complex).",
+        "halved). Its code draws the noise of every step with std sigma / sqrt(2) but calls the denoiser "
+        "with sigma, so a denoiser that trusts its noise level (as restora's prior does) over-smooths from "
+        "the first step and fills a box with a flat, far too bright patch: the row 'deepinv DDRM' is deepinv "
+        "as shipped, the row 'denoiser told sigma / sqrt(2)' gives the denoiser the std deepinv actually "
+        "draws, which is the DDRM algorithm. It indexes real SVD coefficients, so the comparison runs on "
+        "inpainting, where restora's SVD is real (its blur and SR SVDs are FFT-based, complex).",
         f"- **DPS** ({meta.get('dps_tasks', 'sr4')}, {meta.get('dps_steps', 100)} steps instead of the "
         "paper's 1000, one seed: a backward pass per step is the CPU budget's limit): deepinv 0.5.0 "
         "discretises its own continuous-time VP SDE (linear beta 0.1..20) with that many DDPM steps and "
@@ -656,19 +659,29 @@ def peers_doc(data: dict) -> str:
     ]
     score = {(r["task"], r["method"]): r for r in rows}
     checks = []
+    pairs = (("restora diffpir", "deepinv DiffPIR"), ("restora diffpir clip_x0, official ending",
+                                                      "deepinv DiffPIR"),
+             ("restora ddrm", "deepinv DDRM, denoiser told sigma / sqrt(2)"))
     for task in dict.fromkeys(r["task"] for r in rows):
-        mine, peer = score.get((task, "restora diffpir")), score.get((task, "deepinv DiffPIR"))
-        if mine and peer:
-            gap = mine["psnr"] - peer["psnr"]
-            err = (mine["psnr_sem"] ** 2 + peer["psnr_sem"] ** 2) ** 0.5
-            checks.append(f"- {task}: restora minus deepinv DiffPIR {gap:+.2f} dB (standard error of the "
-                          f"difference {err:.2f} dB).")
+        for ours, theirs in pairs:
+            mine, peer = score.get((task, ours)), score.get((task, theirs))
+            if mine and peer:
+                gap = mine["psnr"] - peer["psnr"]
+                err = (mine["psnr_sem"] ** 2 + peer["psnr_sem"] ** 2) ** 0.5
+                checks.append(f"- {task}: {ours} minus {theirs} {gap:+.2f} dB (standard error of the "
+                              f"difference {err:.2f} dB).")
     if checks:
         lines += ["## Differences", "", *checks, ""]
     official = RESULTS / "peers" / "official.json"
     if official.exists():
         lines += official_section(json.loads(official.read_text()))
     return "\n".join(lines)
+
+
+def runtime_label(row: dict) -> str:
+    """'fp32 + channels_last' and the like; the official script runs fp32 NCHW."""
+    runtime = row.get("runtime", {"dtype": "fp32", "channels_last": False})
+    return runtime["dtype"] + (" + channels_last" if runtime["channels_last"] else " NCHW")
 
 
 def official_section(data: dict) -> list[str]:
@@ -682,12 +695,14 @@ def official_section(data: dict) -> list[str]:
             "`benchmarks/official_diffpir.py --clone PATH`: unchanged except the lines it names (test "
             "folder, restora's centred 128x128 mask as the script's `load_mask` file, LPIPS off, and the "
             "network: restora's bundled prior as a guided-diffusion epsilon model). Same crops, noiseless, "
-            f"its 20 NFE, lambda 1, zeta 1; {meta['seeds']} seeds each; PSNR of the PNG it writes.",
+            f"its 20 NFE, lambda 1, zeta 1; {meta['seeds']} seeds each; PSNR of the PNG it writes. (Times "
+            "of this run are in the JSON but not compared: other benchmarks shared the CPU; the next "
+            "section is the timing.)",
             "",
-            "| method | PSNR (dB), mean of seeds | +- s.e. | SSIM | s / image |",
-            "|---|---:|---:|---:|---:|",
-            *(f"| {r['method']} | {r['psnr']:.2f} | {r['psnr_sem']:.2f} | {r['ssim']:.4f} | "
-              f"{r['seconds_per_image']:.1f} |" for r in data["rows"]),
+            "| method | PSNR (dB), mean of seeds | +- s.e. | SSIM |",
+            "|---|---:|---:|---:|",
+            *(f"| {r['method']} | {r['psnr']:.2f} | {r['psnr_sem']:.2f} | {r['ssim']:.4f} |"
+              for r in data["rows"]),
             "",
         ]
         by = {r["method"]: r for r in data["rows"]}
@@ -707,12 +722,16 @@ def official_section(data: dict) -> list[str]:
             f"layout sets the cost) against restora's DiffPIR on those very weights, one 256 px image, "
             f"{speed[0]['nfe']} NFE, {meta['environment']['threads']} thread(s) on "
             f"{meta['environment']['processor']}, in one run. The script's build of its own network "
-            f"({speed[0].get('network_build_seconds', 0):.1f} s) is not counted.",
+            f"({speed[0].get('network_build_seconds', 0):.1f} s) is not counted, nor is torch.compile's "
+            "one-off compilation (a 2-step warm-up run before the timing), which is why compile stays opt-in "
+            "(`--compile`): it pays over long runs, not for one image. The default runtime is what "
+            "`restora.priors.base.fast_runtime` picks for this CPU; bf16 is the row oneDNN would have "
+            "chosen by itself (it emulates bf16 on AVX-512 CPUs without bf16 instructions).",
             "",
-            "| loop | s / image | speed-up |",
-            "|---|---:|---:|",
-            *(f"| {r['method']} | {r['seconds_per_image']:.1f} | {r.get('speedup_vs_official', 1.0):.2f}x |"
-              for r in speed),
+            "| loop | network runtime | s / image | speed-up |",
+            "|---|---|---:|---:|",
+            *(f"| {r['method']} | {runtime_label(r)} | {r['seconds_per_image']:.1f} | "
+              f"{r.get('speedup_vs_official', 1.0):.2f}x |" for r in speed),
             "",
         ]
     return lines
