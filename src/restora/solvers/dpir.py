@@ -39,12 +39,13 @@ DEFAULTS = {
     "sr": {"steps": 24, "lam": 0.23, "x8": True},
     "deblur": {"steps": 8, "lam": 0.23, "x8": True},
     "denoise": {"steps": 1, "x8": False},
-    "inpaint": {"steps": 40, "lam": 0.23, "x8": True},
+    "inpaint": {"steps": 40, "lam": 0.1, "x8": True},
     "mri": {"steps": 40, "lam": 0.1, "x8": True},
     "ct": {"steps": 24, "lam": 0.23, "x8": True},
 }
-"""The authors' settings (see the module doc); inpainting, MRI and CT: restora's choice, not the paper's
-(MRI / CT: benchmarks/tune.py --gray with ffdnet-gray on held-out training images,
+"""The authors' settings (see the module doc); inpainting, MRI and CT: restora's choice, not the paper's,
+by benchmarks/tune.py on held-out training images (inpainting: ffdnet-color at 256 px,
+benchmarks/results/tune-dpir/dpir-ffdnet-color.json; MRI / CT: --gray with ffdnet-gray,
 benchmarks/results/tune-medical/dpir-ffdnet-gray.json)."""
 
 
