@@ -65,6 +65,6 @@ def test_fixed_seeds_reproduce_the_stored_outputs():
     stored = torch.load(FIXTURE, weights_only=True)
     now = outputs()
     assert set(now) == set(stored)
-    for name, value in now.items():
-        assert torch.allclose(value, stored[name], atol=1e-5,
+    for name, value in now.items():  # 5e-5: float kernels differ between CPUs (AVX2 / AVX-512) by ~1e-5
+        assert torch.allclose(value, stored[name], atol=5e-5,
                               rtol=1e-5), (name, (value - stored[name]).abs().max())
