@@ -82,6 +82,12 @@ def centre_crops(folder: Path, size: int, limit: int | None, channels: int = 3) 
     return out
 
 
+def mean_sem(scores: list[float]) -> tuple[float, float]:
+    """Mean of per-seed scores and its standard error (0 for a single seed)."""
+    mean = sum(scores) / len(scores)
+    return mean, (sum((s - mean) ** 2 for s in scores) / max(1, len(scores) - 1) / len(scores)) ** 0.5
+
+
 def load_settings() -> dict:
     """Tuned per-task solver settings (benchmarks/settings.json, written by tune.py)."""
     return json.loads(SETTINGS_FILE.read_text()) if SETTINGS_FILE.exists() else {}

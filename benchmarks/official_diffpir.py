@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import DATA, TASKS, centre_crops, environment
+from common import DATA, TASKS, centre_crops, environment, mean_sem
 from PIL import Image
 
 from restora.metrics import psnr, ssim
@@ -78,7 +78,8 @@ def official_main(clone: Path, model_for, iter_num: int = 20) -> dict:
             sys.exit(f"{clone / SCRIPT}: expected one line {old!r} (a different commit than 111d26e?)")
         source = source.replace(old, new)
     source = source.replace("model = RESTORA_MODEL", "model = RESTORA_MODEL(diffusion)")
-    sys.path.insert(0, str(clone))
+    if str(clone) not in sys.path:
+        sys.path.insert(0, str(clone))
     namespace = {"__name__": "official_diffpir", "RESTORA_MODEL": model_for}
     exec(compile(source, str(clone / SCRIPT), "exec"), namespace)
     return namespace
@@ -120,8 +121,7 @@ def quality(args, clone: Path) -> list[dict]:
 
     def record(label: str, estimates: list[torch.Tensor], seconds: float) -> None:
         scores = [float(psnr(e, ref, quantize=True).mean()) for e in estimates]
-        mean = sum(scores) / len(scores)
-        sem = (sum((s - mean) ** 2 for s in scores) / max(1, len(scores) - 1) / len(scores)) ** 0.5
+        mean, sem = mean_sem(scores)
         rows.append({"task": "inpaint-box", "method": label, "psnr": mean, "psnr_sem": sem,
                      "psnr_seeds": scores, "ssim": sum(float(ssim(e, ref, quantize=True).mean())
                                                        for e in estimates) / len(estimates),
@@ -129,21 +129,21 @@ def quality(args, clone: Path) -> list[dict]:
         print(f"inpaint-box {label:40s} {mean:.2f} +- {sem:.2f} dB", flush=True)
 
     estimates, seconds = [], 0.0
-    for seed in range(args.seeds):
-        with tempfile.TemporaryDirectory() as tmp:
-            work = Path(tmp)
-            write_inputs(work, images, op.mask)
-            main = official_main(clone, lambda diffusion: EpsModel(prior, diffusion.alphas_cumprod))["main"]
-            here = os.getcwd()
-            os.chdir(work)
-            try:
+    main = official_main(clone, lambda diffusion: EpsModel(prior, diffusion.alphas_cumprod))["main"]
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        write_inputs(work, images, op.mask)
+        here = os.getcwd()
+        os.chdir(work)
+        try:
+            for seed in range(args.seeds):  # each run overwrites the script's output PNGs
                 torch.manual_seed(100 + seed)
                 start = time.perf_counter()
                 main()
                 seconds += time.perf_counter() - start
-            finally:
-                os.chdir(here)
-            estimates.append(read_outputs(work, [n for n, _ in images]))
+                estimates.append(read_outputs(work, [n for n, _ in images]))
+        finally:
+            os.chdir(here)
     record("official DiffPIR script", estimates, seconds)
     family = TASKS["inpaint-box"].family
     variants = {"restora diffpir": {},

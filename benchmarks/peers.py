@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 import torch
-from common import DATA, TASKS, centre_crops, environment
+from common import DATA, TASKS, centre_crops, environment, mean_sem
 from quality import merged
 
 from restora.metrics import psnr, ssim
@@ -180,8 +180,7 @@ def main() -> None:
                 seconds += time.perf_counter() - start
                 scores.append(float(psnr(est, ref, quantize=True).mean()))
                 ssims.append(float(ssim(est, ref, quantize=True).mean()))
-            mean = sum(scores) / len(scores)
-            sem = (sum((s - mean) ** 2 for s in scores) / max(1, len(scores) - 1) / len(scores)) ** 0.5
+            mean, sem = mean_sem(scores)
             rows.append({"task": task, "method": label, "psnr": mean, "psnr_sem": sem,
                          "psnr_seeds": scores, "ssim": sum(ssims) / len(ssims),
                          "seconds_per_image": seconds / seeds / len(x)})

@@ -63,8 +63,10 @@ def training_summary(run: Path) -> dict:
         seconds += (step - prev) * cfg["batch_size"] / float(row["images_per_s"])
         prev = step
     val = [{k: float(v) if k != "step" else int(v) for k, v in r.items()} for r in rows_csv(run / "val.csv")]
+    # run folders stay on the machine that trained them: this is that machine
     record = {"config": cfg, "first_step": first, "step": int(ckpt["step"]), "seconds": seconds, "val": val,
-              "final_loss": float(log[-1]["loss"])}
+              "final_loss": float(log[-1]["loss"]),
+              "machine": {"cpu": cpu_name(), "torch": torch.__version__}}
     if ckpt.get("compute"):  # wall / CPU seconds of the steps in the checkpoint (restarts excluded)
         record["compute"] = ckpt["compute"]
     # every logged row, redone steps included: what the run cost
@@ -115,6 +117,7 @@ def model_card(records: list[dict], measured: dict[str, float]) -> str:
     step = int(meta["train_steps"])
     last = records[-1]
     cfg = last["config"]
+    machine = last["machine"]  # where the last stage trained (report.py may run elsewhere)
     params = sum(v.numel() for v in state.values())
     stages, commands, total, hours_at = [], [], 0.0, []
     for k, record in enumerate(records):
@@ -159,8 +162,8 @@ def model_card(records: list[dict], measured: dict[str, float]) -> str:
         f"{cfg['grad_clip']}, EMA {cfg['ema_decay']}; {step} steps ({step * cfg['batch_size']} crops) in "
         f"{len(records)} stage(s):",
         *stages,
-        f"- **Compute**: {total:.1f} h on {cpu_name()} (2 cores, no GPU; {cfg['threads']} thread(s) in the "
-        f"last stage), torch {torch.__version__}: short for a diffusion prior, limited by the CPU time of "
+        f"- **Compute**: {total:.1f} h on {machine['cpu']} (2 cores, no GPU; {cfg['threads']} thread(s) in "
+        f"the last stage), torch {machine['torch']}: short for a diffusion prior, limited by the CPU time of "
         "the sessions that trained it.",
         "- **Solver settings** stored with the weights (`restora models info default`; "
         "`restora.solvers.settings` and `restora restore` use them over the published defaults), "
@@ -508,7 +511,7 @@ def phase_diagnosis(meta: dict, rows: list[dict], hio: dict) -> list[str]:
     truth = meta.get("phase_misfit_of_truth")
     if not truth or "misfit_per_image" not in hio:
         return []
-    out = []
+    out, all_fit = [], True
     for r in rows:
         if r["task"] != "phase-retrieval" or not r["method"].startswith("dps") or "misfit_per_image" not in r:
             continue
@@ -517,13 +520,15 @@ def phase_diagnosis(meta: dict, rows: list[dict], hio: dict) -> list[str]:
                                                      r["psnr_per_image"], hio["psnr_per_image"],
                                                      hio["misfit_per_image"], strict=True):
             verdict = "wins" if mine > base else "loses"
-            why = ("fits the data to the noise level" if fit <= 1.1 * t else
+            fits = fit <= 1.1 * t
+            all_fit &= fits
+            why = ("fits the data to the noise level" if fits else
                    f"fits the data {fit / t:.1f}x worse than the truth")
             notes.append(f"{name}: {verdict} ({mine:.2f} vs {base:.2f} dB), misfit {fit:.3f} vs HIO "
                          f"{hio_fit:.3f}, truth {t:.3f}: {why}")
         out.append(f"- phase retrieval, why ({r['method']}; misfit = ||y - |F P x||| / ||y||, the truth's is "
                    "the noise alone): " + "; ".join(notes) + ".")
-    if out and all("fits the data to the noise level" in line for line in out[-1:]):
+    if out and all_fit:
         out.append("- phase retrieval, in short: where DPS loses it still fits the measured magnitudes as "
                    "well as the true image does (and HIO fits them better than the truth: it fits the "
                    "noise), so the magnitudes do not single out the image beyond the sign / flip that the "
@@ -674,16 +679,19 @@ def peers_doc(data: dict) -> str:
         for ours, theirs in pairs:
             mine, peer = score.get((task, ours)), score.get((task, theirs))
             if mine and peer:
-                gap = mine["psnr"] - peer["psnr"]
-                err = (mine["psnr_sem"] ** 2 + peer["psnr_sem"] ** 2) ** 0.5
-                checks.append(f"- {task}: {ours} minus {theirs} {gap:+.2f} dB (standard error of the "
-                              f"difference {err:.2f} dB).")
+                checks.append(f"- {task}: {ours} minus {theirs} {difference(mine, peer)}.")
     if checks:
         lines += ["## Differences", "", *checks, ""]
     official = RESULTS / "peers" / "official.json"
     if official.exists():
         lines += official_section(json.loads(official.read_text()))
     return "\n".join(lines)
+
+
+def difference(mine: dict, theirs: dict) -> str:
+    """'+0.12 dB (standard error of the difference 0.36 dB)' for two rows of seed means."""
+    err = (mine["psnr_sem"] ** 2 + theirs["psnr_sem"] ** 2) ** 0.5
+    return f"{mine['psnr'] - theirs['psnr']:+.2f} dB (standard error of the difference {err:.2f} dB)"
 
 
 def runtime_label(row: dict) -> str:
@@ -717,9 +725,7 @@ def official_section(data: dict) -> list[str]:
         ref = by.get("official DiffPIR script")
         for label, r in by.items():
             if ref and r is not ref:
-                err = (r["psnr_sem"] ** 2 + ref["psnr_sem"] ** 2) ** 0.5
-                lines.append(f"- {label} minus the official script: {r['psnr'] - ref['psnr']:+.2f} dB "
-                             f"(standard error {err:.2f} dB).")
+                lines.append(f"- {label} minus the official script: {difference(r, ref)}.")
         lines.append("")
     if data.get("speed"):
         speed = data["speed"]
