@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from common import DATA, TASKS, centre_crops, environment
-from quality import markdown, merged, nfe, solver_kwargs, write_results
+from quality import markdown, merged, nfe, solver_kwargs, split_method, write_results
 from torch import Tensor
 
 from restora.io import write_image
@@ -97,13 +97,13 @@ def methods_for(task: str, method_names: list[str], priors: dict, op: Operator, 
     out: dict[str, tuple[Callable, int]] = {}
     family = TASKS[task].family
     for method in method_names:
-        solver, prior_name = method.split("@", 1)
+        solver, prior_name, _ = split_method(method)
         try:
             check_compatible(solver, op)
         except ValueError:
             continue
         prior = priors[prior_name]
-        kwargs = solver_kwargs(method, solver, family, prior, {**STEPS, **PHASE_STEPS, "dps": args.dps_steps}
+        kwargs = solver_kwargs(method, family, prior, {**STEPS, **PHASE_STEPS, "dps": args.dps_steps}
                                if task == "phase-retrieval" else STEPS, args.no_x8)
         draws = args.restarts if task == "phase-retrieval" else 1
         run = partial(restore_samples, get(solver), prior, samples=draws, sigma_y=args.sigma_y, **kwargs)
@@ -156,7 +156,7 @@ def main() -> None:
         if task == "phase-retrieval":  # the misfit the noise alone leaves: what a perfect fit reaches
             meta["phase_misfit_of_truth"] = [round(float(v), 4) for v in misfit(op, x, y)]
         method_names = METHODS[task].split(",")
-        for name in {m.split("@", 1)[1] for m in method_names} - set(priors):
+        for name in {split_method(m)[1] for m in method_names} - set(priors):
             priors[name] = for_channels(load_prior(name), 1)
         methods = {CLASSICAL[task]: (lambda op, y, g, task=task: classical(task, op, y, args.restarts, g), 0),
                    **methods_for(task, method_names, priors, op, args)}

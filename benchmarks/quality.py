@@ -5,7 +5,8 @@
 
 A method is ``SOLVER`` (with --prior) or ``SOLVER@PRIOR``; its options are the solver's published
 defaults with the settings tuned for that prior (:func:`restora.solvers.settings`), and the
-number of steps from --steps (``SOLVER=N`` or ``SOLVER@PRIOR=N``).
+number of steps from --steps (``SOLVER=N`` or ``SOLVER@PRIOR=N``). ``SOLVER@PRIOR:KEY=VALUE:...``
+overrides options for that method alone (e.g. ``diffpir@default+ffdnet-color:sigma_start=0.6``).
 Centre 256x256 crops of CBSD68 (first --limit images, sorted by name), Gaussian measurement noise
 sigma_y (default 0.05 on the [-1, 1] scale = 6.375/255 on [0, 1]), one seeded measurement per image
 and task. PSNR / SSIM on 8-bit quantised RGB images in [0, 1] (BasicSR convention, no border crop),
@@ -27,11 +28,12 @@ import torch
 from common import DATA, TASKS, centre_crops, environment
 
 from restora.baselines import classical
+from restora.cli.options import parse_pairs
 from restora.io import write_image
 from restora.metrics import psnr, ssim
 from restora.pictures import as_unit, side_by_side
 from restora.priors import load as load_prior
-from restora.solvers import check_compatible, get, info, restore_samples, settings
+from restora.solvers import check_compatible, get, info, restore_samples, settings, validate_options
 from restora.solvers.repaint import repaint_nfe
 
 IMAGE_TASKS = ("sr4", "deblur-gauss", "deblur-levin", "inpaint-box", "inpaint-random")
@@ -39,12 +41,21 @@ DEFAULT_SOLVERS = ("diffpir", "ddrm", "ddnm", "pigdm", "dps")
 STEPS = {"diffpir": 100, "ddrm": 20, "ddnm": 100, "pigdm": 100, "dps": 250}
 
 
-def solver_kwargs(method: str, solver: str, family: str, prior, steps: dict[str, int],
-                  no_x8: bool = False) -> dict:
+def split_method(method: str) -> tuple[str, str, dict]:
+    """``'SOLVER@PRIOR:KEY=VALUE:...'`` -> (solver, prior, the options it overrides, checked)."""
+    head, *pairs = method.split(":")
+    solver, prior = head.split("@", 1)
+    return solver, prior, validate_options(solver, parse_pairs(pairs, method))
+
+
+def solver_kwargs(method: str, family: str, prior, steps: dict[str, int], no_x8: bool = False) -> dict:
     """The published settings with those tuned for ``prior``, and the steps: --steps for the method or
-    its solver, else the settings' own, else :data:`STEPS`; ``no_x8`` turns DPIR's self-ensemble off."""
+    its solver, else the settings' own, else :data:`STEPS`; then the method's own overrides;
+    ``no_x8`` turns DPIR's self-ensemble off."""
+    solver, _, overrides = split_method(method)
     kwargs = settings(solver, family, prior)
     kwargs["steps"] = steps.get(method, steps.get(solver, kwargs.get("steps", STEPS.get(solver))))
+    kwargs.update(overrides)
     if no_x8 and "x8" in kwargs:
         kwargs["x8"] = False
     return kwargs
@@ -94,7 +105,7 @@ def main() -> None:
     images = centre_crops(Path(args.images), args.size, args.limit)
     priors = {}
     for method in methods_given:
-        name = method.split("@", 1)[1]
+        name = split_method(method)[1]
         if name not in priors:
             priors[name] = load_prior(name).configure(dtype=args.dtype, channels_last=None)
     rows = []
@@ -108,14 +119,14 @@ def main() -> None:
             chunks.append((op, idx, op.measure(x, args.sigma_y, torch.Generator().manual_seed(7 + idx[0]))))
         methods = {"classical": (lambda op, y, g: classical(op, y, args.sigma_y), 0)}
         for method in methods_given:
-            solver, prior_name = method.split("@", 1)
+            solver, prior_name, _ = split_method(method)
             label = solver if len(priors) == 1 and not args.merge else method
             try:
                 check_compatible(solver, chunks[0][0])
             except ValueError:
                 continue
             prior = priors[prior_name]
-            kwargs = solver_kwargs(method, solver, task.family, prior, steps, args.no_x8)
+            kwargs = solver_kwargs(method, task.family, prior, steps, args.no_x8)
             run = partial(get(solver), prior, sigma_y=args.sigma_y, **kwargs)
             methods[label] = (lambda op, y, g, run=run: run(op, y, generator=g), nfe(solver, kwargs))
             if args.samples > 1 and info(solver).stochastic:
@@ -164,9 +175,12 @@ def merged(out: Path, rows: list[dict], meta: dict) -> tuple[list[dict], dict]:
     both = {**old["meta"], **meta}
     if "methods" in meta:
         both["methods"] = list(dict.fromkeys(old["meta"].get("methods", []) + meta["methods"]))
-    for key in ("settings", "runtime"):
-        if key in meta:
-            both[key] = {**old["meta"].get(key, {}), **meta[key]}
+    if "runtime" in meta:
+        both["runtime"] = {**old["meta"].get("runtime", {}), **meta["runtime"]}
+    if "settings" in meta:  # method -> task family -> options: a rerun of some families keeps the others
+        before = old["meta"].get("settings", {})
+        both["settings"] = {**before, **{m: {**before.get(m, {}), **families}
+                                         for m, families in meta["settings"].items()}}
     if "samples" in meta:
         both["samples"] = max(old["meta"].get("samples", 1), meta["samples"])
     return rows, both
@@ -174,8 +188,7 @@ def merged(out: Path, rows: list[dict], meta: dict) -> tuple[list[dict], dict]:
 
 def record(args, images: list, priors: dict, methods_given: list[str], steps: dict[str, int]) -> dict:
     """The run's metadata: images, noise, methods and the settings each used per task family."""
-    settings_used = {m: {f: solver_kwargs(m, m.split("@")[0], f, priors[m.split("@", 1)[1]], steps,
-                                          args.no_x8)
+    settings_used = {m: {f: solver_kwargs(m, f, priors[split_method(m)[1]], steps, args.no_x8)
                          for f in {TASKS[t].family for t in args.tasks.split(",")}} for m in methods_given}
     meta = {"images": [n for n, _ in images], "size": args.size, "sigma_y": args.sigma_y,
             "sigma_y_scale": "[-1,1]", "priors": list(priors), "methods": methods_given,

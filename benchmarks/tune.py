@@ -5,8 +5,9 @@
 
 Grid-searches DiffPIR's (lam, zeta) at 25 NFE (with --solvers diffpir,dps also DPS's zeta; dpir: its
 iterations and lam) on the validation split that `restora train` holds out (every 10th image of
-../shared/data/train/natural; --gray: as gray images), one task per family (sr4, deblur-gauss,
-inpaint-random; mri4, ct-sparse30), sigma_y on [-1, 1], and writes the best by mean PSNR to
+../shared/data/train/natural; --gray: as gray images), the tasks of each family (sr4; deblur-gauss and
+deblur-levin, whose best settings differ, scored by their mean; inpaint-random; mri4; ct-sparse30),
+sigma_y on [-1, 1], and writes the best by mean PSNR to
 benchmarks/settings.json together with every grid result, so the choice is reproducible (--merge:
 into the settings already there).
 """
@@ -29,8 +30,9 @@ from restora.priors.wrappers import for_channels
 from restora.solvers import get
 from restora.train import split_paths
 
-FAMILY_TASK = {"sr": "sr4", "deblur": "deblur-gauss", "inpaint": "inpaint-random", "mri": "mri4",
-               "ct": "ct-sparse30"}
+FAMILY_TASKS = {"sr": ("sr4",), "deblur": ("deblur-gauss", "deblur-levin"), "inpaint": ("inpaint-random",),
+                "mri": ("mri4",), "ct": ("ct-sparse30",)}
+"""The tasks a family's settings are chosen on (one setting serves every blur kernel, so both kinds)."""
 GRIDS = {
     "diffpir": {"steps": [25], "lam": [1.0, 4.0, 16.0], "zeta": [0.1, 0.4, 1.0]},
     "dps": {"steps": [100], "zeta": [0.3, 1.0]},
@@ -44,6 +46,28 @@ def held_out(limit: int, size: int, channels: int = 3) -> torch.Tensor:
     return torch.cat([centre_crop(read_image(path, channels=channels), size) * 2 - 1 for path in val[:limit]])
 
 
+def measured(task, x: torch.Tensor, sigma_y: float) -> list[tuple]:
+    """(operator, image indices, y) per group of images that share an operator (a Levin kernel each)."""
+    chunks = []
+    for idx in task.groups(len(x), len(x)):
+        op = task.operator(idx, x[idx].shape)
+        chunks.append((op, idx, op.measure(x[idx], sigma_y, torch.Generator().manual_seed(3))))
+    return chunks
+
+
+def merged(record: dict, settings: dict, tuning: dict) -> dict:
+    """``record`` with the families just tuned replaced, choice and trials; the others keep theirs.
+    The run's own details (images, size, environment) go to ``_tuning["merges"]``."""
+    record = {**record, **{solver: {**record.get(solver, {}), **families}
+                           for solver, families in settings.items()}}
+    redone = {(t["solver"], t["family"]) for t in tuning["trials"]}
+    old = record["_tuning"]
+    trials = [t for t in old["trials"] if (t["solver"], t["family"]) not in redone] + tuning["trials"]
+    run = {k: v for k, v in tuning.items() if k != "trials"}
+    record["_tuning"] = {**old, "trials": trials, "merges": [*old.get("merges", []), run]}
+    return record
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--prior", default="default")
@@ -51,7 +75,7 @@ def main() -> None:
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--sigma-y", type=float, default=0.05)
     p.add_argument("--solvers", default="diffpir")
-    p.add_argument("--families", default="sr,deblur,inpaint", help=f"of {', '.join(FAMILY_TASK)}")
+    p.add_argument("--families", default="sr,deblur,inpaint", help=f"of {', '.join(FAMILY_TASKS)}")
     p.add_argument("--gray", action="store_true", help="tune on gray images (a colour prior: replicated)")
     p.add_argument("--merge", action="store_true", help="update the settings already in --out")
     p.add_argument("--out", default=str(SETTINGS_FILE), help="where to write the settings (JSON)")
@@ -67,19 +91,21 @@ def main() -> None:
     for solver in args.solvers.split(","):
         grid = GRIDS[solver]
         for family in args.families.split(","):
-            task_name = FAMILY_TASK[family]
-            task = TASKS[task_name]
-            op = task.operator(list(range(len(x))), x.shape)
-            y = op.measure(x, args.sigma_y, torch.Generator().manual_seed(3))
+            problems = [measured(TASKS[name], x, args.sigma_y) for name in FAMILY_TASKS[family]]
             best = None
             for values in itertools.product(*grid.values()):
                 kwargs = dict(zip(grid, values, strict=True))
-                out = get(solver)(prior, op, y, sigma_y=args.sigma_y,
-                                  generator=torch.Generator().manual_seed(5), **kwargs)
-                score = float(psnr(as_unit(out), ref, quantize=True).mean())
-                trials.append({"solver": solver, "family": family, "task": task_name, **kwargs,
-                               "psnr": score})
-                print(f"{solver} {task_name} {kwargs}: {score:.2f} dB", flush=True)
+                scores = {}
+                for name, chunks in zip(FAMILY_TASKS[family], problems, strict=True):
+                    out = torch.empty_like(x)
+                    for op, idx, y in chunks:
+                        out[idx] = get(solver)(prior, op, y, sigma_y=args.sigma_y,
+                                               generator=torch.Generator().manual_seed(5), **kwargs)
+                    scores[name] = float(psnr(as_unit(out), ref, quantize=True).mean())
+                score = sum(scores.values()) / len(scores)
+                trials += [{"solver": solver, "family": family, "task": name, **kwargs, "psnr": value}
+                           for name, value in scores.items()]
+                print(f"{solver} {family} {kwargs}: {score:.2f} dB {scores}", flush=True)
                 if best is None or score > best[0]:
                     best = (score, kwargs)
             # steps are a setting only where the grid searches them (dpir); else the run's budget
@@ -88,13 +114,9 @@ def main() -> None:
     tuning = {"prior": args.prior, "images": args.limit, "size": args.size, "sigma_y": args.sigma_y,
               "channels": channels, "families": args.families.split(","), "trials": trials,
               "environment": environment()}
-    record = {**settings, "_tuning": tuning}
     out = Path(args.out)
-    if args.merge and out.exists():  # earlier families keep their choice and their record
-        record = json.loads(out.read_text())
-        for solver, families in settings.items():
-            record.setdefault(solver, {}).update(families)
-        record["_tuning"] = {**record["_tuning"], "more": [*record["_tuning"].get("more", []), tuning]}
+    record = (merged(json.loads(out.read_text()), settings, tuning) if args.merge and out.exists()
+              else {**settings, "_tuning": tuning})
     out.write_text(json.dumps(record, indent=2))
     print(json.dumps(settings, indent=2))
 
