@@ -722,15 +722,15 @@ def results_doc() -> str:
     low = read("quality-lownoise-s001")
     if low:
         lines += quality_section("## 3. The same at low noise (sigma_y = 0.01)", "quality-lownoise-s001",
-                                 "Three tasks, same crops, methods and settings as section 2, five times "
-                                 "less measurement noise.")
+                                 "Three tasks on the first crops of section 2 (CPU time), same methods "
+                                 "and settings, five times less measurement noise.")
         lines += ["Where each method wins and loses:", "", *wins_and_losses(low["rows"])]
     if read("quality-solvers"):
         lines += quality_section(
             "## 4. Every solver on the same tasks (bundled prior)",
             "quality-solvers",
-            "Every posterior-sampling solver with the bundled prior, at its published settings with the "
-            "steps given in `benchmarks/run_all.sh`. Fewer images (CPU time): a comparison of methods, not "
+            "Every posterior-sampling solver with the bundled prior, with the steps given in "
+            "`benchmarks/run_all.sh`. Fewer images (CPU time): a comparison of methods, not "
             "a leaderboard. Solvers that cannot handle an operator (e.g. DDRM/DDNM need an SVD) are absent "
             "from that task.",
         )
