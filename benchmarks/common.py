@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +52,16 @@ class Task:
             return Inpaint(torch.cat(masks))
         kernel = f"levin:{indices[0] % 8 + 1}" if self.kernel_per_image else None
         return build_operator(self.task, shape, kernel=kernel, generator=gen)
+
+    def measurements(self, x: Tensor, sigma_y: float, batch: int,
+                     seed: Callable[[list[int]], int]) -> list[tuple[Operator, list[int], Tensor]]:
+        """(operator, image indices, y) for each group of at most ``batch`` images of ``x`` that share an
+        operator; ``seed(indices)`` seeds that group's measurement noise."""
+        out = []
+        for idx in self.groups(len(x), batch):
+            op = self.operator(idx, x[idx].shape)
+            out.append((op, idx, op.measure(x[idx], sigma_y, torch.Generator().manual_seed(seed(idx)))))
+        return out
 
 
 TASKS = {

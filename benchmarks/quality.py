@@ -112,15 +112,14 @@ def main() -> None:
     for task_name in args.tasks.split(","):
         task = TASKS[task_name]
         refs = torch.cat([as_unit(img) for _, img in images])
-        chunks = []  # (operator, image indices, measurement) shared by every method
-        for idx in task.groups(len(images), args.batch):
-            op = task.operator(idx, images[idx[0]][1].shape)
-            x = torch.cat([images[i][1] for i in idx])
-            chunks.append((op, idx, op.measure(x, args.sigma_y, torch.Generator().manual_seed(7 + idx[0]))))
+        # (operator, image indices, measurement) shared by every method
+        chunks = task.measurements(torch.cat([img for _, img in images]), args.sigma_y, args.batch,
+                                   lambda idx: 7 + idx[0])
         methods = {"classical": (lambda op, y, g: classical(op, y, args.sigma_y), 0)}
         for method in methods_given:
-            solver, prior_name, _ = split_method(method)
-            label = solver if len(priors) == 1 and not args.merge else method
+            solver, prior_name, overrides = split_method(method)
+            # the solver's name alone is a label only where it tells the methods apart
+            label = solver if len(priors) == 1 and not args.merge and not overrides else method
             try:
                 check_compatible(solver, chunks[0][0])
             except ValueError:

@@ -452,40 +452,43 @@ def composite_gap_explained(meta: dict, rows: list[dict]) -> list[str]:
         "DPIR + FFDNet for PSNR.",
         "",
     ]
-    if worse_than_alone:
+    for t in worse_than_alone:
+        family = TASKS[t].family
+        chosen = {m: meta["settings"][m][family] for m in (COMPOSITE, "diffpir@default")}
         lines += [
-            f"On {', '.join(worse_than_alone)} one composite draw is even below the bundled prior alone "
-            "(" + ", ".join(f"{score[(t, COMPOSITE)]:.2f} vs {score[(t, 'diffpir@default')]:.2f} dB"
-                            for t in worse_than_alone)
-            + "), with visible grain in the restored flat areas (the grid picture). Both priors run "
-            "DiffPIR with the deblurring settings chosen on held-out training crops over Gaussian and "
-            "Levin kernels (`benchmarks/tune.py`: lam 4, zeta 1 for each), and this task is where one "
-            "setting per task family transfers worst." + lam_diagnosis(score),
+            f"On {t} one composite draw is even below the bundled prior alone "
+            f"({score[(t, COMPOSITE)]:.2f} vs {score[(t, 'diffpir@default')]:.2f} dB), with visible grain in "
+            f"the restored flat areas (the grid picture). Both run DiffPIR with the {family} settings chosen "
+            f"on held-out training crops over the family's tasks (`benchmarks/tune.py`: "
+            + "; ".join(f"{m} lam {c['lam']:g}, zeta {c['zeta']:g}" for m, c in chosen.items())
+            + "), and this task is where one setting per task family transfers worst."
+            + (lam_diagnosis(score, chosen) if t == "deblur-levin" else ""),
             "",
         ]
     return lines
 
 
-def lam_diagnosis(score: dict) -> str:
-    """The motion-blur rows again with a larger data-step weight, run on the test crops as a diagnosis
-    only (the settings stay those chosen on held-out training crops)."""
+def lam_diagnosis(score: dict, chosen: dict[str, dict]) -> str:
+    """The motion-blur rows again with a larger data-step weight (lam 16, `benchmarks/run_all.sh`), run
+    on the test crops as a diagnosis only (the settings stay those chosen on held-out training crops)."""
     data = read("quality-levin-lam16")
     if data is None:
         return ""
     other = psnr_of(data["rows"])
-    pairs = [(m, f"{m}:lam=16") for m in (COMPOSITE, "diffpir@default")]
-    found = [(m, score[("deblur-levin", m)], other[("deblur-levin", d)]) for m, d in pairs
-             if ("deblur-levin", m) in score and ("deblur-levin", d) in other]
+    found = [(m, score[("deblur-levin", m)], other[("deblur-levin", f"{m}:lam=16")]) for m in chosen
+             if ("deblur-levin", m) in score and ("deblur-levin", f"{m}:lam=16") in other]
     if not found:
         return ""
-    cells = "; ".join(f"{m} {lam16:.2f} dB (lam 4: {lam4:.2f})" for m, lam4, lam16 in found)
+    cells = "; ".join(f"{m} {lam16:.2f} dB (lam {chosen[m]['lam']:g}: {tuned:.2f})"
+                      for m, tuned, lam16 in found)
     gain = found[0][2] - found[0][1]
     gap = score.get(("deblur-levin", STRONG), found[0][1]) - found[0][1]
+    tuning = json.loads((RESULTS / "split" / "tuned-composite.json").read_text())["_tuning"]
     return (" A diagnosis on the same crops, not used to choose any setting "
             "(`benchmarks/results/quality-levin-lam16`, one draw, lam 16): " + cells + ". "
             + (f"The composite gains {gain:+.2f} dB of its {gap:.2f} dB gap to DPIR + FFDNet: on motion blur "
-               "part of it is the data-step weight, which the held-out tuning (3 crops of 128 px) sets lower "
-               "than these images want; the rest is the sampler's, as above."
+               f"part of it is the data-step weight, which the held-out tuning ({tuning['images']} crops of "
+               f"{tuning['size']} px) sets lower than these images want; the rest is the sampler's, as above."
                if gain > 0.3 else "A larger data-step weight does not close the gap."))
 
 
@@ -506,7 +509,8 @@ def composite_tuning_note(settings: dict) -> str:
                 key = tuple(sorted((k, v) for k, v in t.items() if k not in SCORE_KEYS))
                 by_setting.setdefault(key, []).append(t["psnr"])
         mean = {key: sum(v) / len(v) for key, v in by_setting.items()}
-        same = next(v for key, v in mean.items() if all(dict(key)[k] == v for k, v in chosen.items()))
+        same = next(psnr for key, psnr in mean.items()
+                    if all(dict(key)[option] == value for option, value in chosen.items()))
         loss = max(loss, max(mean.values()) - same)
     return (" The composite prior uses the bundled prior's settings; tuned for itself on the same grid "
             f"(`{path.relative_to(ROOT)}`) it would gain at most {loss:.2f} dB on any task family.")
@@ -515,8 +519,7 @@ def composite_tuning_note(settings: dict) -> str:
 def precision_section(fp32: dict, bf16: dict) -> list[str]:
     """bf16 against fp32: the same runs of section 2 with the priors in bf16 (restora's default on a CPU
     with bf16 instructions), PSNR difference and speed-up per method."""
-    if {r["environment"]["processor"] for r in (fp32["meta"], bf16["meta"])} != {
-            fp32["meta"]["environment"]["processor"]}:
+    if fp32["meta"]["environment"]["processor"] != bf16["meta"]["environment"]["processor"]:
         return []  # a speed ratio across machines means nothing
     mine = {(r["task"], r["method"]): r for r in fp32["rows"]}
     pairs = [(r, mine[(r["task"], r["method"])]) for r in bf16["rows"]

@@ -46,15 +46,6 @@ def held_out(limit: int, size: int, channels: int = 3) -> torch.Tensor:
     return torch.cat([centre_crop(read_image(path, channels=channels), size) * 2 - 1 for path in val[:limit]])
 
 
-def measured(task, x: torch.Tensor, sigma_y: float) -> list[tuple]:
-    """(operator, image indices, y) per group of images that share an operator (a Levin kernel each)."""
-    chunks = []
-    for idx in task.groups(len(x), len(x)):
-        op = task.operator(idx, x[idx].shape)
-        chunks.append((op, idx, op.measure(x[idx], sigma_y, torch.Generator().manual_seed(3))))
-    return chunks
-
-
 def merged(record: dict, settings: dict, tuning: dict) -> dict:
     """``record`` with the families just tuned replaced, choice and trials; the others keep theirs.
     The run's own details (images, size, environment) go to ``_tuning["merges"]``."""
@@ -91,7 +82,8 @@ def main() -> None:
     for solver in args.solvers.split(","):
         grid = GRIDS[solver]
         for family in args.families.split(","):
-            problems = [measured(TASKS[name], x, args.sigma_y) for name in FAMILY_TASKS[family]]
+            problems = [TASKS[name].measurements(x, args.sigma_y, len(x), lambda idx: 3)
+                        for name in FAMILY_TASKS[family]]
             best = None
             for values in itertools.product(*grid.values()):
                 kwargs = dict(zip(grid, values, strict=True))
