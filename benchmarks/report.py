@@ -14,7 +14,9 @@ import argparse
 import csv
 import json
 import math
+import statistics
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -23,21 +25,51 @@ from common import ROOT, SETTINGS_FILE, TASKS
 from restora.bench import cpu_name
 from restora.priors import load as load_prior
 from restora.priors.loaders import load_state_dict, read_metadata
-from restora.priors.registry import BUNDLED_FILE
+from restora.priors.registry import BUNDLED_FILE, CANDIDATE_FILE, CANDIDATE_NAME
 from restora.solvers.common import noise_levels
+from restora.train import TrainConfig, train_runtime
 
 RESULTS = ROOT / "benchmarks" / "results"
-WEIGHTS = ROOT / "src" / "restora" / "weights" / BUNDLED_FILE
-CARD = WEIGHTS.with_suffix(".md")
+WEIGHTS_DIR = ROOT / "src" / "restora" / "weights"
+WEIGHTS = WEIGHTS_DIR / BUNDLED_FILE
 VERSION = WEIGHTS.stem  # restora-natural-vN
 DOC = ROOT / "docs" / "results.md"
 # The training runs' records (config, steps, compute time, validation log), written from a run folder
-# whenever it is present, so that the model card survives the (git-ignored) run folders. v2 continues
-# v1's weights (restora train --init-from), so its card describes both stages.
-TRAINING_RECORDS = [RESULTS / "training-natural-v1.json", RESULTS / "training-natural-v2.json"]
+# whenever it is present, so that the model card survives the (git-ignored) run folders. Each stage
+# continues the previous stage's weights (restora train --init-from), so a card describes all stages.
+TRAINING_RECORDS = [RESULTS / f"training-natural-v{n}.json" for n in (1, 2, 3)]
 # the last commit that shipped a weights file which a later version replaced
 SHIPPED_AT = {"restora-natural-v1.safetensors": "aa9fc23"}
-TRAINING_RECORD = TRAINING_RECORDS[1] if VERSION.endswith("v2") else TRAINING_RECORDS[0]
+
+
+@dataclass(frozen=True)
+class Version:
+    """A trained prior with a model card: its weights, how many training stages made it, the name restora
+    loads it by, the title of its card, and where its CBSD68 denoising rows are (folder, method)."""
+
+    weights: Path
+    stages: int
+    prior: str
+    role: str
+    denoise: tuple[str, str]
+    quality: str = ""  # quality.py results of these weights beside the bundled prior's main table
+
+    @property
+    def card(self) -> Path:
+        return self.weights.with_suffix(".md")
+
+    @property
+    def record(self) -> Path:
+        return TRAINING_RECORDS[self.stages - 1]
+
+
+BUNDLED = Version(WEIGHTS, 2, "default", "the bundled prior", ("denoise", "default"))
+# trained further, shipped beside the bundled prior until docs/results.md is regenerated with it
+NEXT = Version(WEIGHTS_DIR / CANDIDATE_FILE, 3, CANDIDATE_NAME,
+               "the next bundled prior (not yet the default)", ("denoise-next", CANDIDATE_NAME),
+               "quality-next-box")
+MAIN_TABLE = "quality-lownoise"  # docs/results.md's main restoration table (quality.py --out folder)
+VERSIONS = [BUNDLED, NEXT]
 # Published CBM3D PSNR on CBSD68 (Zhang et al., "Beyond a Gaussian Denoiser", TIP 2017, Table III).
 CBM3D_PUBLISHED = {15: 33.52, 25: 30.71, 50: 27.38}
 
@@ -68,11 +100,15 @@ def training_summary(run: Path) -> dict:
         prev = step
     val = [{k: float(v) if k != "step" else int(v) for k, v in r.items()} for r in rows_csv(run / "val.csv")]
     # run folders stay on the machine that trained them: this is that machine
+    bf16, _ = train_runtime(torch.device("cpu"), TrainConfig(amp=cfg["amp"]))
     record = {"config": cfg, "first_step": first, "step": int(ckpt["step"]), "seconds": seconds, "val": val,
               "final_loss": float(log[-1]["loss"]),
-              "machine": {"cpu": cpu_name(), "torch": torch.__version__}}
+              "machine": {"cpu": cpu_name(), "torch": torch.__version__, "bf16_autocast": bf16}}
     if ckpt.get("compute"):  # wall / CPU seconds of the steps in the checkpoint (restarts excluded)
         record["compute"] = ckpt["compute"]
+        start = ROOT / cfg["init_from"] if cfg.get("init_from") else None
+        if start is not None and start.is_file():  # the count continues the compute those weights record
+            record["compute_before"] = json.loads(read_metadata(start).get("train_compute", "{}"))
     # every logged row, redone steps included: what the run cost
     all_rows = rows_csv(run / "log.csv")
     record["spent_wall_seconds"] = sum(
@@ -80,14 +116,14 @@ def training_summary(run: Path) -> dict:
     return record
 
 
-def validate_weights() -> dict[str, float]:
-    """Held-out denoising PSNR of the bundled weights themselves (what `restora train` logs)."""
+def validate_weights(version: Version) -> dict[str, float]:
+    """Held-out denoising PSNR of a version's weights themselves (what `restora train` logs)."""
     from restora.train import split_paths, validate, validation_set
 
-    record = json.loads(TRAINING_RECORD.read_text())["config"]
+    record = json.loads(version.record.read_text())["config"]
     _, val = split_paths([str(ROOT / d) for d in record["data"]], record["holdout_every"])
     with torch.inference_mode():
-        return validate(load_prior("default"), validation_set(val, record["val_crop"]))
+        return validate(load_prior(version.prior), validation_set(val, record["val_crop"]))
 
 
 def command(cfg: dict, step: int, init_from: str | None = None) -> str:
@@ -102,7 +138,8 @@ def command(cfg: dict, step: int, init_from: str | None = None) -> str:
 def stage_compute(record: dict, step: int) -> tuple[float, str]:
     """(hours in the shipped weights, how they were measured) for one training stage."""
     if "compute" in record:
-        c = record["compute"]
+        before = record.get("compute_before", {})
+        c = {k: v - before.get(k, 0.0) for k, v in record["compute"].items()}  # this stage's own
         spent = record.get("spent_wall_seconds", c["wall_seconds"])
         return c["wall_seconds"] / 3600, (
             f"{c['wall_seconds'] / 3600:.2f} h wall / {c['cpu_seconds'] / 3600:.2f} h CPU time of the "
@@ -114,47 +151,76 @@ def stage_compute(record: dict, step: int) -> tuple[float, str]:
                    f"{record['step']})")
 
 
-def model_card(records: list[dict], measured: dict[str, float]) -> str:
-    """The bundled prior's card from its training stages' records and its measured validation."""
-    state, meta = load_state_dict(WEIGHTS), read_metadata(WEIGHTS)
+@dataclass(frozen=True)
+class Span:
+    """Steps ``begin``-``end`` of a training stage, after ``hours_before`` hours and ``crops_before`` crops
+    of the stages before it; ``hours`` of its own (pro rata within the stage)."""
+
+    begin: int
+    end: int
+    hours_before: float
+    hours: float
+    crops_before: float
+    batch: int
+
+    def hours_at(self, step: int) -> float:
+        return self.hours_before + self.hours * max(0, step - self.begin) / (self.end - self.begin)
+
+    def crops_at(self, step: int) -> float:
+        return self.crops_before + max(0, step - self.begin) * self.batch
+
+
+def model_card(version: Version, records: list[dict], measured: dict[str, float]) -> str:
+    """A prior's card from its training stages' records and its measured validation."""
+    weights = version.weights
+    state, meta = load_state_dict(weights), read_metadata(weights)
     step = int(meta["train_steps"])
     last = records[-1]
     cfg = last["config"]
     machine = last["machine"]  # where the last stage trained (report.py may run elsewhere)
     params = sum(v.numel() for v in state.values())
-    stages, commands, total, hours_at = [], [], 0.0, []
+    stages, commands, spans = [], [], []
+    total = crops = 0.0
     for k, record in enumerate(records):
         c = record["config"]
         end = step if k == len(records) - 1 else records[k + 1]["first_step"]
         begin = record.get("first_step", 0)
         hours, how = stage_compute(record, end)
+        spans.append(Span(begin, end, total, hours, crops, c["batch_size"]))
         total += hours
+        crops += (end - begin) * c["batch_size"]
         annealed = "annealed" if end >= c["steps"] else f"stopped at step {end}, not annealed"
+        if record["machine"].get("bf16_autocast"):
+            annealed += ", bf16 autocast (the CPU has bf16 instructions)"
         stages.append(f"  - steps {begin}-{end} (run `{c['out']}`"
                       + (", continued from the previous stage's EMA weights with a fresh optimizer "
                          f"re-warmed over {c.get('rewarm', 200)} steps" if begin else ", from scratch")
                       + f"): cosine schedule to {c['min_lr_ratio']}x lr {c['lr']} at step {c['steps']}, "
                       f"{annealed}; {how}; training loss {record['final_loss']:.3f} at step {record['step']}."
                       + (f" {record['_note']}" if record.get("_note") else ""))
-        if k:  # the previous version's file, from the git history once it is no longer shipped
-            previous = f"restora-{Path(records[k - 1]['config']['out']).name}.safetensors"
-            commands.append(f"git show {SHIPPED_AT.get(previous, 'HEAD')}:src/restora/weights/{previous} "
-                            f"> {previous}")
-        commands.append(command(c, end, previous if k else None))
-        hours_at.append((begin, end, total - hours, hours))
-    commands.append(f"restora train --export {cfg['out']}/checkpoint.pt src/restora/weights/{WEIGHTS.name}")
-    commands.append(f"restora train --export src/restora/weights/{WEIGHTS.name} src/restora/weights/"
-                    f"{WEIGHTS.name} --solver-settings benchmarks/settings.json")
+        start = None
+        if k:  # the previous version's file: shipped, or from the git history once it was replaced
+            start = stage_weights(records[k - 1])
+            if (WEIGHTS_DIR / start).is_file():
+                start = f"src/restora/weights/{start}"
+            else:
+                commands.append(f"git show {SHIPPED_AT.get(start, 'HEAD')}:src/restora/weights/{start} "
+                                f"> {start}")
+        commands.append(command(c, end, start))
+    commands.append(f"restora train --export {cfg['out']}/checkpoint.pt src/restora/weights/{weights.name}")
+    commands.append(f"restora train --export src/restora/weights/{weights.name} src/restora/weights/"
+                    f"{weights.name} --solver-settings benchmarks/settings.json")
     lines = [
-        f"# {VERSION}: the bundled prior",
+        f"# {weights.stem}: {version.role}",
         "",
         "Generated by `python benchmarks/report.py` from the weights file and the training runs' records ("
         + ", ".join(f"`{r.relative_to(ROOT)}`" for r in TRAINING_RECORDS[:len(records)]) + ").",
+        *([] if version is BUNDLED else ["", not_default_yet(version, meta)]),
         "",
         f"- **What**: a denoiser D(x, sigma) for colour natural images, restora's own UNet (`{cfg['model']}` "
         f"config, {params / 1e6:.2f} M parameters, EDM preconditioning, fully convolutional: any size, "
         "reflect-padded to a multiple of 16), EMA weights, fp32 safetensors "
-        f"({WEIGHTS.stat().st_size / 2**20:.1f} MiB).",
+        f"({weights.stat().st_size / 2**20:.1f} MiB).",
         f"- **Data**: `{', '.join(cfg['data'])}`: 180 RGB photos (Sun & Hays 80 scenes, ICCP 2012; Urban100, "
         f"Huang et al. CVPR 2015); every {cfg['holdout_every']}th image (sorted by name) held out for "
         f"validation. Random {cfg['crop']}x{cfg['crop']} crops with flips and 90-degree rotations.",
@@ -167,7 +233,8 @@ def model_card(records: list[dict], measured: dict[str, float]) -> str:
         *stages,
         f"- **Compute**: {total:.1f} h on {machine['cpu']} (2 cores, no GPU; {cfg['threads']} thread(s) in "
         f"the last stage), torch {machine['torch']}: short for a diffusion prior, limited by the CPU time of "
-        "the sessions that trained it.",
+        "the sessions that trained it. The stages ran on different machines of that name, so hours are not "
+        "the same work in every stage: crops seen is the measure that compares them.",
         "- **Solver settings** stored with the weights (`restora models info default`; "
         "`restora.solvers.settings` and `restora restore` use them over the published defaults), "
         "tuned by `benchmarks/tune.py` on held-out training images, never the test sets: "
@@ -182,26 +249,27 @@ def model_card(records: list[dict], measured: dict[str, float]) -> str:
         "## Validation",
         "",
         "Denoising PSNR (dB) on 256x256 centre crops of the held-out images (`restora.train.validate`), "
-        "sigma on the 0-255 scale: the runs' logs (EMA weights at that step) and the bundled weights "
+        "sigma on the 0-255 scale: the runs' logs (EMA weights at that step) and these weights "
         "measured by report.py:",
         "",
-        "| weights | training hours (cumulative) | sigma 15 | sigma 25 | sigma 50 |",
-        "|:--|---:|---:|---:|---:|",
+        "| weights | training hours (cumulative) | crops seen | sigma 15 | sigma 25 | sigma 50 |",
+        "|:--|---:|---:|---:|---:|---:|",
     ]
-    for record, (begin, end, before, hours) in zip(records, hours_at, strict=True):
+    for record, span in zip(records, spans, strict=True):
         for row in record["val"]:
-            if row["step"] <= end:
-                at = before + hours * (row["step"] - begin) / (end - begin) if row["step"] > begin else before
+            if row["step"] <= span.end:
                 name = Path(record["config"]["out"]).name
-                lines.append(f"| `{name}` step {row['step']} (log) | {at:.2f} | "
+                lines.append(f"| `{name}` step {row['step']} (log) | {span.hours_at(row['step']):.2f} | "
+                             f"{span.crops_at(row['step']):.0f} | "
                              f"{row['psnr15']:.2f} | {row['psnr25']:.2f} | {row['psnr50']:.2f} |")
-    lines.append(f"| **bundled (step {step})** | {total:.2f} | {measured['psnr15']:.2f} | "
-                 f"{measured['psnr25']:.2f} | {measured['psnr50']:.2f} |")
+    lines.append(f"| **{weights.stem} (step {step})** | {total:.2f} | {crops:.0f} | "
+                 f"{measured['psnr15']:.2f} | {measured['psnr25']:.2f} | {measured['psnr50']:.2f} |")
     lines += [
         "",
         "Hours are wall time of the training steps on the CPU named above, pro rata within a stage.",
         "",
-        *what_it_would_take(hours_at, records),
+        *what_it_would_take(spans, records),
+        *restoration_check(version),
         "Beyond that target, a prior that invents convincing detail (and reaches CBM3D's published "
         f"{CBM3D_PUBLISHED[25]} dB at sigma 25) needs more parameters and far more crops than this CPU "
         "trains in a working day: "
@@ -217,45 +285,114 @@ def model_card(records: list[dict], measured: dict[str, float]) -> str:
     return "\n".join(lines)
 
 
+def restoration_check(version: Version) -> list[str]:
+    """A shipped-beside version's quality.py rows next to the main table's rows of the same tasks (the
+    classical baseline and DiffPIR with the bundled prior), when both runs used the same crops, noise,
+    draws, DiffPIR settings and precision."""
+    mine, main = read(version.quality) if version.quality else None, read(MAIN_TABLE)
+    if mine is None or main is None:
+        return []
+    ours, theirs = mine["meta"], main["meta"]
+    method = f"diffpir@{version.prior}"
+    settings, dtype = ours["settings"][method], ours["runtime"][version.prior]["dtype"]
+    if (any(ours[k] != theirs[k] for k in ("images", "size", "sigma_y", "samples"))
+            or any(settings[f] != theirs["settings"]["diffpir@default"].get(f) for f in settings)
+            or dtype != theirs["runtime"]["default"]["dtype"]):
+        return [f"(`benchmarks/results/{version.quality}` differs from the main table in its crops, noise, "
+                "draws, DiffPIR settings or precision: not compared.)", ""]
+    tasks = sorted({r["task"] for r in mine["rows"]})
+    keep = ("classical", "diffpir@default", f"diffpir@default mean of {theirs['samples']}")
+    # quality.py labels a lone prior's rows by the solver's name alone
+    rows = [r for r in main["rows"] if r["method"] in keep] + [
+        {**r, "method": r["method"] if "@" in r["method"] else r["method"].replace("diffpir", method, 1)}
+        for r in mine["rows"] if r["method"].startswith("diffpir")]
+    lines = [f"Restoration with these weights (`benchmarks/quality.py`, "
+             f"`benchmarks/results/{version.quality}`): the main table's {len(ours['images'])} CBSD68 crops "
+             f"of {ours['size']} px, its measurements "
+             f"(sigma_y {ours['sigma_y']} on [-1, 1]) and seeds, the same DiffPIR settings "
+             f"(`{json.dumps(settings)}`), {dtype}. The bundled prior's and the classical rows are the main "
+             "table's:", "", "| task | method | PSNR (dB) | SSIM |", "|:--|:--|---:|---:|"]
+    lines += [f"| {task} | {r['method']} | {r['psnr']:.2f} | {r['ssim']:.3f} |"
+              for task in tasks for r in rows if r["task"] == task]
+    return [*lines, ""]
+
+
+def not_default_yet(version: Version, meta: dict) -> str:
+    """What a card of weights shipped beside the bundled prior says about them."""
+    same = meta.get("solver_settings") == read_metadata(BUNDLED.weights).get("solver_settings")
+    return (f"Load it with `--prior {version.prior}`. The default is still "
+            f"[{BUNDLED.weights.stem}]({BUNDLED.card.name}): the restoration tables in docs/results.md were "
+            "measured with that one" + (", and the solver settings stored in these weights are its settings, "
+                                        "copied, not retuned." if same else "."))
+
+
 TARGET_GAIN = 0.7  # dB at sigma 25 on all of CBSD68 over the first shipped prior (the prior-v2 issue)
 
 
-def cbsd68_psnr25(commit: str | None = None) -> float | None:
-    """The bundled prior's denoising PSNR at sigma 25 on all 68 CBSD68 images, as committed then."""
-    path = RESULTS / "denoise" / "results.json"
+def stage_weights(record: dict) -> str:
+    """The weights file a training stage was exported to (restora-<run folder>.safetensors)."""
+    return f"restora-{Path(record['config']['out']).name}.safetensors"
+
+
+def cbsd68_psnr25(folder: str, method: str, commit: str | None = None) -> float | None:
+    """A prior's denoising PSNR at sigma 25 on all 68 CBSD68 images in benchmarks/results/FOLDER (as
+    committed at ``commit``, for a version that is no longer shipped)."""
+    path = RESULTS / folder / "results.json"
     if commit:
         text = subprocess.run(["git", "show", f"{commit}:{path.relative_to(ROOT)}"], cwd=ROOT,
                               capture_output=True, text=True).stdout
     else:
         text = path.read_text() if path.exists() else ""
     rows = json.loads(text)["rows"] if text else []
-    return next((r["psnr25"] for r in rows if r["dataset"] == "CBSD68" and r["method"] == "default"
+    return next((r["psnr25"] for r in rows if r["dataset"] == "CBSD68" and r["method"] == method
                  and r["images"] == 68), None)
 
 
-def what_it_would_take(hours_at: list[tuple], records: list[dict]) -> list[str]:
-    """The test-set curve (CBSD68 sigma 25 per shipped version vs training hours) and the hours a
-    log-linear extrapolation of it needs for the target gain."""
-    if len(records) < 2:
+def stage_psnr25(record: dict) -> float | None:
+    """CBSD68 sigma-25 PSNR of the weights a training stage ended with: a shipped version's, or the one
+    committed before a later version replaced it."""
+    name = stage_weights(record)
+    shipped = {v.weights.name: v.denoise for v in VERSIONS}
+    if name in shipped:
+        return cbsd68_psnr25(*shipped[name])
+    return cbsd68_psnr25("denoise", "default", SHIPPED_AT[name]) if name in SHIPPED_AT else None
+
+
+def what_it_would_take(spans: list[Span], records: list[dict]) -> list[str]:
+    """The test-set curve (CBSD68 sigma 25 of each stage's weights vs training compute) and the crops a
+    log-linear fit of it needs for the target gain, in hours at the last stage's speed."""
+    points = [(span, record, psnr) for span, record in zip(spans, records, strict=True)
+              if (psnr := stage_psnr25(record)) is not None]
+    if len(points) < 2 or points[-1][0] is not spans[-1]:
         return []
-    first = f"restora-{Path(records[0]['config']['out']).name}.safetensors"
-    before, now = cbsd68_psnr25(SHIPPED_AT.get(first)), cbsd68_psnr25()
-    if before is None or now is None:
-        return []
-    h0, h1 = hours_at[0][2] + hours_at[0][3], hours_at[-1][2] + hours_at[-1][3]
-    per_doubling = (now - before) / math.log2(h1 / h0)
-    target = before + TARGET_GAIN
-    needed = h1 * 2 ** ((target - now) / per_doubling) if per_doubling > 0 else math.inf
-    return [
-        f"On the test set (CBSD68, all 68 images, sigma 25, `benchmarks/denoise.py`): the first shipped "
-        f"weights gave {before:.2f} dB after {h0:.1f} h, these give {now:.2f} dB after {h1:.1f} h, "
-        f"{per_doubling:+.2f} dB per doubling of the training compute. The target of +{TARGET_GAIN} dB "
-        f"({target:.2f} dB) is {target - now:.2f} dB away; on that log-linear trend it needs about "
-        f"{needed:.0f} h in all, {needed - h1:.0f} h more of this 2-core CPU, and that is optimistic: "
-        "the last stage's gain includes the one-time gain of annealing the learning rate, which a further "
-        "stage (re-warmed, then annealed again) does not repeat in full.",
-        "",
-    ]
+    xs = [math.log2(span.crops_at(span.end)) for span, _, _ in points]
+    ys = [psnr for _, _, psnr in points]
+    per_doubling = statistics.linear_regression(xs, ys).slope
+    first, now, last = ys[0], ys[-1], spans[-1]
+    target = first + TARGET_GAIN
+    lines = ["On the test set (CBSD68, all 68 images, sigma 25, `benchmarks/denoise.py`), the weights each "
+             "stage ended with:", "", "| weights | training hours (cumulative) | crops seen | PSNR (dB) |",
+             "|:--|---:|---:|---:|"]
+    lines += [f"| `{stage_weights(record).removesuffix('.safetensors')}` | {span.hours_at(span.end):.2f} | "
+              f"{span.crops_at(span.end):.0f} | {psnr:.2f} |" for span, record, psnr in points]
+    fit = (f"A least-squares line through these points gives {per_doubling:+.2f} dB per doubling of the "
+           "crops seen (crops, not hours: the stages ran on CPUs of different speeds). ")
+    if now >= target:
+        verdict = (f"The target of +{TARGET_GAIN} dB over the first shipped weights ({target:.2f} dB) is "
+                   f"reached: {now:.2f} dB.")
+    elif per_doubling <= 0:
+        verdict = f"The target ({target:.2f} dB) is {target - now:.2f} dB away and the curve is not rising."
+    else:
+        needed = 2 ** (math.log2(last.crops_at(last.end)) + (target - now) / per_doubling)
+        more = needed - last.crops_at(last.end)
+        rate = (last.end - last.begin) * last.batch / last.hours  # crops per hour in the last stage
+        verdict = (f"The target of +{TARGET_GAIN} dB over the first shipped weights ({target:.2f} dB) is "
+                   f"{target - now:.2f} dB away; on that trend it needs about {needed / 1e3:.0f} k crops in "
+                   f"all, {more / 1e3:.0f} k more: {more / rate:.1f} h at the last stage's speed "
+                   f"({rate / 1e3:.1f} k crops per hour). That is optimistic: each stage's gain includes the "
+                   "one-time gain of annealing its learning rate, which a further stage (re-warmed, then "
+                   "annealed again) does not repeat in full.")
+    return [*lines, "", fit + verdict, ""]
 
 
 def denoise_section(data: dict) -> list[str]:
@@ -902,25 +1039,34 @@ def official_section(data: dict) -> list[str]:
     return lines
 
 
+def refresh_record(run: Path) -> None:
+    """Rewrite a stage's record (benchmarks/results/training-<run folder>.json) from its run folder; a note
+    written by hand (e.g. how the run was interrupted) stays."""
+    path = RESULTS / f"training-{run.name}.json"
+    record = training_summary(run)
+    if path.exists() and (note := json.loads(path.read_text()).get("_note")):
+        record["_note"] = note
+    path.write_text(json.dumps(record, indent=1) + "\n")
+    print(f"wrote {path}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--run", default=f"runs/{VERSION.removeprefix('restora-')}",
-                   help="training run folder of the bundled prior (when present, refreshes its record)")
+    p.add_argument("--run", action="append", default=[],
+                   help="a training run folder (repeatable; default: runs/natural-vN of every version, when "
+                        "present): refreshes that stage's record")
     args = p.parse_args()
-    run = Path(args.run)
-    if not run.is_absolute():
-        run = ROOT / run
-    if run.exists():
-        record = training_summary(run)
-        if TRAINING_RECORD.exists():  # a note written by hand (e.g. how the run was interrupted) stays
-            note = json.loads(TRAINING_RECORD.read_text()).get("_note")
-            record = {**record, **({"_note": note} if note else {})}
-        TRAINING_RECORD.write_text(json.dumps(record, indent=1) + "\n")
-        print(f"wrote {TRAINING_RECORD}")
-    stages = TRAINING_RECORDS[:TRAINING_RECORDS.index(TRAINING_RECORD) + 1]
-    records = [json.loads(r.read_text()) for r in stages]
-    CARD.write_text(model_card(records, validate_weights()))
-    print(f"wrote {CARD}")
+    runs = [Path(r) for r in args.run] or [ROOT / "runs" / r.stem.removeprefix("training-")
+                                           for r in TRAINING_RECORDS]
+    for run in runs:
+        run = run if run.is_absolute() else ROOT / run
+        if run.exists():
+            refresh_record(run)
+    for version in VERSIONS:
+        if version.weights.is_file():
+            records = [json.loads(r.read_text()) for r in TRAINING_RECORDS[:version.stages]]
+            version.card.write_text(model_card(version, records, validate_weights(version)))
+            print(f"wrote {version.card}")
     DOC.write_text(results_doc())
     print(f"wrote {DOC}")
     peers = read("peers")

@@ -3,36 +3,21 @@ their rows; quality.py's per-method option overrides."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
-
-
-def _bench_module(name: str):
-    """A benchmarks/ script imported as a module (they import their neighbours by name)."""
-    sys.path.insert(0, str(BENCH))
-    try:
-        spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        sys.path.remove(str(BENCH))
+from conftest import bench_module
 
 
 @pytest.fixture()
 def quality():
-    yield from _bench_module("quality")
+    yield from bench_module("quality")
 
 
 @pytest.fixture()
 def tune():
-    yield from _bench_module("tune")
+    yield from bench_module("tune")
 
 
 def _row(task: str, method: str, value: float) -> dict:

@@ -196,6 +196,30 @@ def test_tiling_gray_16bit_alpha_noise_scale(work: Path) -> None:
     rows = read_rows(work / "r_mixed" / "summary.csv")
     assert [row["tile"] for row in rows] == ["32", "32"]
     assert Image.open(work / "r_mixed" / "gray16.png").size == (64, 64)
+    # the gray photo stays gray (the colour prior runs it as GrayAsColor); the RGB one stays RGB
+    assert Image.open(work / "r_mixed" / "gray16.png").mode in ("L", "I;16")
+    assert Image.open(work / "r_mixed" / "alpha.png").mode == "RGB"
+
+
+def test_gray_measurement_with_colour_prior(work: Path) -> None:
+    """A gray photo, and an RGB one degraded with --gray, give gray measurements (sidecars with a
+    one-channel image shape) that the colour prior restores as gray images."""
+    (work / "clean_gray").mkdir()
+    Image.fromarray(smooth_image(np.random.default_rng(2), 32, 1)).save(work / "clean_gray" / "g.png")
+    for source, flags in (("clean/im0.png", ["--gray"]), ("clean_gray/g.png", [])):
+        name = Path(source).stem
+        proc = cli("degrade", source, "--task", "sr2", *flags, "--sigma-y", "0.05", "-o", f"m_gray_{name}",
+                   cwd=work)
+        assert proc.returncode == 0, proc.stderr
+        assert Image.open(work / f"m_gray_{name}" / f"{name}.png").mode == "L"
+        proc = cli("restore", f"m_gray_{name}", "--prior", "tiny.safetensors", "--steps", "2", "-o",
+                   f"r_gray_{name}", cwd=work)
+        assert proc.returncode == 0, proc.stderr
+        out = Image.open(work / f"r_gray_{name}" / f"{name}.png")
+        assert (out.mode, out.size) == ("L", (32, 32))
+    # colorize measures the gray image of a colour one: a gray photo is read as RGB for it
+    proc = cli("degrade", "clean_gray/g.png", "--task", "colorize", "-o", "m_gray_colorize", cwd=work)
+    assert proc.returncode == 0, proc.stderr
 
 
 def test_resume_skips_finished_outputs(work: Path) -> None:

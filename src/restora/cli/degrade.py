@@ -145,7 +145,8 @@ def _degrade_one(path: Path, index: int, base: Spec, noise: NoiseModel, args: ar
                  out: Path) -> None:
     seed = args.seed + index
     with forward_warnings(f"{path.name}: "):
-        x = read_image(path, channels=1 if args.gray else 3)
+        # a gray image stays gray, unless the task measures gray images of colour ones (colorize)
+        x = read_image(path, channels=1 if args.gray else 3 if base.kind.gray_measurement else None)
     scale = base.kind.scale
     crop = None
     if scale > 1 and args.modcrop:

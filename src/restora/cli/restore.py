@@ -340,7 +340,9 @@ def _item_spec(item: Item, args: argparse.Namespace, checked: Checked, read: dic
     if spec.kind.needs_image_shape and spec.image_shape is None:
         raise UsageError(f"{item.path}: a {spec.task} measurement needs its sidecar JSON (from restora "
                          "degrade) for the image size; restore the folder restora degrade wrote")
-    item.y_shape = peek_shape(item.path, spec.kind.measurement_channels(checked.channels))
+    channels = spec.kind.measurement_channels(checked.channels)
+    # a gray measurement of a whole image stays gray: the colour prior runs it through GrayAsColor
+    item.y_shape = peek_shape(item.path, channels, keep_gray=channels == checked.channels == 3)
     item.x_shape = spec.shape_of_image(item.y_shape)
     expected = tuple(spec.build(item.x_shape).y_shape(torch.Size(item.x_shape)))
     if expected != item.y_shape:
@@ -517,14 +519,13 @@ def solve_batch(batch: Batch, ys: list[Tensor], prior: Prior, args: argparse.Nam
     return Solved(x, spread, y.cpu(), op, timed.calls, seconds, plan.tile, frames)
 
 
-def read_batch(batch: Batch, prior_channels: int, rows: list[dict[str, Any]]) -> tuple[list[Item],
-                                                                                       list[Tensor]]:
+def read_batch(batch: Batch, rows: list[dict[str, Any]]) -> tuple[list[Item], list[Tensor]]:
     """The batch's measurements; an unreadable one fails alone."""
     good, ys = [], []
     for item in batch.items:
         try:
             with forward_warnings(f"{item.path.name}: "):
-                y = read_measurement(item.path, batch.spec.kind.measurement_channels(prior_channels))
+                y = read_measurement(item.path, item.y_shape[1])
             if tuple(y.shape) != item.y_shape:
                 raise RestoraError(f"the measurement is {_dims(tuple(y.shape))}, expected "
                                    f"{_dims(item.y_shape)}")
@@ -627,7 +628,7 @@ def _restore(batch: Batch, args: argparse.Namespace, prior: Prior, pinfo: PriorI
     shown = " ".join(f"{k}={v}" for k, v in batch.options.items() if k not in ("x_init",))
     LOG.info(f"{args.solver} on {batch.spec.family()}: steps={batch.steps} {shown}".rstrip())
     n = len(batch.items)
-    good, ys = read_batch(batch, prior.channels, rows)
+    good, ys = read_batch(batch, rows)
     if good:
         batch = Batch(good, batch.steps, batch.options, batch.tiles)
         try:

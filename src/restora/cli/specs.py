@@ -191,8 +191,12 @@ def resolve(cli: CliSpec, sidecar: Sidecar | None, folder: Path, seed: int) -> S
 # ------------------------------------------------------------------------------------- files
 
 
-def peek_shape(path: Path, channels: int) -> tuple[int, int, int, int]:
-    """(1, C, H, W) of a measurement file without decoding it (C from ``channels`` for images)."""
+GRAY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")  # PIL modes read as one channel
+
+
+def peek_shape(path: Path, channels: int, keep_gray: bool = False) -> tuple[int, int, int, int]:
+    """(1, C, H, W) of a measurement file without decoding it: C from ``channels`` for images, or 1 for a
+    gray image with ``keep_gray`` (a gray photo restored with a colour prior stays gray)."""
     if not path.is_file():
         raise RestoraError(f"no such file: {path}")
     if path.suffix.lower() == ".npy":
@@ -206,9 +210,10 @@ def peek_shape(path: Path, channels: int) -> tuple[int, int, int, int]:
     try:
         with Image.open(path) as im:
             w, h = im.size
+            gray = im.mode in GRAY_MODES
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise RestoraError(f"cannot read image {path}: {exc}") from exc
-    return (1, channels, h, w)
+    return (1, 1 if keep_gray and gray else channels, h, w)
 
 
 def _npy_shape(shape: tuple[int, ...], path: Path) -> tuple[int, int, int, int]:

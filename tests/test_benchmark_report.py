@@ -1,0 +1,81 @@
+"""benchmarks/report.py's model-card curve: compute per stage (hours and crops), the least-squares trend of
+CBSD68 PSNR against crops seen, and what reaching the target would take."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import bench_module
+
+
+@pytest.fixture()
+def report():
+    yield from bench_module("report")
+
+
+def _stage(name: str, first_step: int) -> dict:
+    return {"config": {"out": f"runs/{name}", "batch_size": 8}, "first_step": first_step}
+
+
+def _curve(report, monkeypatch, psnrs: dict[str, float]) -> str:
+    """The curve's text for v1 (0-2500, 2 h) and v2 (2500-4500, 1 h), with the given test-set PSNRs."""
+    records = [_stage("natural-v1", 0), _stage("natural-v2", 2500)]
+    spans = [report.Span(0, 2500, 0.0, 2.0, 0.0, 8), report.Span(2500, 4500, 2.0, 1.0, 20000.0, 8)]
+    monkeypatch.setattr(report, "stage_psnr25", lambda record: psnrs.get(report.stage_weights(record)))
+    return "\n".join(report.what_it_would_take(spans, records))
+
+
+def test_span_counts_hours_and_crops_pro_rata(report):
+    span = report.Span(2500, 4500, 2.0, 1.0, 20000.0, 8)
+    assert span.hours_at(3500) == pytest.approx(2.5) and span.crops_at(3500) == 28000
+    assert span.hours_at(2000) == 2.0 and span.crops_at(4500) == 36000
+
+
+def test_curve_extrapolates_in_crops_and_converts_at_the_last_stage_speed(report, monkeypatch):
+    text = _curve(report, monkeypatch, {"restora-natural-v1.safetensors": 29.19,
+                                        "restora-natural-v2.safetensors": 29.54})
+    # slope 0.35 dB over log2(36000 / 20000) = 0.848 doublings; 0.35 dB to go is 0.848 doublings more:
+    # 36000 * 1.8 = 64800 crops in all, 28800 more, at 16000 crops per hour
+    assert "| `restora-natural-v2` | 3.00 | 36000 | 29.54 |" in text
+    assert "+0.41 dB per doubling" in text
+    assert ("about 65 k crops in all, 29 k more: 1.8 h at the last stage's speed (16.0 k crops per hour)"
+            in text)
+
+
+def test_curve_says_when_the_target_is_reached_or_the_trend_is_flat(report, monkeypatch):
+    reached = _curve(report, monkeypatch, {"restora-natural-v1.safetensors": 29.19,
+                                           "restora-natural-v2.safetensors": 29.95})
+    assert "(29.89 dB) is reached: 29.95 dB" in reached
+    flat = _curve(report, monkeypatch, {"restora-natural-v1.safetensors": 29.19,
+                                        "restora-natural-v2.safetensors": 29.10})
+    assert "0.79 dB away and the curve is not rising" in flat
+
+
+def test_no_curve_without_a_measurement_of_the_last_stage(report, monkeypatch):
+    assert _curve(report, monkeypatch, {"restora-natural-v1.safetensors": 29.19}) == ""
+
+
+def _quality(prior: str, rows: list[tuple[str, str, float]], size: int = 256) -> dict:
+    settings = {"inpaint": {"steps": 25, "lam": 1.0, "zeta": 1.0}}
+    return {"meta": {"images": ["0000", "0001"], "size": size, "sigma_y": 0.05, "samples": 4,
+                     "settings": {f"diffpir@{prior}": settings}, "runtime": {prior: {"dtype": "fp32"}}},
+            "rows": [{"task": t, "method": m, "psnr": v, "ssim": 0.5} for t, m, v in rows]}
+
+
+def test_restoration_check_sets_the_new_rows_beside_the_main_table_only_when_comparable(report, monkeypatch):
+    v3 = "diffpir@restora-natural-v3"
+    main = _quality("default", [("inpaint-box", "classical", 21.19), ("inpaint-box", "dpir@default", 19.0),
+                                ("inpaint-box", "diffpir@default", 19.69), ("sr4", "classical", 23.7)])
+    mine = _quality("restora-natural-v3", [("inpaint-box", "classical", 21.19),
+                                           ("inpaint-box", "diffpir", 20.5),
+                                           ("inpaint-box", "diffpir mean of 4", 21.4)])
+    main["meta"]["settings"]["diffpir@default"]["sr"] = {"steps": 25, "lam": 1.0}  # a family not rerun
+    monkeypatch.setattr(report, "read", lambda folder: {report.MAIN_TABLE: main, "next": mine}.get(folder))
+    version = report.Version(report.WEIGHTS, 3, "restora-natural-v3", "next", ("denoise-next", "v3"), "next")
+    table = [line for line in report.restoration_check(version) if line.startswith("| inpaint-box")]
+    assert table == ["| inpaint-box | classical | 21.19 | 0.500 |",
+                     "| inpaint-box | diffpir@default | 19.69 | 0.500 |",
+                     f"| inpaint-box | {v3} | 20.50 | 0.500 |",
+                     f"| inpaint-box | {v3} mean of 4 | 21.40 | 0.500 |"]
+    mine["meta"]["size"] = 128
+    assert "not compared" in report.restoration_check(version)[0]
