@@ -27,7 +27,7 @@ from restora.priors import load as load_prior
 from restora.priors.loaders import load_state_dict, read_metadata
 from restora.priors.registry import BUNDLED_FILE, CANDIDATE_FILE, CANDIDATE_NAME
 from restora.solvers.common import noise_levels
-from restora.train import TrainConfig, train_runtime
+from restora.train import TrainConfig, train_runtime, weights_compute
 
 RESULTS = ROOT / "benchmarks" / "results"
 WEIGHTS_DIR = ROOT / "src" / "restora" / "weights"
@@ -108,7 +108,7 @@ def training_summary(run: Path) -> dict:
         record["compute"] = ckpt["compute"]
         start = ROOT / cfg["init_from"] if cfg.get("init_from") else None
         if start is not None and start.is_file():  # the count continues the compute those weights record
-            record["compute_before"] = json.loads(read_metadata(start).get("train_compute", "{}"))
+            record["compute_before"] = weights_compute(start)
     # every logged row, redone steps included: what the run cost
     all_rows = rows_csv(run / "log.csv")
     record["spent_wall_seconds"] = sum(

@@ -27,6 +27,10 @@ def list_images(folder: str | Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
+GRAY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
+"""PIL image modes :func:`read_image` reads as one channel."""
+
+
 def read_image(path: str | Path, channels: int | None = None, as_uint8: bool = False) -> Tensor:
     """Read an image as a (1, C, H, W) tensor: float32 in [0, 1], or uint8 with ``as_uint8``.
 
@@ -46,7 +50,7 @@ def read_image(path: str | Path, channels: int | None = None, as_uint8: bool = F
             elif im.mode == "F":
                 arr = np.asarray(im, dtype=np.float32)
             else:
-                target = "L" if im.mode in ("L", "LA", "1") else "RGB"
+                target = "L" if im.mode in GRAY_MODES else "RGB"
                 arr = np.asarray(im.convert(target), dtype=np.float32) / 255.0
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise RestoraError(f"cannot read image {path}: {exc}") from exc

@@ -232,13 +232,18 @@ def build_model(cfg: TrainConfig) -> EDMPrior:
         return build_restora_prior(unet, cfg.sigma_data, cfg.sigma_min, cfg.sigma_max)
 
 
+def weights_compute(path: str | Path) -> dict[str, float]:
+    """The training compute a restora prior file records (``train_compute`` metadata: wall / CPU seconds
+    of all the steps that made it; empty for older files)."""
+    compute = json.loads(read_metadata(path).get("train_compute", "{}"))
+    return {k: float(v) for k, v in compute.items()}
+
+
 def weights_start(path: str | Path) -> tuple[EDMPrior, int, dict[str, float]]:
     """(prior, step, compute) of a restora prior file to continue training from: the step count and
-    the compute it records (``train_steps`` / ``train_compute`` metadata; none for older files)."""
+    the compute it records (``train_steps`` metadata and :func:`weights_compute`)."""
     prior = load_restora_prior(path)
-    meta = read_metadata(path)
-    compute = json.loads(meta.get("train_compute", "{}"))
-    return prior, int(meta.get("train_steps", 0)), {k: float(v) for k, v in compute.items()}
+    return prior, int(read_metadata(path).get("train_steps", 0)), weights_compute(path)
 
 
 def with_weights_architecture(cfg: TrainConfig) -> TrainConfig:

@@ -15,7 +15,7 @@ from torch import Tensor
 
 from restora.cli.sidecar import Sidecar
 from restora.errors import RestoraError
-from restora.io import atomic_write
+from restora.io import GRAY_MODES, atomic_write
 from restora.operators import TASKS, Operator, Task, get_task, load_kernel
 from restora.operators.base import SCALES
 
@@ -189,9 +189,6 @@ def resolve(cli: CliSpec, sidecar: Sidecar | None, folder: Path, seed: int) -> S
 
 
 # ------------------------------------------------------------------------------------- files
-
-
-GRAY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")  # PIL modes read as one channel
 
 
 def peek_shape(path: Path, channels: int, keep_gray: bool = False) -> tuple[int, int, int, int]:
