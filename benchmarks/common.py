@@ -16,6 +16,7 @@ import restora
 from restora.bench import cpu_name
 from restora.io import list_images, read_image
 from restora.operators import Inpaint, Operator, build_operator
+from restora.priors.registry import BUNDLED_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -109,4 +110,4 @@ def environment() -> dict:
     return {"restora": restora.__version__, "torch": torch.__version__, "python": platform.python_version(),
             "machine": platform.machine(), "processor": cpu_name(),
             "threads": torch.get_num_threads(), "cuda": torch.cuda.is_available(),
-            "date": time.strftime("%Y-%m-%d")}
+            "date": time.strftime("%Y-%m-%d"), "bundled_prior": BUNDLED_FILE}

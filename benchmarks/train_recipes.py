@@ -26,6 +26,7 @@ import torch
 from common import DATA, ROOT, environment
 
 from restora.priors.base import fast_runtime
+from restora.priors.registry import BUNDLED_FILE
 from restora.train import (
     ImageBank,
     TrainConfig,
@@ -37,7 +38,7 @@ from restora.train import (
     with_weights_architecture,
 )
 
-SHIPPED = ROOT / "src" / "restora" / "weights" / "restora-natural-v2.safetensors"
+SHIPPED = ROOT / "src" / "restora" / "weights" / BUNDLED_FILE
 OUT = ROOT / "benchmarks" / "results" / "training-recipes.json"
 
 THROUGHPUT = [  # (label, config changes, forced bf16 autocast)

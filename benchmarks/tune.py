@@ -6,7 +6,8 @@
 Grid-searches DiffPIR's (lam, zeta) at 25 NFE (with --solvers diffpir,dps also DPS's zeta; dpir: its
 iterations and lam) on the validation split that `restora train` holds out (every 10th image of
 ../shared/data/train/natural; --gray: as gray images), the tasks of each family (sr4; deblur-gauss and
-deblur-levin, whose best settings differ, scored by their mean; inpaint-random; mri4; ct-sparse30),
+deblur-levin, whose best settings differ, scored by their mean; inpaint-random and inpaint-box, likewise;
+mri4; ct-sparse30),
 sigma_y on [-1, 1], and writes the best by mean PSNR to
 benchmarks/settings.json together with every grid result, so the choice is reproducible (--merge:
 into the settings already there).
@@ -30,9 +31,10 @@ from restora.priors.wrappers import for_channels
 from restora.solvers import get
 from restora.train import split_paths
 
-FAMILY_TASKS = {"sr": ("sr4",), "deblur": ("deblur-gauss", "deblur-levin"), "inpaint": ("inpaint-random",),
-                "mri": ("mri4",), "ct": ("ct-sparse30",)}
-"""The tasks a family's settings are chosen on (one setting serves every blur kernel, so both kinds)."""
+FAMILY_TASKS = {"sr": ("sr4",), "deblur": ("deblur-gauss", "deblur-levin"),
+                "inpaint": ("inpaint-random", "inpaint-box"), "mri": ("mri4",), "ct": ("ct-sparse30",)}
+"""The tasks a family's settings are chosen on (one setting serves every blur kernel and every mask, so
+both kinds)."""
 GRIDS = {
     "diffpir": {"steps": [25], "lam": [1.0, 4.0, 16.0], "zeta": [0.1, 0.4, 1.0]},
     "dps": {"steps": [100], "zeta": [0.3, 1.0]},

@@ -63,19 +63,48 @@ def _quality(prior: str, rows: list[tuple[str, str, float]], size: int = 256) ->
 
 
 def test_restoration_check_sets_the_new_rows_beside_the_main_table_only_when_comparable(report, monkeypatch):
-    v3 = "diffpir@restora-natural-v3"
+    v4 = "diffpir@restora-natural-v4"
     main = _quality("default", [("inpaint-box", "classical", 21.19), ("inpaint-box", "dpir@default", 19.0),
                                 ("inpaint-box", "diffpir@default", 19.69), ("sr4", "classical", 23.7)])
-    mine = _quality("restora-natural-v3", [("inpaint-box", "classical", 21.19),
+    mine = _quality("restora-natural-v4", [("inpaint-box", "classical", 21.19),
                                            ("inpaint-box", "diffpir", 20.5),
                                            ("inpaint-box", "diffpir mean of 4", 21.4)])
     main["meta"]["settings"]["diffpir@default"]["sr"] = {"steps": 25, "lam": 1.0}  # a family not rerun
     monkeypatch.setattr(report, "read", lambda folder: {report.MAIN_TABLE: main, "next": mine}.get(folder))
-    version = report.Version(report.WEIGHTS, 3, "restora-natural-v3", "next", ("denoise-next", "v3"), "next")
+    version = report.Version(report.WEIGHTS, 4, "restora-natural-v4", "next", ("denoise-next", "v4"), "next")
     table = [line for line in report.restoration_check(version) if line.startswith("| inpaint-box")]
     assert table == ["| inpaint-box | classical | 21.19 | 0.500 |",
                      "| inpaint-box | diffpir@default | 19.69 | 0.500 |",
-                     f"| inpaint-box | {v3} | 20.50 | 0.500 |",
-                     f"| inpaint-box | {v3} mean of 4 | 21.40 | 0.500 |"]
+                     f"| inpaint-box | {v4} | 20.50 | 0.500 |",
+                     f"| inpaint-box | {v4} mean of 4 | 21.40 | 0.500 |"]
     mine["meta"]["size"] = 128
     assert "not compared" in report.restoration_check(version)[0]
+
+
+def test_box_check_sets_the_bundled_rows_beside_the_classical_fill_and_the_previous_version(report,
+                                                                                          monkeypatch):
+    def table(rows, prior):
+        data = _quality("default", rows)
+        data["meta"]["environment"] = {"bundled_prior": f"{prior}.safetensors"}
+        return data
+
+    now = table([("inpaint-box", "classical", 21.19), ("inpaint-box", "diffpir@default", 20.1),
+                 ("inpaint-box", "diffpir@default mean of 4", 21.3), ("sr4", "diffpir@default", 24.0)],
+                report.WEIGHTS.stem)
+    before = table([("inpaint-box", "classical", 21.19), ("inpaint-box", "diffpir@default", 19.69),
+                    ("inpaint-box", "dpir@default", 19.0)], "restora-natural-v2")
+    monkeypatch.setattr(report, "read", lambda folder: now if folder == report.MAIN_TABLE else None)
+    monkeypatch.setattr(report, "read_at", lambda folder, commit: before)
+    records = [_stage("natural-v1", 0), _stage("natural-v2", 2500), _stage("natural-v3", 4500)]
+    table_rows = [line for line in report.box_check(report.BUNDLED, records) if line.startswith("| inpaint")]
+    stem = report.WEIGHTS.stem
+    assert "about 21.79 dB (bias" in "\n".join(report.box_check(report.BUNDLED, records))
+    assert table_rows == ["| inpaint-box | - | classical | 21.19 | 0.500 |",
+                          f"| inpaint-box | {stem} | diffpir@default | 20.10 | 0.500 |",
+                          f"| inpaint-box | {stem} | diffpir@default mean of 4 | 21.30 | 0.500 |",
+                          "| inpaint-box | restora-natural-v2 | diffpir@default | 19.69 | 0.500 |"]
+    before["meta"]["size"] = 128  # other crops: no comparison
+    assert report.box_check(report.BUNDLED, records) == []
+    before["meta"]["size"] = 256
+    now["meta"]["environment"]["bundled_prior"] = "restora-natural-v2.safetensors"
+    assert report.box_check(report.BUNDLED, records) == []  # the main table is not yet rerun

@@ -10,9 +10,10 @@ import pytest
 
 from restora.io import read_image, write_image
 from restora.metrics import psnr
+from restora.priors.registry import BUNDLED_FILE
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-WEIGHTS = resources.files("restora") / "weights" / "restora-natural-v2.safetensors"
+WEIGHTS = resources.files("restora") / "weights" / BUNDLED_FILE
 
 
 def python_blocks(text: str) -> list[str]:

@@ -106,9 +106,7 @@ def test_unidentified_file(tmp_path: Path) -> None:
 def test_default_prior() -> None:
     bundled = registry.WEIGHTS_DIR / registry.BUNDLED_FILE
     if bundled.is_file():
-        shipped_beside = (registry.WEIGHTS_DIR / registry.CANDIDATE_FILE).is_file()
-        candidate = (registry.CANDIDATE_NAME,) if shipped_beside else ()
-        for name in ("default", "restora-natural", *candidate):
+        for name in ("default", "restora-natural"):
             prior = load(name)
             assert isinstance(prior, EDMPrior)
             x = torch.rand(1, 3, 20, 24) * 2 - 1

