@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
-WEIGHTS=src/restora/weights/restora-natural-v3.safetensors
+WEIGHTS=src/restora/weights/$($PY -c "from restora.priors.registry import BUNDLED_FILE; print(BUNDLED_FILE)")
 set -x
 M="diffpir@default,dpir@default,dpir@ffdnet-color,diffpir@default+ffdnet-color"
 $PY benchmarks/tune.py --limit 3 --size 128
