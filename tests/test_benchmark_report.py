@@ -96,15 +96,44 @@ def test_box_check_sets_the_bundled_rows_beside_the_classical_fill_and_the_previ
     monkeypatch.setattr(report, "read", lambda folder: now if folder == report.MAIN_TABLE else None)
     monkeypatch.setattr(report, "read_at", lambda folder, commit: before)
     records = [_stage("natural-v1", 0), _stage("natural-v2", 2500), _stage("natural-v3", 4500)]
-    table_rows = [line for line in report.box_check(report.BUNDLED, records) if line.startswith("| inpaint")]
+    spans = [report.Span(0, 2500, 0.0, 2.0, 0.0, 8), report.Span(2500, 4500, 2.0, 1.0, 20000.0, 8),
+             report.Span(4500, 6500, 3.0, 1.0, 36000.0, 8)]
+    card = report.box_check(report.BUNDLED, records, spans)
+    table_rows = [line for line in card if line.startswith("| inpaint")]
     stem = report.WEIGHTS.stem
-    assert "about 21.79 dB (bias" in "\n".join(report.box_check(report.BUNDLED, records))
+    assert "about 21.79 dB (bias" in "\n".join(card)
+    assert not any(line.startswith("What it would take") for line in card)  # no mean of 4 before
     assert table_rows == ["| inpaint-box | - | classical | 21.19 | 0.500 |",
                           f"| inpaint-box | {stem} | diffpir@default | 20.10 | 0.500 |",
                           f"| inpaint-box | {stem} | diffpir@default mean of 4 | 21.30 | 0.500 |",
                           "| inpaint-box | restora-natural-v2 | diffpir@default | 19.69 | 0.500 |"]
     before["meta"]["size"] = 128  # other crops: no comparison
-    assert report.box_check(report.BUNDLED, records) == []
+    assert report.box_check(report.BUNDLED, records, spans) == []
     before["meta"]["size"] = 256
     now["meta"]["environment"]["bundled_prior"] = "restora-natural-v2.safetensors"
-    assert report.box_check(report.BUNDLED, records) == []  # the main table is not yet rerun
+    assert report.box_check(report.BUNDLED, records, spans) == []  # the main table is not yet rerun
+
+
+def test_box_trend_extrapolates_each_estimate_to_the_classical_fill_in_crops_and_hours(report):
+    spans = [report.Span(0, 2500, 0.0, 2.0, 0.0, 8), report.Span(2500, 5000, 2.0, 1.0, 20000.0, 8)]
+    now = {"classical": 21.1, "diffpir@default": 19.7, "diffpir@default mean of 4": 20.7}
+    then = {"diffpir@default": 19.7, "diffpir@default mean of 4": 20.5}
+    lines = report.box_trend(now, then, ("v1", "v2"), 4, spans)
+    rows = {line.split(" | ")[0]: line for line in lines if line.startswith("| ")}
+    # 20000 -> 40000 crops is one doubling; the mean of 4 gains 0.2 dB per doubling and needs 0.4 dB more:
+    # two doublings, 160000 crops in all, 120000 more at the last stage's 20000 crops per hour
+    assert rows["| mean of 4"] == "| mean of 4 | 20.50 | 20.70 | +0.200 | 0.2 M | 6 |"
+    assert rows["| one draw"].endswith("| +0.000 | not rising | - |")
+    limit_now = report.averaging_limit(19.7, 20.7, 4)
+    assert f"| {limit_now:.2f} |" in rows["| average of infinitely many (fit)"]
+    assert "(0.97 dB)" in lines[-2] and "1.25 times" in lines[-2]
+
+
+def test_best_of_draws_says_whether_keeping_the_better_fitting_draw_paid(report):
+    def rows(one, best):
+        return [{"task": "phase-retrieval", "method": "HIO", "psnr": 14.0},
+                {"task": "phase-retrieval", "method": "dps@default", "psnr": one},
+                {"task": "phase-retrieval", "method": "dps@default best of 2", "psnr": best}]
+    assert "-0.03 dB: the residual does not tell" in report.best_of_draws(rows(13.73, 13.70))
+    assert "+1.23 dB: with no ground truth" in report.best_of_draws(rows(13.39, 14.62))
+    assert report.best_of_draws(rows(13.0, 13.0)[:2]) == ""
