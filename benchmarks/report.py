@@ -192,6 +192,12 @@ class Span:
         return (self.end - self.begin) * self.batch / self.hours
 
 
+def crops_to_gain(crops: float, gain: float, per_doubling: float) -> float:
+    """The crops seen in all that a log-linear trend (``per_doubling`` dB per doubling, > 0) needs to add
+    ``gain`` dB to what ``crops`` reached."""
+    return crops * 2 ** (gain / per_doubling)
+
+
 def model_card(version: Version, records: list[dict], measured: dict[str, float]) -> str:
     """A prior's card from its training stages' records and its measured validation."""
     weights = version.weights
@@ -338,7 +344,7 @@ def box_check(version: Version, records: list[dict], spans: list[Span]) -> list[
         return [*lines, ""]
     samples = main["meta"]["samples"]
     limit = averaging_limit(score[diffpir[0]], score[diffpir[1]], samples)
-    trend = box_trend(score, then, (prev, version.weights.stem), samples, spans[-2:]) if all(
+    trend = box_trend(score, then, (prev, version.weights.stem), diffpir, samples, spans[-2:]) if all(
         m in then for m in diffpir) else []
     return [*lines, "", f"The average of infinitely many draws would reach about {limit:.2f} dB (bias + "
             f"spread / S fitted to the one-draw and mean-of-{samples} rows, as in docs/results.md section "
@@ -347,14 +353,14 @@ def box_check(version: Version, records: list[dict], spans: list[Span]) -> list[
             *trend]
 
 
-def box_trend(now: dict[str, float], then: dict[str, float], names: tuple[str, str], samples: int,
-              spans: list[Span]) -> list[str]:
-    """Box-inpainting PSNR per doubling of the crops seen between two versions, one draw, the mean of
-    ``samples`` and their averaging limit, and the crops (and hours at the last stage's speed) a
-    log-linear extrapolation needs to reach the classical fill."""
+def box_trend(now: dict[str, float], then: dict[str, float], names: tuple[str, str],
+              methods: tuple[str, str], samples: int, spans: list[Span]) -> list[str]:
+    """Box-inpainting PSNR per doubling of the crops seen between two versions for ``methods`` (one draw,
+    the mean of ``samples``) and their averaging limit, and the crops (and hours at the last stage's
+    speed) a log-linear extrapolation needs to reach the classical fill."""
     crops = [span.crops_at(span.end) for span in spans]
     doublings, rate = math.log2(crops[1] / crops[0]), spans[1].crops_per_hour()
-    one, mean = "diffpir@default", f"diffpir@default mean of {samples}"
+    one, mean = methods
     estimates = {"one draw": (then[one], now[one]), f"mean of {samples}": (then[mean], now[mean]),
                  "average of infinitely many (fit)": (averaging_limit(then[one], then[mean], samples),
                                                       averaging_limit(now[one], now[mean], samples))}
@@ -371,15 +377,15 @@ def box_trend(now: dict[str, float], then: dict[str, float], names: tuple[str, s
         elif slope <= 0:
             needed, more = "not rising", "-"
         else:
-            total = crops[1] * 2 ** ((now["classical"] - after) / slope)
+            total = crops_to_gain(crops[1], now["classical"] - after, slope)
             needed, more = f"{total / 1e6:,.1f} M", f"{(total - crops[1]) / rate:,.0f}"
         lines.append(f"| {label} | {before:.2f} | {after:.2f} | {slope:+.3f} | {needed} | {more} |")
-    draw, mean = 10 * math.log10(2), 10 * math.log10(1 + 1 / samples)
+    draw_db, mean_db = 10 * math.log10(2), 10 * math.log10(1 + 1 / samples)
     return [*lines, "", "The hours extrapolate a line through two points: a rough guide. Why the draws lag "
             "the average: in the hole, an exact posterior sampler's draw has twice the squared error of the "
-            f"posterior mean ({draw:.2f} dB) and a mean of {samples} draws {1 + 1 / samples:g} times "
-            f"({mean:.2f} dB); so one draw reaches the smooth fill only with a posterior mean about "
-            f"{draw:.0f} dB better than that fill: a prior that knows what fills a 128 px hole, which is "
+            f"posterior mean ({draw_db:.2f} dB) and a mean of {samples} draws {1 + 1 / samples:g} times "
+            f"({mean_db:.2f} dB); so one draw reaches the smooth fill only with a posterior mean about "
+            f"{draw_db:.0f} dB better than that fill: a prior that knows what fills a 128 px hole, which is "
             "what the GPU path below is for.", ""]
 
 
@@ -484,7 +490,7 @@ def what_it_would_take(spans: list[Span], records: list[dict]) -> list[str]:
     elif per_doubling <= 0:
         verdict = f"The target ({target:.2f} dB) is {target - now:.2f} dB away and the curve is not rising."
     else:
-        needed = 2 ** (math.log2(last.crops_at(last.end)) + (target - now) / per_doubling)
+        needed = crops_to_gain(last.crops_at(last.end), target - now, per_doubling)
         more = needed - last.crops_at(last.end)
         rate = last.crops_per_hour()
         verdict = (f"The target of +{TARGET_GAIN} dB over the first shipped weights ({target:.2f} dB) is "

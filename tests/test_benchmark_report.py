@@ -118,7 +118,8 @@ def test_box_trend_extrapolates_each_estimate_to_the_classical_fill_in_crops_and
     spans = [report.Span(0, 2500, 0.0, 2.0, 0.0, 8), report.Span(2500, 5000, 2.0, 1.0, 20000.0, 8)]
     now = {"classical": 21.1, "diffpir@default": 19.7, "diffpir@default mean of 4": 20.7}
     then = {"diffpir@default": 19.7, "diffpir@default mean of 4": 20.5}
-    lines = report.box_trend(now, then, ("v1", "v2"), 4, spans)
+    lines = report.box_trend(now, then, ("v1", "v2"), ("diffpir@default", "diffpir@default mean of 4"), 4,
+                             spans)
     rows = {line.split(" | ")[0]: line for line in lines if line.startswith("| ")}
     # 20000 -> 40000 crops is one doubling; the mean of 4 gains 0.2 dB per doubling and needs 0.4 dB more:
     # two doublings, 160000 crops in all, 120000 more at the last stage's 20000 crops per hour
