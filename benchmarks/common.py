@@ -75,6 +75,11 @@ TASKS = {
     "mri4": Task("mri4", "mri4", "mri"),
     "ct-sparse30": Task("ct-sparse30", "ct-sparse30", "ct"),
     "phase-retrieval": Task("phase-retrieval", "phase-retrieval", "phase"),
+    # the other families a solver may be given (tune.py chooses their settings too)
+    "denoise": Task("denoise", "denoise", "denoise"),
+    "colorize": Task("colorize", "colorize", "colorize"),
+    "cs": Task("cs", "cs", "cs"),
+    "jpeg": Task("jpeg", "jpeg", "jpeg"),
 }
 
 

@@ -134,6 +134,8 @@ def main() -> None:
     p.add_argument("--out", default="benchmarks/results/medical")
     p.add_argument("--merge", action="store_true",
                    help="replace only these tasks' rows in --out's results (same images and noise)")
+    p.add_argument("--only", default="", help="only the methods containing one of these comma-separated "
+                   "strings (with --merge: their rows replace the earlier ones)")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -155,7 +157,8 @@ def main() -> None:
         y = op.measure(x, args.sigma_y, torch.Generator().manual_seed(7))
         if task == "phase-retrieval":  # the misfit the noise alone leaves: what a perfect fit reaches
             meta["phase_misfit_of_truth"] = [round(float(v), 4) for v in misfit(op, x, y)]
-        method_names = METHODS[task].split(",")
+        method_names = [m for m in METHODS[task].split(",")
+                        if not args.only or any(part in m for part in args.only.split(","))]
         for name in {split_method(m)[1] for m in method_names} - set(priors):
             priors[name] = for_channels(load_prior(name), 1)
         methods = {CLASSICAL[task]: (lambda op, y, g, task=task: classical(task, op, y, args.restarts, g), 0),

@@ -15,7 +15,7 @@ $PY benchmarks/tune.py --prior ffdnet-color --solvers dpir --families deblur,inp
     --out benchmarks/results/tune-dpir/dpir-ffdnet-color.json
 $PY benchmarks/tune.py --prior ffdnet-gray --solvers dpir --families mri,ct --gray --limit 3 --size 128 \
     --out benchmarks/results/tune-medical/dpir-ffdnet-gray.json
-$PY -m restora.train --export "$WEIGHTS" "$WEIGHTS" --solver-settings benchmarks/settings.json
+$PY -m restora.train --export "$WEIGHTS" "$WEIGHTS" --force --solver-settings benchmarks/settings.json
 $PY benchmarks/denoise.py --bm3d-limit 4
 $PY benchmarks/split.py
 # fp32 everywhere, so that a table does not depend on whether the CPU has bf16 instructions; the bf16

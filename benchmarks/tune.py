@@ -32,7 +32,9 @@ from restora.solvers import get
 from restora.train import split_paths
 
 FAMILY_TASKS = {"sr": ("sr4",), "deblur": ("deblur-gauss", "deblur-levin"),
-                "inpaint": ("inpaint-random", "inpaint-box"), "mri": ("mri4",), "ct": ("ct-sparse30",)}
+                "inpaint": ("inpaint-random", "inpaint-box"), "mri": ("mri4",), "ct": ("ct-sparse30",),
+                "phase": ("phase-retrieval",), "denoise": ("denoise",), "colorize": ("colorize",),
+                "cs": ("cs",), "jpeg": ("jpeg",)}
 """The tasks a family's settings are chosen on (one setting serves every blur kernel and every mask, so
 both kinds)."""
 GRIDS = {

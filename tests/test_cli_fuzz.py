@@ -1,7 +1,8 @@
-"""Property-based fuzzing of `restora degrade` / `restore` / `eval` (hypothesis): random option values,
-random corrupt inputs. Whatever the arguments, the command exits 0, 1 or 2, prints at most one error
-line per failure and no traceback, never counts a non-finite or constant restoration as done, and
-changes no file outside its output folder. A few examples in the default suite, many in the slow one."""
+"""Property-based fuzzing of `restora degrade` / `restore` / `eval` / `train` / `sample` (hypothesis): random
+option values, random corrupt inputs, edited sidecars, arrays of other dtypes and scales. Whatever the
+arguments, the command exits 0, 1 or 2, prints at most one error line per failure and no traceback, never
+counts a non-finite, constant or out-of-range restoration as done, and changes no file outside its output
+folder. A few examples in the default suite, many in the slow one."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import csv
 import hashlib
 import io
 import itertools
+import json
 from pathlib import Path
 
 import numpy as np
@@ -54,10 +56,26 @@ def fuzz_root(tmp_path_factory) -> Path:
     np.save(root / "bad" / "nan.npy", np.full((3, 8, 8), np.nan, np.float32))
     np.save(root / "bad" / "huge.npy", np.full((3, 8, 8), 1e30, np.float32))
     np.save(root / "bad" / "shape.npy", np.zeros((2, 2, 2, 2, 2), np.float32))
+    np.save(root / "bad" / "uint8.npy", np.full((3, 8, 8), 200, np.uint8))
+    np.save(root / "bad" / "scaled.npy", rng.random((3, 8, 8)).astype(np.float32) * 1e6)
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         assert main(["degrade", str(root / "clean"), "--task", "sr2", "--sigma-y", "0.05",
                      "-o", str(root / "m"), "--save-tensor", "-q"]) == 0
+    edited = root / "sidecars"  # the measurements of m/ with one field of each sidecar edited
+    edited.mkdir()
+    for i, (key, value) in enumerate(SIDECAR_EDITS):
+        for suffix in (".npy", ".png"):
+            (edited / f"e{i}{suffix}").write_bytes((root / "m" / f"c0{suffix}").read_bytes())
+        side = json.loads((root / "m" / "c0.json").read_text())
+        side.update({key: value, "measurement": f"e{i}.png", "tensor": f"e{i}.npy"} if key not in (
+            "measurement", "tensor") else {key: value})
+        (edited / f"e{i}.json").write_text(json.dumps(side))
     return root
+
+
+SIDECAR_EDITS = [("sigma_y", "abc"), ("seed", 2.5), ("task", "bogus"), ("kernel", "../../etc/passwd"),
+                 ("mask", "/etc/passwd"), ("image_shape", [3, -1, 16]), ("sigma_y", 1e9),
+                 ("task_options", [1, 2]), ("measurement", "../m/c1.png")]
 
 
 def digest(root: Path, skip: Path) -> dict[str, str]:
@@ -78,15 +96,32 @@ def pick_inputs(root: Path, draw, pool: list[str]) -> list[str]:
 @st.composite
 def command(draw, root: Path) -> tuple[list[str], Path]:
     out = root / "runs" / f"r{next(RUN)}"
-    kind = draw(st.sampled_from(["degrade", "restore", "restore", "eval"]))
+    kind = draw(st.sampled_from(["degrade", "restore", "restore", "restore", "eval", "train", "sample"]))
     flag = lambda name, values: [name, draw(st.sampled_from(values))] if draw(st.booleans()) else []  # noqa: E731
     if kind == "eval":
         args = ["eval", str(root / draw(st.sampled_from(["clean", "m", "bad", "clean/c0.png"]))),
                 str(root / draw(st.sampled_from(["clean", "m", "clean/c1.png"])))]
         args += flag("--crop-border", ["0", "2", "-1"]) + flag("--format", ["md", "csv", "json"])
-        args += flag("-o", [str(out / "s.md"), str(root / "clean" / "c0.png" / "x.md"), str(out / "s.json")])
+        args += flag("-o", [str(out / "s.md"), str(root / "clean" / "c0.png" / "x.md"), str(out / "s.json"),
+                            str(root / "clean" / "c0.png"), str(root / "m" / "c1.png"), str(out / "s.png")])
         return args, out
-    pool = ["clean", "clean/c0.png", "bad", "bad/empty.png", "bad/nan.npy", "m", "m/c1.npy", "missing.png"]
+    if kind == "train":
+        args = ["train", "--data", str(root / draw(st.sampled_from(["clean", "bad", "missing"]))), "--out",
+                str(out), "--val-crop", "16", "--holdout-every", "2", "--threads", "1", "--no-progress"]
+        args += ["--model", draw(st.sampled_from(["tiny", "tiny", "bogus", '{"channels": 100000}']))]
+        args += ["--steps", draw(st.sampled_from(["1", "2", "0"])), *flag("--crop", ["8", "16", "0"])]
+        args += flag("--lr", ["nan", "1e-3", "-1"]) + flag("--batch-size", ["0", "2"])
+        args += flag("--log-every", ["0", "1"]) + flag("--ema-decay", ["0.9", "2"])
+        args += [f for f in ("--resume", "--overwrite") if draw(st.booleans())]
+        return args, out
+    if kind == "sample":
+        args = ["sample", "-o", str(out), "--prior", str(root / "tiny.safetensors"), "--threads", "1"]
+        args += flag("--size", ["16", "0", "3", "1000000"]) + flag("--count", ["1", "0", "2"])
+        args += flag("--steps", ["1", "3", "0"]) + flag("--eta", ["0", "1", "2", "nan"])
+        args += flag("--seed", ["0", "-1", str(2**70)])
+        return args, out
+    pool = ["clean", "clean/c0.png", "bad", "bad/empty.png", "bad/nan.npy", "m", "m/c1.npy", "missing.png",
+            "bad/uint8.npy", "bad/scaled.npy", "sidecars"]
     args = [kind, *pick_inputs(root, draw, pool), "-o", str(out)]
     args += flag("--task", TASKS) + flag("--sigma-y", SIGMAS) + flag("--noise-scale", ["[0,1]", "255"])
     args += flag("--task-opt", TASK_OPTS) + flag("--seed", ["0", "7", "-3"])
@@ -130,6 +165,10 @@ def check_run(root: Path, args: list[str], out: Path) -> None:
                     pixels = np.asarray(Image.open(row["output"]), dtype=np.float32)
                     assert np.isfinite(pixels).all(), (args, row)
                     assert pixels.max() > pixels.min() or is_flat(Path(row["file"])), (args, row)
+                    array = Path(row["output"]).with_suffix(".npy")
+                    if array.is_file():  # the unclipped restoration stays near the image range
+                        values = np.load(array)
+                        assert np.mean((values < -0.5) | (values > 1.5)) <= 1e-3, (args, row)
 
 
 

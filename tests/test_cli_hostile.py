@@ -5,7 +5,6 @@ leftovers, unconditional sampling, Poisson noise and threads."""
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import os
 import subprocess
@@ -17,6 +16,7 @@ import pytest
 import torch
 from PIL import Image
 
+from cli_helpers import digest, run
 from restora.cli import main
 from restora.cli.runtime import default_threads
 from restora.priors.loaders import save_restora_prior
@@ -30,19 +30,6 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "default"}
 def cli(*args, cwd: Path, env: dict | None = None, timeout: float = 180) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "restora", *map(str, args)], cwd=cwd, env=env or ENV,
                           capture_output=True, text=True, timeout=timeout)
-
-
-def run(capsys, *args) -> tuple[int, list[str], str]:
-    """main(args) in process: (exit code, error lines, all of stdout and stderr)."""
-    code = main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return code, [line for line in captured.err.splitlines() if line.startswith("restora: error:")], \
-        captured.out + captured.err
-
-
-def digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def rows(path: Path) -> list[dict[str, str]]:

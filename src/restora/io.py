@@ -109,10 +109,19 @@ def atomic_write(path: str | Path) -> Iterator[Path]:
         raise
 
 
+def save_image(img: Tensor | np.ndarray, path: str | Path, suffix: str | None = None) -> Path:
+    """Encode an image ([0, 1] tensor or uint8 array) into ``path`` in the format of ``suffix`` (default:
+    the path's own), in place; :func:`write_image` is the atomic version."""
+    path = Path(path)
+    arr = img if isinstance(img, np.ndarray) else to_uint8(img)
+    fmt = Image.registered_extensions().get((suffix or path.suffix).lower())
+    Image.fromarray(arr).save(path, format=fmt)
+    return path
+
+
 def write_image(img: Tensor | np.ndarray, path: str | Path) -> Path:
     """Write an image atomically (temporary file in the same folder, then rename)."""
     path = Path(path)
-    arr = img if isinstance(img, np.ndarray) else to_uint8(img)
     with atomic_write(path) as tmp:
-        Image.fromarray(arr).save(tmp, format=Image.registered_extensions().get(path.suffix.lower()))
+        save_image(img, tmp, path.suffix)
     return path

@@ -193,6 +193,23 @@ def ssim(
     return m.flatten(1).mean(dim=1)
 
 
+IMMERKAER_KERNEL = ((1.0, -2.0, 1.0), (-2.0, 4.0, -2.0), (1.0, -2.0, 1.0))
+
+
+def noise_std(x: Tensor) -> Tensor:
+    """Immerkaer's estimate of the white-noise std of each image of an NCHW batch (J. Immerkaer, "Fast
+    noise variance estimation", CVIU 64(2), 1996): sqrt(pi / 2) / 6 times the mean absolute response to the
+    Laplacian-difference mask, which cancels smooth content. In the units of ``x``; over-estimates on
+    strongly textured images (it reads texture as noise), so use it as an upper bound. (N,) float64."""
+    if not isinstance(x, Tensor) or x.ndim != 4 or min(x.shape[-2:]) < 3:
+        shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+        raise RestoraError(f"noise_std takes an NCHW batch of images of at least 3x3 pixels, got {shape}")
+    a = (x.abs() if x.is_complex() else x).to(_work_dtype(x.device))
+    k = torch.tensor(IMMERKAER_KERNEL, dtype=a.dtype, device=a.device).view(1, 1, 3, 3)
+    response = F.conv2d(a.reshape(-1, 1, *a.shape[-2:]), k).reshape(a.shape[0], -1)
+    return (torch.pi / 2) ** 0.5 / 6 * response.abs().mean(dim=1)
+
+
 # --------------------------------------------------------------------------------------------------
 # Optional learned metrics (no downloads, ever)
 

@@ -209,14 +209,21 @@ def prior_bytes_per_pixel(prior: Prior, device: torch.device | str = "cpu") -> f
         weakref.finalize(output, _release, live, size)
 
     leaves = [m for m in prior.modules() if not list(m.children())]
+    # the probe runs the plain network: hooks on a torch.compile'd one break its guards (and compiling for
+    # the probe's size alone would cost minutes)
+    compiled = {m: m._compiled for m in prior.modules() if isinstance(m, Prior) and m._compiled is not None}
     handles = [m.register_forward_hook(hook) for m in leaves]
     size = prior.native_size or -(-PROBE_SIZE // prior.size_multiple) * prior.size_multiple
     try:
+        for m in compiled:
+            m._compiled = None
         with torch.no_grad():
             prior(torch.zeros(1, prior.channels, size, size, device=device), min(1.0, prior.sigma_max))
     finally:
         for h in handles:
             h.remove()
+        for m, fn in compiled.items():
+            m._compiled = fn
     return peak[0] / size**2
 
 

@@ -68,6 +68,43 @@ class TrainConfig:
     compile: bool = False  # torch.compile the training forward (pays on GPUs)
     time_budget: float = 0.0  # seconds of training; > 0: ``steps`` re-planned from the first steps' speed
 
+    def problem(self) -> str | None:
+        """What makes this configuration unusable (one sentence naming the option), else None."""
+        positive_ints = ("steps", "batch_size", "crop", "val_crop", "val_every", "ckpt_every", "log_every",
+                         "holdout_every")
+        for key in positive_ints:
+            if getattr(self, key) < 1:
+                note = " (1: no validation split)" if key == "holdout_every" else ""
+                return f"--{key.replace('_', '-')} must be >= 1{note}, got {getattr(self, key)}"
+        for key in ("stop_at", "warmup", "rewarm", "threads", "seed"):
+            if getattr(self, key) < 0:
+                return f"--{key.replace('_', '-')} must be >= 0, got {getattr(self, key)}"
+        if self.seed >= 2**63:
+            return f"--seed must be < 2^63, got {self.seed}"
+        finite = ("lr", "min_lr_ratio", "weight_decay", "grad_clip", "ema_decay", "p_mean", "p_std",
+                  "p_uniform", "sigma_min", "sigma_max", "sigma_data", "time_budget")
+        for key in finite:
+            if not math.isfinite(getattr(self, key)):
+                return f"--{key.replace('_', '-')} must be a finite number, got {getattr(self, key)}"
+        checks = (("lr", self.lr > 0, "> 0"), ("grad_clip", self.grad_clip > 0, "> 0"),
+                  ("min_lr_ratio", 0 <= self.min_lr_ratio <= 1, "in [0, 1]"),
+                  ("ema_decay", 0 <= self.ema_decay < 1, "in [0, 1)"),
+                  ("p_uniform", 0 <= self.p_uniform <= 1, "in [0, 1]"), ("p_std", self.p_std > 0, "> 0"),
+                  ("weight_decay", self.weight_decay >= 0, ">= 0"),
+                  ("sigma_data", self.sigma_data > 0, "> 0"),
+                  ("sigma_min", 0 < self.sigma_min < self.sigma_max, "> 0 and below --sigma-max"),
+                  ("time_budget", self.time_budget >= 0, ">= 0"))
+        for key, ok, rule in checks:
+            if not ok:
+                return f"--{key.replace('_', '-')} must be {rule}, got {getattr(self, key)}"
+        if self.model not in MODEL_SIZES and not self.init_from:
+            try:
+                UNetConfig(**json.loads(self.model))
+            except (ValueError, TypeError, RestoraError) as exc:
+                return (f"--model must be one of {', '.join(MODEL_SIZES)} or a UNet config as JSON, got "
+                        f"{self.model[:80]!r} ({str(exc).splitlines()[0][:120]})")
+        return None
+
 
 # ----------------------------------------------------------------------------- data
 
@@ -459,6 +496,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--solver-settings", metavar="JSON",
                    help="with --export: solver settings tuned for this prior (benchmarks/tune.py) to store")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start again in an --out that holds a run (its checkpoint and logs are removed)")
+    p.add_argument("--force", action="store_true", help="with --export: replace an existing OUT")
     p.add_argument("--no-progress", action="store_true")
     for name, value in asdict(d).items():
         if name == "data":
@@ -471,14 +511,51 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def check_export(args: argparse.Namespace) -> None:
+    """``--export CHECKPOINT OUT``: an existing checkpoint or prior, a .safetensors OUT that is replaced only
+    with --force."""
+    src, dst = (Path(p).expanduser() for p in args.export)
+    if not src.is_file():
+        raise RestoraError(f"--export {src}: no such checkpoint or prior file")
+    if dst.suffix != ".safetensors":
+        raise RestoraError(f"--export writes a .safetensors file, got {dst.name}")
+    if dst.exists() and not args.force:
+        raise RestoraError(f"--export: {dst} exists; pass --force to replace it")
+    if args.solver_settings is not None and not Path(args.solver_settings).is_file():
+        raise RestoraError(f"--solver-settings {args.solver_settings}: no such file")
+
+
+def check_run_folder(cfg: TrainConfig, resume: bool, overwrite: bool) -> None:
+    """A run folder that holds a checkpoint is continued with --resume or restarted with --overwrite (which
+    removes the old checkpoint and logs); anything else would silently replace a run."""
+    out = Path(cfg.out)
+    old = [out / name for name in ("checkpoint.pt", "log.csv", "val.csv") if (out / name).exists()]
+    if resume and overwrite:
+        raise RestoraError("--resume continues the run in --out and --overwrite replaces it: pass one")
+    if old and not resume and not overwrite:
+        raise RestoraError(f"--out {out} already holds a training run ({', '.join(p.name for p in old)}): "
+                           "pass --resume to continue it, --overwrite to start it again, or another --out")
+    if overwrite:
+        for path in old:
+            path.unlink()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.export:
+        check_export(args)
         export(*args.export, half=args.half, solver_settings=args.solver_settings)
         return 0
     if not args.data:
         raise RestoraError("give at least one --data folder of training images")
-    cfg = with_weights_architecture(TrainConfig(**{k: getattr(args, k) for k in asdict(TrainConfig())}))
+    cfg = TrainConfig(**{k: getattr(args, k) for k in asdict(TrainConfig())})
+    problem = cfg.problem()
+    if problem is not None:
+        raise RestoraError(problem)
+    if cfg.init_from and not Path(cfg.init_from).is_file():
+        raise RestoraError(f"--init-from {cfg.init_from}: no such weights file")
+    cfg = with_weights_architecture(cfg)
+    check_run_folder(cfg, args.resume, args.overwrite)
     fields = asdict(cfg)
     if args.resume and (Path(cfg.out) / "checkpoint.pt").exists():
         saved = json.loads(torch.load(Path(cfg.out) / "checkpoint.pt", map_location="cpu",

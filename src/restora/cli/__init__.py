@@ -42,11 +42,30 @@ def _version() -> str:
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with usage errors as one line on stderr (exit 2), pointing at --help."""
+    """argparse with usage errors as one line on stderr (exit 2), pointing at --help; a ``lazy_epilog``
+    (a function) is added to the help text only when the help is shown."""
+
+    lazy_epilog = None
 
     def error(self, message: str):
         LOG.error(f"{message} (see `{self.prog} --help`)")
         raise SystemExit(EXIT_USAGE)
+
+    def format_help(self) -> str:
+        if self.lazy_epilog is not None:
+            self.epilog, self.lazy_epilog = (self.epilog or "") + self.lazy_epilog(), None
+        return super().format_help()
+
+
+class _Version(argparse.Action):
+    """--version: the versions are read (torch imported) only when it is asked for."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="show the versions and exit", **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        print(_version())
+        parser.exit()
 
 
 def _global_options() -> argparse.ArgumentParser:
@@ -61,17 +80,19 @@ def _global_options() -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from restora.cli import bench, degrade, evaluate, models, restore, sample
+    """Every command's options (:mod:`restora.cli.arguments`); nothing heavy is imported."""
+    from restora.cli import arguments
 
     glob = _global_options()
     parser = _Parser(
         prog="restora", parents=[glob],
         description="Zero-shot image restoration with diffusion priors.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--version", action="version", version=_version())
+    parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
-    for module in (restore, degrade, evaluate, sample, bench, models):
-        module.add_parser(sub, [glob])
+    for add in (arguments.add_restore, arguments.add_degrade, arguments.add_evaluate, arguments.add_sample,
+                arguments.add_bench, arguments.add_models):
+        add(sub, [glob])
     sub.add_parser("train", help="train a restora prior (`restora train --help`)", add_help=False)
     return parser
 

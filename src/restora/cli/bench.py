@@ -15,60 +15,12 @@ from restora import solvers
 from restora.bench import Case, device_record, markdown_table, run_case
 from restora.cli.files import check_output_file, write_json_atomic
 from restora.cli.log import LOG, error
-from restora.cli.options import check_sigma, int_list, parse_pairs, positive_int, str_list
+from restora.cli.options import check_sigma, parse_pairs, str_list
 from restora.cli.progress import Progress, enabled
 from restora.cli.runtime import resolve_device, set_threads
 from restora.errors import RestoraError
 from restora.operators import get_task
 from restora.priors.spec import load_spec
-
-EXAMPLES = """examples:
-  # the numbers of docs/performance.md: ADM-FFHQ with random weights (timing only), three batch sizes
-  restora bench --solver diffpir,ddrm,dps --prior adm-ffhq256:random --size 256 --batch 1,4,16 \\
-      --steps 20 --device cuda --dtype bf16 -o bench/h100-adm.json
-  # the bundled prior on 2 CPU threads, two sizes
-  restora bench --prior default --size 128,256 --threads 2 --steps 10 -o bench/cpu.json
-  # a trained checkpoint, channels_last + torch.compile
-  restora bench --prior adm-imagenet256-uncond:256x256_diffusion_uncond.pt --channels-last --compile
-
-Each configuration runs --warmup times untimed and --repeats times timed; the JSON records every
-repeat and the median: seconds per image, NFE per second, the share of time inside the network
-(forward and backward passes through the prior; CUDA is synchronised around each call in bench
-mode only) against the solver's own work, and peak memory (CUDA max allocated / CPU peak RSS).
-NAME:random builds a preset with random weights (the JSON says so): fine for timing.
-"""
-
-
-def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("bench", parents=parents, help="time solvers x priors x sizes x batches",
-                       description="Benchmark restoration speed and memory on the current device.",
-                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--solver", type=str_list, default=["diffpir"], help="solver(s), comma-separated")
-    p.add_argument("--prior", action="append", metavar="SPEC",
-                   help="prior (as for restore; NAME:random for random weights); repeatable "
-                        "(default: adm-ffhq256:random)")
-    p.add_argument("--weights", metavar="FILE", help="weights file for a single --prior NAME")
-    p.add_argument("--task", type=str_list, default=["sr4"], help="task(s), comma-separated (default sr4)")
-    p.add_argument("--size", type=int_list, default=[256], help="image size(s) in pixels (default 256)")
-    p.add_argument("--batch", type=int_list, default=[1], help="batch size(s), e.g. 1,4,16 (default 1)")
-    p.add_argument("--steps", type=positive_int, default=20, help="solver steps (default 20)")
-    p.add_argument("--repeats", type=positive_int, default=3, help="timed runs (default 3; median reported)")
-    p.add_argument("--warmup", type=int, default=1, help="untimed runs first (default 1)")
-    p.add_argument("--sigma-y", type=float, default=0.05,
-                   help="measurement noise, [-1,1] scale (default 0.05)")
-    p.add_argument("--opt", action="append", metavar="KEY=VALUE", help="solver option (repeatable)")
-    p.add_argument("--tile", type=int, metavar="N",
-                   help="tile size (default: native size of fixed-size priors)")
-    p.add_argument("--tile-overlap", type=int, default=64, metavar="N")
-    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
-    p.add_argument("--dtype", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
-                   help="prior compute dtype (default auto: bf16 where the device runs it fast, else fp32)")
-    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction,
-                   help="channels_last memory layout for the prior (default: on)")
-    p.add_argument("--compile", action="store_true", help="torch.compile the prior (warm-up compiles)")
-    p.add_argument("--threads", type=positive_int, help="CPU threads for torch")
-    p.add_argument("-o", "--out", metavar="FILE.json", help="write the JSON record here")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

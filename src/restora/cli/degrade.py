@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import math
 from pathlib import Path
 
 import numpy as np
@@ -12,12 +13,11 @@ import torch
 import restora
 from restora.cli.files import check_no_overwrite, check_output_dir, check_unique_stems, expand_inputs
 from restora.cli.log import LOG, error, forward_warnings
-from restora.cli.options import check_sigma, parse_pairs, positive_int
+from restora.cli.options import check_sigma, parse_pairs
 from restora.cli.progress import Progress, enabled
 from restora.cli.runtime import set_threads
 from restora.cli.sidecar import Sidecar
 from restora.cli.specs import (
-    NOISE_SCALES,
     CliSpec,
     Spec,
     check_kernel,
@@ -32,63 +32,7 @@ from restora.cli.specs import (
 )
 from restora.errors import RestoraError
 from restora.io import read_image, write_image
-from restora.operators import NOISE_MODELS, Inpaint, NoiseModel, get_task, noise_model
-
-EXAMPLES = """examples:
-  # 4x bicubic downsampling with noise of std 0.05 on the [-1,1] scale, lossless copies too
-  restora degrade clean/ --task sr4 --sigma-y 0.05 --seed 0 -o measured/sr4 --save-tensor
-  # motion blur with the Levin kernels (one per run) and DiffPIR's noise level 12.75/255
-  restora degrade clean/ --task deblur --kernel levin:3 --sigma-y 12.75 --noise-scale 255 -o measured/blur
-  # random inpainting masks (80% of the pixels missing), a different mask per image
-  restora degrade clean/ --task inpaint --mask random:0.8 --seed 1 -o measured/holes
-  # then restore them: task, kernel, mask and sigma_y come from the sidecars
-  restora restore measured/holes -o restored/holes --reference clean/
-
-Noise: --sigma-y is Gaussian noise (default); --noise poisson --poisson-rate R is shot noise with R
-photons at full intensity, poisson-gaussian adds --sigma-y read-out noise on top; the sidecar's sigma_y
-is then the Gaussian equivalent that restore gives the solver.
-
-For each input NAME this writes NAME.png (the measurement, clipped to [0,1] and quantised to 8
-bits), NAME.npy with --save-tensor (lossless float (y+1)/2; always for cs, which is not an image),
-NAME.kernel.npy (blur tasks), NAME.mask.png (inpainting, white = known) and NAME.json, the sidecar
-(task, options, sigma_y on every scale, seed, source). Inputs are expanded (folders to the images
-directly inside them) and sorted by path; image i (0-based) uses the seed --seed + i for everything
-random (kernel, mask, compressed-sensing matrix, noise), so a run is reproducible image by image.
-"""
-
-
-def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
-        "degrade", parents=parents, help="make measurements (degraded images) from clean images",
-        description="Degrade clean images into measurements y = A(x) + noise, with sidecar JSON files.",
-        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="clean image files or folders")
-    p.add_argument("-o", "--out", required=True, metavar="OUTDIR", help="output folder")
-    p.add_argument("--task", required=True,
-                   help="sr4, deblur-gauss, deblur-motion, deblur, inpaint, denoise, "
-                                                 "colorize, jpeg, cs, ... (see `restora restore --help`)")
-    p.add_argument("--kernel", metavar="SPEC|FILE", help="blur kernel (levin:3, gauss:61:3.0, a file, ...)")
-    p.add_argument("--mask", metavar="SPEC|FILE",
-                   help="box[:SIZE], random[:RATIO missing], lines[:N], half[:SIDE] or a file "
-                        "(white = known)")
-    p.add_argument("--invert-mask", action="store_true",
-                   help="the mask file is white where pixels are missing")
-    p.add_argument("--task-opt", action="append", metavar="KEY=VALUE", help="operator option (repeatable)")
-    p.add_argument("--sigma-y", type=float, default=0.0, metavar="S", help="noise std (default 0)")
-    p.add_argument("--noise-scale", choices=NOISE_SCALES, default="[-1,1]",
-                   help="scale --sigma-y is quoted on (default [-1,1])")
-    p.add_argument("--noise", choices=NOISE_MODELS, default="gaussian",
-                   help="noise model (default gaussian; poisson and poisson-gaussian need --poisson-rate)")
-    p.add_argument("--poisson-rate", type=float, metavar="R",
-                   help="photons at full intensity for Poisson noise (e.g. 30: strong noise, 1000: mild)")
-    p.add_argument("--seed", type=int, default=0, help="base seed: image i uses seed + i (default 0)")
-    p.add_argument("--save-tensor", action="store_true", help="also write the lossless NAME.npy")
-    p.add_argument("--modcrop", action="store_true",
-                   help="crop images to a multiple of the SR scale (and write the cropped reference "
-                        "to OUTDIR/reference/NAME.png)")
-    p.add_argument("--gray", action="store_true", help="degrade grayscale versions of the images")
-    p.add_argument("--threads", type=positive_int, help="CPU threads for torch (default: the idle cores)")
-    p.set_defaults(func=run)
+from restora.operators import Inpaint, NoiseModel, get_task, noise_model
 
 
 @torch.no_grad()
@@ -130,6 +74,9 @@ def _check(args: argparse.Namespace) -> tuple[Spec, NoiseModel]:
         raise RestoraError(f"--noise {args.noise} needs --poisson-rate R (photons at full intensity)")
     if args.noise == "gaussian" and args.poisson_rate is not None:
         raise RestoraError("--poisson-rate goes with --noise poisson or poisson-gaussian")
+    if args.poisson_rate is not None and not (math.isfinite(args.poisson_rate) and args.poisson_rate >= 1):
+        raise RestoraError(f"--poisson-rate must be a number >= 1 (photons at full intensity), got "
+                           f"{args.poisson_rate:g}: fewer photons leave noise larger than the image range")
     noise = noise_model(args.noise, sigma, args.poisson_rate)
     cli = CliSpec(task=args.task, mask=args.mask, kernel=args.kernel,
                   task_options=parse_pairs(args.task_opt, "--task-opt"), sigma_y=sigma,

@@ -10,49 +10,16 @@ import math
 from pathlib import Path
 from typing import Any
 
-from restora.cli.files import check_output_file, write_text_atomic
+from restora.cli.files import check_no_overwrite, check_output_file, write_text_atomic
 from restora.cli.log import LOG, forward_warnings, one_line
 from restora.cli.progress import Progress, enabled
 from restora.cli.runtime import resolve_device
 from restora.errors import RestoraError
-
-EXAMPLES = """examples:
-  restora eval out/sr4 clean/                          # Markdown table on stdout
-  restora eval out/sr4 clean/ --crop-border 4 -o sr4.csv
-  restora eval out/sr4 clean/ --format json --lpips    # LPIPS needs `lpips` and its cached weights
-  restora eval restored.png reference.png
-
-Images are paired by file name (stem). PSNR and SSIM follow BasicSR / KAIR: 8-bit values (0..255),
---crop-border pixels removed on every side, PSNR = 10 log10(255^2 / MSE) over all channels, SSIM
-with an 11x11 Gaussian window (sigma 1.5) without padding, averaged over channels; the -Y columns
-score the BT.601 luma Y = 16 + 65.481 R + 128.553 G + 24.966 B (R, G, B in [0, 1]). LPIPS (--lpips,
-AlexNet) and FID (--fid, folders) run only with locally cached weights; nothing is downloaded.
-"""
+from restora.io import IMAGE_SUFFIXES
 
 COLUMNS = (("psnr", "PSNR (dB)", 2), ("ssim", "SSIM", 4), ("psnr_y", "PSNR-Y (dB)", 2),
            ("ssim_y", "SSIM-Y", 4),
            ("lpips", "LPIPS", 4))
-
-
-def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
-        "eval", parents=parents, help="PSNR/SSIM (RGB and Y), LPIPS, FID of restored images",
-        description="Score restored images against references (paired by file name).",
-        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("restored", metavar="RESTORED", help="restored image or folder")
-    p.add_argument("reference", metavar="REFERENCE", help="reference image or folder")
-    p.add_argument("--crop-border", type=int, default=0, metavar="N",
-                   help="pixels ignored on every side (BasicSR: the SR scale)")
-    p.add_argument("--no-quantize", action="store_true", help="do not round to 8 bits before scoring")
-    p.add_argument("--lpips", action="store_true",
-                   help="also LPIPS (needs the lpips package and cached weights)")
-    p.add_argument("--lpips-net", default="alex", choices=("alex", "vgg"))
-    p.add_argument("--fid", action="store_true", help="also FID between the two folders (cached weights)")
-    p.add_argument("--device", default="cpu", help="device for LPIPS / FID (default cpu)")
-    p.add_argument("--format", choices=("md", "csv", "json"),
-                   help="output format (default: from the -o suffix, else md)")
-    p.add_argument("-o", "--out", metavar="FILE", help="write the table to FILE instead of stdout")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,9 +34,9 @@ def run(args: argparse.Namespace) -> int:
     fmt = args.format or _format_from_suffix(args.out)
     if args.out:
         check_output_file(args.out)
-        inputs = {p.resolve() for p in (restored, reference)}
-        if Path(args.out).expanduser().resolve() in inputs:
-            raise RestoraError(f"-o {args.out} is one of the images being scored; choose another file")
+        if Path(args.out).suffix.lower() in (*IMAGE_SUFFIXES, ".npy"):
+            raise RestoraError(f"-o {args.out} names an image: the scores are a table; write them to a .md, "
+                               ".csv or .json file")
     if args.fid and not (restored.is_dir() and reference.is_dir()):
         raise RestoraError("--fid compares two folders of images")
     device = resolve_device(args.device)
@@ -81,6 +48,9 @@ def run(args: argparse.Namespace) -> int:
         raise RestoraError("REFERENCE is a file but RESTORED a folder; give two folders or two files")
     else:
         pairs = pair_by_name(restored, reference)
+    if args.out:
+        scored = {p: "an image being scored" for pair in pairs for p in pair if p is not None}
+        check_no_overwrite([Path(args.out).expanduser()], scored)
     rows = []
     progress = Progress(len(pairs), len(pairs), enabled=enabled(args.no_progress))
     with forward_warnings():

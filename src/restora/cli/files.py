@@ -67,7 +67,7 @@ def check_no_overwrite(outputs: Iterable[Path], read: Mapping[Path, str]) -> Non
         hit = protected.get(_real(target))
         if hit is not None:
             raise RestoraError(f"the output {target} would overwrite {hit[1]} {hit[0]}, which this run "
-                               "reads; choose another -o folder")
+                               "reads; choose another -o")
 
 
 def check_not_folder(out: Path, folder: Path, what: str) -> None:

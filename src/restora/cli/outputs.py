@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
-from restora.cli.files import write_text_atomic
+from restora.cli.files import is_complete_image, write_text_atomic
 from restora.cli.log import LOG, one_line
 from restora.cli.specs import save_array, save_measurement_array
 from restora.errors import RestoraError
-from restora.io import write_image
+from restora.io import atomic_write, save_image, write_image
+from restora.metrics import noise_std
 from restora.pictures import as_unit, side_by_side, strip
 
 ROW_FIELDS = ("index", "file", "output", "status", "task", "solver", "prior", "steps", "nfe", "seconds",
@@ -26,6 +31,9 @@ THUMB_WIDTH = 128
 STD_GAIN = 4  # OUT/std/NAME.png shows 4 x the per-pixel std on the [0, 1] scale (white: std >= 0.25)
 GRID_MIN_WIDTH = 160
 FLAT = 1e-6  # a range of values below this on [-1, 1] is a constant image
+RANGE_LIMIT = 2.0  # |x| beyond this on [-1, 1] ([-0.5, 1.5] on [0, 1]) is far outside the image range
+OUTSIDE_FRACTION = 1e-3  # more of the values than this beyond RANGE_LIMIT: the solver blew up
+NOISE_FLOOR, NOISE_GAIN = 0.2, 3.0  # noisier than both (std on [-1, 1]; clean photos reach 0.1): amplified
 
 
 def output_paths(out: Path, stem: str, *, tensor: bool, grid: bool, samples: int,
@@ -43,15 +51,32 @@ def output_paths(out: Path, stem: str, *, tensor: bool, grid: bool, samples: int
     return paths
 
 
-def restoration_problem(x: Tensor, y: Tensor) -> str | None:
+def restoration_problem(x: Tensor, y: Tensor, initial: Tensor | None = None,
+                        sigma_y: float = 0.0) -> str | None:
     """Why a restoration must not be written or counted as done, else None: values that are not finite
-    (the solver diverged), or an image that is constant once clipped to [-1, 1] (as it is written) from a
-    measurement that is not constant."""
+    (the solver diverged); an image that is constant once clipped to [-1, 1] (as it is written) from a
+    measurement that is not constant; values far outside the image range (beyond [-0.5, 1.5] on [0, 1],
+    on more than a few pixels: a solver that blew up, e.g. too few steps); or an image much noisier
+    than the cheap ``initial`` estimate of the measurement and than its noise level ``sigma_y`` (noise
+    amplified instead of removed)."""
     if not bool(torch.isfinite(x).all()):
         return "the restoration is not finite (NaN or infinite values: the solver diverged); nothing written"
     shown, y = x.clamp(-1, 1), y.abs() if y.is_complex() else y
     if float(shown.amax() - shown.amin()) < FLAT <= float(y.amax() - y.amin()):
         return "the restoration is a constant image although the measurement is not; nothing written"
+    outside = float((x.abs() > RANGE_LIMIT).float().mean())
+    if outside > OUTSIDE_FRACTION:
+        return (f"the restoration left the image range: {100 * outside:.1f}% of its values lie beyond "
+                f"[{(1 - RANGE_LIMIT) / 2:g}, {(1 + RANGE_LIMIT) / 2:g}] on the [0, 1] scale (values "
+                f"{(float(x.min()) + 1) / 2:.3g} .. {(float(x.max()) + 1) / 2:.3g}): the solver blew up; "
+                "use more --steps or the solver's default settings; nothing written")
+    if initial is not None and min(x.shape[-2:]) >= 3:
+        noise = float(noise_std(shown[None] if shown.ndim == 3 else shown)[0])
+        given = max(sigma_y, float(noise_std(initial[None] if initial.ndim == 3 else initial)[0]))
+        if noise > max(NOISE_FLOOR, NOISE_GAIN * given):
+            return (f"the restoration is noisier than its measurement (estimated noise std {noise / 2:.3g} "
+                    f"on [0, 1] against {given / 2:.3g} in the measurement): the solver amplified the "
+                    "noise; use more --steps or the solver's default settings; nothing written")
     return None
 
 
@@ -66,10 +91,9 @@ def thumb(x0: Tensor) -> Tensor:
 
 
 def write_restoration(x: Tensor, spread: Tensor | None, output: Path, *, tensor: bool) -> Tensor:
-    """OUT/NAME.png (and .npy), OUT/std/NAME.png (and .npy) for one image; returns the written [0, 1]
-    image."""
-    restored = as_unit(x)
-    write_image(restored, output)
+    """The files that go with OUT/NAME.png for one image: OUT/NAME.npy and OUT/std/NAME.png (and .npy);
+    returns the [0, 1] image for OUT/NAME.png itself, which the caller writes last (:func:`final_image`),
+    so that an input counts as done only once everything it writes is there."""
     if tensor:
         save_measurement_array(x, output.with_suffix(".npy"))
     if spread is not None:
@@ -77,7 +101,27 @@ def write_restoration(x: Tensor, spread: Tensor | None, output: Path, *, tensor:
         write_image((STD_GAIN * spread.mean(1, keepdim=True)).clamp(0, 1), std_png)
         if tensor:
             save_array(spread[0].numpy(), std_png.with_suffix(".npy"))
-    return restored
+    return as_unit(x)
+
+
+@contextmanager
+def final_image(image: Tensor, output: Path) -> Iterator[Path]:
+    """Write ``image`` (the restoration) to a temporary file beside ``output`` and yield its path (to score
+    it and draw the grid from it); it becomes ``output`` only when the block succeeds."""
+    with atomic_write(output) as tmp:
+        save_image(image, tmp, output.suffix)
+        yield tmp
+
+
+def is_complete_output(path: Path) -> bool:
+    """Whether an output file of a run is finished: an image that decodes, or a .npy array that loads."""
+    if path.suffix.lower() != ".npy":
+        return is_complete_image(path)
+    try:
+        np.load(path, mmap_mode="r", allow_pickle=False)
+        return True
+    except (OSError, ValueError):
+        return False
 
 
 def score(output: Path, reference: Path | None, crop_border: int, name: str) -> dict[str, Any]:
@@ -140,6 +184,23 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
     for r in rows:
         r["index"] = int(r["index"])
     return rows
+
+
+def with_earlier_rows(path: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` and the rows of the summary already at ``path`` for inputs this run did not touch: a second
+    run into one folder adds to its summary instead of replacing it."""
+    try:
+        earlier = read_rows(path)
+    except (OSError, ValueError, KeyError, csv.Error):
+        return rows
+    files = {str(r["file"]) for r in rows}
+    return [*(r for r in earlier if r.get("file") not in files), *rows]
+
+
+def append_record(path: Path, record: dict[str, Any]) -> None:
+    """One line of JSON per run, appended (the history of a folder; run.json is the latest run)."""
+    with open(path, "a") as f:
+        f.write(json.dumps(record, default=str) + "\n")
 
 
 def previous_rows(out: Path) -> dict[str, dict[str, Any]]:

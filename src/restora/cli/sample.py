@@ -11,7 +11,6 @@ import torch
 from restora import solvers
 from restora.cli.files import check_output_dir, write_json_atomic
 from restora.cli.log import LOG
-from restora.cli.options import positive_int
 from restora.cli.progress import Progress, enabled
 from restora.cli.runtime import resolve_device, set_threads
 from restora.errors import RestoraError
@@ -19,32 +18,17 @@ from restora.io import write_image
 from restora.pictures import as_unit
 from restora.priors.spec import load_spec
 
-EXAMPLES = """examples:
-  restora sample --prior default -n 4 --size 128 -o samples/
-  restora sample --prior adm-ffhq256:ffhq_10m.pt -n 8 --steps 100 --eta 1 --device cuda -o faces/
 
-Writes OUT/sample0000.png, ... and OUT/run.json. Sample i is drawn alone with the seed --seed + i, so a
-run is reproducible image by image whatever -n is.
-"""
+def check_fits(prior, size: int, device: torch.device) -> None:
+    """Refuse (exit 2) a --size whose one call of the prior needs more memory than is free: samples are
+    drawn whole (tiles would leave seams in an image that has no measurement to hold them together)."""
+    from restora.tiling import available_bytes, prior_bytes_per_pixel
 
-
-def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("sample", parents=parents, help="unconditional samples from a prior (DDIM)",
-                       description="Draw images from a prior with DDIM (eta 0) or DDPM-like (eta 1) "
-                                   "sampling.",
-                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("-o", "--out", required=True, metavar="OUTDIR", help="output folder")
-    p.add_argument("-n", "--count", type=positive_int, default=4, help="images to draw (default 4)")
-    p.add_argument("--size", type=positive_int, default=128, help="height and width in pixels (default 128)")
-    p.add_argument("--prior", default="default", help="a prior spec, as for `restora restore`")
-    p.add_argument("--weights", metavar="FILE", help="weights file for a preset name or adm:CONFIG.json")
-    p.add_argument("--steps", type=positive_int, default=50, help="denoiser calls per image (default 50)")
-    p.add_argument("--eta", type=float, default=0.0, help="0: DDIM, 1: DDPM posterior noise (default 0)")
-    p.add_argument("--seed", type=int, default=0, help="sample i uses seed + i")
-    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
-    p.add_argument("--dtype", default="auto", choices=("auto", "fp32", "bf16", "fp16"))
-    p.add_argument("--threads", type=positive_int, help="CPU threads for torch (default: the idle cores)")
-    p.set_defaults(func=run)
+    free = available_bytes(device)
+    need = prior_bytes_per_pixel(prior, device) * size * size
+    if free is not None and need > free / 2:
+        raise RestoraError(f"--size {size}: one call of the prior needs ~{need / 2**30:.1f} GiB, more than "
+                           f"half of the {free / 2**30:.1f} GiB free; draw smaller samples")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
         raise RestoraError(f"{info.name} draws {prior.native_size}x{prior.native_size} images; pass --size "
                            f"{prior.native_size}")
     size = -(-args.size // prior.size_multiple) * prior.size_multiple
+    check_fits(prior, size, device)
     progress = Progress(args.count, args.count * args.steps, enabled=enabled(args.no_progress))
     t0 = time.perf_counter()
     for i in range(args.count):

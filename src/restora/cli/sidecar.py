@@ -11,16 +11,19 @@ relative to the sidecar's folder.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from restora.cli.options import SIGMA_Y_MAX
 from restora.errors import RestoraError
 from restora.operators import TASKS
 
 FORMAT = "restora-measurement"
 VERSION = 2
+MAX_SIDE = 2**17  # pixels on a side of an image a sidecar may describe
 
 
 @dataclass
@@ -87,8 +90,41 @@ class Sidecar:
             raise RestoraError(f"sidecar {path}: unknown task {data.get('task')!r}")
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
-        values.setdefault("noise", {"model": "gaussian", "sigma": float(data.get("sigma_y", 0.0))})
         try:
-            return cls(**values)
+            side = cls(**values)
         except TypeError as exc:
             raise RestoraError(f"sidecar {path} lacks a field: {exc}") from exc
+        problem = side.problem()
+        if problem is not None:
+            raise RestoraError(f"sidecar {path}: {problem}; degrade the image again with restora degrade")
+        if "noise" not in values:
+            side.noise = {"model": "gaussian", "sigma": side.sigma_y}
+        return side
+
+    def problem(self) -> str | None:
+        """What is wrong with the fields a restoration uses (types, ranges, file names), else None."""
+        number = (int, float)
+        if not (isinstance(self.sigma_y, number) and not isinstance(self.sigma_y, bool)
+                and math.isfinite(self.sigma_y) and 0 <= self.sigma_y <= SIGMA_Y_MAX):
+            return f"sigma_y must be a number in [0, {SIGMA_Y_MAX:g}] ([-1, 1] scale), got {self.sigma_y!r}"
+        if not (isinstance(self.seed, int) and not isinstance(self.seed, bool) and 0 <= self.seed < 2**63):
+            return f"seed must be an integer in [0, 2^63), got {self.seed!r}"
+        if not isinstance(self.task_options, dict):
+            return f"task_options must be an object, got {self.task_options!r}"
+        for key in ("image_shape", "measurement_shape"):
+            shape = getattr(self, key)
+            sides = isinstance(shape, list) and len(shape) == 3 and all(
+                isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_SIDE for v in shape)
+            if not sides:
+                return f"{key} must be [C, H, W] with sides in 1..{MAX_SIDE}, got {shape!r}"
+        for key, name in self.files().items():
+            if not isinstance(name, str) or not name or Path(name).is_absolute() or ".." in Path(name).parts:
+                return (f"{key} must name a file inside the sidecar's folder (a relative path without '..'), "
+                        f"got {name!r}")
+        return None
+
+    def files(self) -> dict[str, str]:
+        """The files the sidecar names (field -> name relative to its folder): the measurement, its lossless
+        array, the kernel, the mask and the cropped reference."""
+        names = {k: getattr(self, k) for k in ("measurement", "tensor", "kernel", "mask", "reference")}
+        return {k: v for k, v in names.items() if v is not None}

@@ -17,9 +17,8 @@ from restora.cli.sidecar import Sidecar
 from restora.errors import RestoraError
 from restora.io import GRAY_MODES, atomic_write
 from restora.operators import TASKS, Operator, Task, get_task, load_kernel
-from restora.operators.base import SCALES
+from restora.scales import SCALES
 
-NOISE_SCALES = tuple(SCALES)  # '[-1,1]', '[0,1]', '255'
 MASK_KINDS = {"box": ("inpaint-box", "size", int), "random": ("inpaint-random", "ratio", float),
               "lines": ("inpaint-lines", "n_strokes", int), "half": ("inpaint-half", "side", str)}
 MEASUREMENT_LIMIT = 1e6  # |(y + 1) / 2| in a .npy beyond this is not a measurement of an image
@@ -191,6 +190,19 @@ def resolve(cli: CliSpec, sidecar: Sidecar | None, folder: Path, seed: int) -> S
 # ------------------------------------------------------------------------------------- files
 
 
+def file_channels(path: Path) -> int | None:
+    """Channels of an image file as stored (1 gray, 3 colour), None for arrays and unreadable files."""
+    if path.suffix.lower() == ".npy":
+        return None
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return 1 if im.mode in GRAY_MODES else 3
+    except (OSError, SyntaxError, ValueError):
+        return None
+
+
 def peek_shape(path: Path, channels: int, keep_gray: bool = False) -> tuple[int, int, int, int]:
     """(1, C, H, W) of a measurement file without decoding it: C from ``channels`` for images, or 1 for a
     gray image with ``keep_gray`` (a gray photo restored with a colour prior stays gray)."""
@@ -232,8 +244,10 @@ def read_measurement(path: Path, channels: int) -> Tensor:
             arr = np.load(path, allow_pickle=False)
         except (OSError, ValueError) as exc:
             raise RestoraError(f"cannot read {path}: {exc}") from exc
-        if not any(np.issubdtype(arr.dtype, k) for k in (np.floating, np.integer, np.complexfloating)):
-            raise RestoraError(f"{path}: expected a float (or complex k-space) array, got dtype {arr.dtype}")
+        if not any(np.issubdtype(arr.dtype, k) for k in (np.floating, np.complexfloating)):
+            raise RestoraError(f"{path}: expected a float (or complex k-space) array of (y + 1) / 2, got "
+                               f"dtype {arr.dtype}: save 8-bit images as PNG, or the array as float32 in "
+                               "[0, 1]")
         kind = np.complex64 if np.iscomplexobj(arr) else np.float32
         y = torch.from_numpy(np.ascontiguousarray(arr, dtype=kind)).reshape(_npy_shape(arr.shape, path))
         if not torch.isfinite(y).all():
@@ -246,6 +260,20 @@ def read_measurement(path: Path, channels: int) -> Tensor:
     from restora.io import read_image
 
     return read_image(path, channels=channels) * 2 - 1
+
+
+IMAGE_RANGE = (-5.0, 6.0)
+"""Values of (y + 1) / 2 an image-like measurement can hold: [0, 1] plus noise up to the largest sigma_y."""
+
+
+def check_image_range(y: Tensor, path: Path) -> None:
+    """An image-like measurement (blurred, downsampled, masked, noisy) on the [0, 1] scale lies within
+    :data:`IMAGE_RANGE`; values beyond it are another scale (0..255, or scaled arrays), not a measurement."""
+    low, high = (float(y.min()) + 1) / 2, (float(y.max()) + 1) / 2
+    if low < IMAGE_RANGE[0] or high > IMAGE_RANGE[1]:
+        raise RestoraError(f"{path}: values {low:.4g} .. {high:.4g} on the [0, 1] scale are not an "
+                           "image's: a .npy measurement holds (y + 1) / 2 as restora degrade --save-tensor "
+                           "writes it (rescale it to [0, 1])")
 
 
 def save_array(arr: np.ndarray, path: Path) -> Path:

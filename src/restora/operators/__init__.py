@@ -1,7 +1,6 @@
 """Degradation operators y = A(x) + n for zero-shot restoration (see :mod:`restora.operators.base`)."""
 
 from restora.operators.base import (
-    NOISE_MODELS,
     GaussianNoise,
     NoiseModel,
     NonlinearOperator,
@@ -13,7 +12,6 @@ from restora.operators.base import (
     bdot,
     conjugate_gradient,
     noise_model,
-    sigma_on_model_scale,
 )
 from restora.operators.blur import Blur, p2o
 from restora.operators.colorize import Colorize
@@ -40,6 +38,7 @@ from restora.operators.phase import PhaseRetrieval, align, hio
 from restora.operators.resize import imresize, modcrop, resize_matrix
 from restora.operators.sr import AvgPoolSR, BicubicSR, BlurDownsampleSR
 from restora.operators.tasks import TASK_TYPES, TASKS, Task, build_operator, get_task, task_family
+from restora.scales import NOISE_MODELS, sigma_on_model_scale
 
 __all__ = [
     "CT",

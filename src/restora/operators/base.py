@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from restora.errors import RestoraError
+from restora.scales import NOISE_MODELS
 
 Rho = float | Tensor
 
@@ -307,9 +308,6 @@ class PoissonGaussianNoise(NoiseModel):
         return {"model": self.name, "rate": self.poisson.rate, "sigma": self.gaussian.sigma}
 
 
-NOISE_MODELS = ("gaussian", "poisson", "poisson-gaussian")
-
-
 def noise_model(name: str, sigma: float = 0.0, rate: float | None = None) -> NoiseModel:
     """A noise model by name: ``gaussian`` (std ``sigma``), ``poisson`` (``rate`` photons at full
     intensity), ``poisson-gaussian`` (both)."""
@@ -320,14 +318,3 @@ def noise_model(name: str, sigma: float = 0.0, rate: float | None = None) -> Noi
     if name == "gaussian":
         return GaussianNoise(sigma)
     return PoissonNoise(rate) if name == "poisson" else PoissonGaussianNoise(rate, sigma)
-
-
-SCALES = {"[-1,1]": 1.0, "[0,1]": 2.0, "255": 2.0 / 255.0}
-
-
-def sigma_on_model_scale(sigma: float, scale: str = "[-1,1]") -> float:
-    """Convert a noise std quoted on ``scale`` ('[-1,1]', '[0,1]' or '255') to the [-1, 1] scale
-    used inside restora (DiffPIR's 12.75/255 on [0,1] is 0.1 here; DPS's 0.05 stays 0.05)."""
-    if scale not in SCALES:
-        raise RestoraError(f"unknown noise scale {scale!r}; choose one of {list(SCALES)}")
-    return float(sigma) * SCALES[scale]

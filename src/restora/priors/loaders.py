@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import pickle
 import warnings
 from pathlib import Path
@@ -104,11 +105,32 @@ def load_restora_prior(path: str | Path):
     from restora.priors.unet import build_restora_prior
 
     meta = read_metadata(path)
+    name = Path(path).name
     if meta.get("format") != RESTORA_FORMAT:
-        raise RestoraError(f"{Path(path).name} is not a restora prior file (no '{RESTORA_FORMAT}' metadata)")
-    prior = build_restora_prior(json.loads(meta["unet"]), float(meta["sigma_data"]),
-                                float(meta["sigma_min"]), float(meta["sigma_max"]))
+        raise RestoraError(f"{name} is not a restora prior file (no '{RESTORA_FORMAT}' metadata)")
+    try:
+        config = json.loads(meta["unet"])
+        sigmas = [float(meta[k]) for k in ("sigma_data", "sigma_min", "sigma_max")]
+        settings = json.loads(meta.get("solver_settings", "{}"))
+        if not isinstance(config, dict) or not isinstance(settings, dict):
+            raise TypeError("the unet config and solver settings must be JSON objects")
+    except (KeyError, ValueError, TypeError) as exc:
+        raise RestoraError(f"{name}: broken restora metadata ({str(exc)[:200]}); export the weights again "
+                           "with restora train --export") from exc
+    sigma_data, sigma_min, sigma_max = sigmas
+    if not (all(math.isfinite(v) for v in sigmas) and sigma_data > 0 and 0 < sigma_min < sigma_max):
+        raise RestoraError(f"{name}: metadata sigma_data {sigma_data:g}, sigma_min {sigma_min:g}, sigma_max "
+                           f"{sigma_max:g} must be finite with sigma_data > 0 and 0 < sigma_min < sigma_max")
+    try:
+        prior = build_restora_prior(config, sigma_data, sigma_min, sigma_max)
+    except TypeError as exc:
+        raise RestoraError(f"{name}: the UNet config in its metadata is not restora's "
+                           f"({str(exc)[:200]})") from exc
     state = {k: v.float() for k, v in load_state_dict(path).items()}
-    prior.load_state_dict(state, strict=True)
-    prior.solver_settings = json.loads(meta.get("solver_settings", "{}"))
+    try:
+        prior.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise RestoraError(f"{name}: the weights do not fit the UNet config in its metadata: "
+                           f"{' '.join(str(exc).split())[:300]}") from exc
+    prior.solver_settings = settings
     return prior.eval().requires_grad_(False)

@@ -15,6 +15,12 @@ from torch import Tensor, nn
 from restora.errors import RestoraError
 from restora.priors.base import EDMPrior
 
+MAX_LEVELS = 8
+LIMITS = (("in_channels", 1, 64), ("channels", 1, 1024), ("channel_mult", 1, 16), ("num_blocks", 0, 16),
+          ("emb_channels", 2, 4096), ("groups", 1, 1024))
+"""Ranges a :class:`UNetConfig` may take: beyond them a config is a mistake (or a hostile file), not a
+network that fits in memory."""
+
 
 @dataclass
 class UNetConfig:
@@ -32,6 +38,14 @@ class UNetConfig:
     def __post_init__(self) -> None:
         self.channel_mult = tuple(self.channel_mult)
         self.num_blocks = tuple(self.num_blocks)
+        for key, low, high in LIMITS:
+            values = getattr(self, key)
+            for v in values if isinstance(values, tuple) else (values,):
+                if not (isinstance(v, int) and not isinstance(v, bool) and low <= v <= high):
+                    raise RestoraError(f"UNet config: {key} must be integers in [{low}, {high}], got "
+                                       f"{str(values)[:60]}")
+        if not 1 <= len(self.channel_mult) <= MAX_LEVELS:
+            raise RestoraError(f"UNet config: 1 to {MAX_LEVELS} levels, got {len(self.channel_mult)}")
         if len(self.num_blocks) != len(self.channel_mult):
             raise RestoraError("num_blocks and channel_mult must have the same length")
         for m in self.channel_mult:

@@ -92,8 +92,9 @@ def for_channels(prior: Prior, channels: int) -> Prior:
         return prior
     if channels == 1 and prior.channels == 3:
         return GrayAsColor(prior)
+    example = "default or ffdnet-color for colour images" if channels == 3 else "ffdnet-gray for gray images"
     raise RestoraError(f"the prior is for {prior.channels}-channel images, these have {channels}: use a "
-                       f"{channels}-channel prior (e.g. ffdnet-gray for gray images)")
+                       f"{channels}-channel prior (e.g. {example})")
 
 
 def synchronize(device: torch.device) -> None:

@@ -117,6 +117,7 @@ class SolverInfo:
     stochastic: bool = True  # draws noise: the mean of several draws differs from one draw
     uses_sigma_y: bool = True  # False: sigma_y is only validated (the method ignores the noise level)
     measurement: bool = True  # False: unconditional sampling (ddim), not a restoration solver
+    stable_steps: int = 0  # fewer steps than this can leave the image range (measured; 0: not known)
 
     def nfe(self, steps: int, **options: Any) -> int:
         """Denoiser calls one solve makes with ``steps`` and ``options`` (what the callback counts)."""
@@ -179,6 +180,12 @@ def check_measurement(op: Operator, y: Tensor, sigma_y: float) -> None:
 
     if not (isinstance(y, torch.Tensor) and y.ndim == 4):
         check_nchw(y, "the measurement")
+    if not (y.is_floating_point() or y.is_complex()):
+        raise RestoraError(f"the measurement must be a float (or complex) tensor on the [-1, 1] scale, got "
+                           f"{y.dtype}: convert images with read_image(...) * 2 - 1, or y.float()")
+    if y.device.type == "meta":
+        raise RestoraError("the measurement is on the meta device (shapes only, no values): give a real "
+                           "tensor")
     if not bool(torch.isfinite(y).all()):
         raise RestoraError("measurement contains NaN or infinite values")
     if not (isinstance(sigma_y, int | float) and math.isfinite(sigma_y) and sigma_y >= 0):
@@ -207,6 +214,12 @@ def settings(name: str, family: str, prior: Prior | None = None) -> dict[str, An
     """Options for solver ``name`` on a task family: its published settings for the family (or for every
     family, key ``"*"``; they may include ``steps``), overridden by those tuned for ``prior``
     (``prior.solver_settings``, stored with its weights)."""
+    from restora.operators import TASK_TYPES
+
+    families = sorted({task.family for task in TASK_TYPES.values()})
+    if family not in families:
+        raise RestoraError(f"unknown task family {family!r}; the families are {', '.join(families)} "
+                           "(restora.operators.task_family(TASK) gives a task's)")
     table = info(name).published
     published = {**table.get("*", {}), **table.get(family, {})}
     tuned = (getattr(prior, "solver_settings", None) or {}).get(name, {}).get(family, {})
