@@ -19,6 +19,10 @@ CALLS = [  # (solver, options): every solver, and the options that change its nu
     ("repaint", {"steps": 6, "jump_length": 2, "jump_n_sample": 3}),
     ("ddnm", {"steps": 8, "travel_length": 3, "travel_repeat": 2}),
     ("dpir", {"steps": 1}),
+    ("diffpir", {"steps": 8, "sigma_start": 0.5}),  # starts part-way down the ladder: fewer calls
+    ("diffpir", {"steps": 8, "sigma_start": 0.5, "spacing": "uniform"}),
+    ("diffpir", {"steps": 5, "denoise_last": False}),  # the official ending drops the last call
+    ("diffpir", {"steps": 3, "sigma_start": 1e-6}),  # below the whole ladder: the lowest level alone
 ]
 
 
@@ -35,10 +39,12 @@ def test_callbacks_equal_the_announced_number_of_calls(name, options):
     steps: list[Step] = []
     get(name)(prior, op, y, sigma_y=0.05, generator=torch.Generator().manual_seed(2), callback=steps.append,
               **options)
-    announced = info(name).nfe(**options)
+    announced = info(name).nfe(prior=prior, **options)
     assert [s.nfe for s in steps] == list(range(1, announced + 1))
     assert {s.total for s in steps} == {announced}
     assert all(s.sigma > 0 and s.x0.shape == s.x.shape for s in steps)
+    if name == "diffpir" and ("sigma_start" in options or "denoise_last" in options):
+        assert announced < options["steps"]  # the count the registry used to announce was wrong
     if options.get("jump_n_sample") == 3:
         assert announced == 6 + 2 * 2 * 2  # two jump points, each redone twice, two levels per jump
 

@@ -455,7 +455,7 @@ def solve_batch(batch: Batch, ys: list[Tensor], prior: Prior, args: argparse.Nam
             frames.append((step.nfe, outputs.thumb(step.x0.unflatten(0, (-1, samples)).mean(1))))
 
     gen = torch.Generator().manual_seed(args.seed + batch.items[0].index)
-    progress.batch(batch.name(), solvers.info(args.solver).nfe(batch.steps, **batch.options))
+    progress.batch(batch.name(), solvers.info(args.solver).nfe(batch.steps, prior, **batch.options))
     t0 = time.perf_counter()
     draws = solvers.restore_samples(args.solver, timed, op, y.to(device), samples=samples, steps=batch.steps,
                                     sigma_y=batch.spec.sigma_y, generator=gen, callback=callback,
@@ -552,7 +552,7 @@ def run(args: argparse.Namespace) -> int:
     plan_memory(batches, prior, args, checked.device)
     plan.report_failures()
     rows = list(plan.rows)
-    total = sum(solvers.info(args.solver).nfe(b.steps, **b.options) for b in batches)
+    total = sum(solvers.info(args.solver).nfe(b.steps, prior, **b.options) for b in batches)
     progress = Progress(sum(len(b.items) for b in batches), total, enabled=enabled(args.no_progress))
     try:
         for batch in batches:

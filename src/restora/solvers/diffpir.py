@@ -30,6 +30,7 @@ from itertools import pairwise
 import torch
 from torch import Tensor
 
+from restora.errors import RestoraError
 from restora.operators.base import Operator
 from restora.priors.base import Prior
 from restora.solvers.common import (
@@ -58,8 +59,31 @@ the data step is a near pseudo-inverse at the top noise level and the output spa
 [0, 1]; 4 steps amplify the noise (11.4 dB against the blurred input's 16.8); 6 steps give 18.3 dB."""
 
 
+def levels(prior: Prior, steps: int, spacing: str = "quad", sigma_start: float | None = None,
+           denoise_last: bool = True) -> list[float]:
+    """The noise levels DiffPIR walks, one denoiser call per consecutive pair: the prior's ``steps``-level
+    ladder ending in 0, cut to the levels <= ``sigma_start`` (at least the lowest), without the final 0 for
+    ``denoise_last=False`` (the official ending). The loop and the NFE count both come from here."""
+    sigmas = noise_levels(prior, steps, spacing)
+    if sigma_start is not None:
+        sigmas = [*([s for s in sigmas[:-1] if s <= sigma_start] or sigmas[-2:-1]), 0.0]
+    return sigmas if denoise_last else sigmas[:-1]
+
+
+def count_nfe(steps: int, prior: Prior | None = None, spacing: str = "quad", sigma_start: float | None = None,
+              denoise_last: bool = True, **_: object) -> int:
+    """Denoiser calls of :func:`diffpir` (``prior`` is needed with ``sigma_start``: the cut depends on its
+    noise levels)."""
+    if prior is None:
+        if sigma_start is not None:
+            raise RestoraError("diffpir's NFE with sigma_start depends on the prior's noise levels: pass "
+                               "prior=")
+        return steps - (0 if denoise_last else 1)
+    return len(levels(prior, steps, spacing, sigma_start, denoise_last)) - 1
+
+
 @solver("diffpir", "HQS splitting with the operator's prox (Zhu et al. 2023)", published=DEFAULTS,
-        needs_linear=False, stable_steps=STABLE_STEPS,
+        count_nfe=count_nfe, needs_linear=False, stable_steps=STABLE_STEPS,
         options={"lam": positive(), "zeta": unit_interval(), "spacing": spacing_option(),
                  "sigma_start": positive(optional=True), "grad_steps": at_least(1), "clip_x0": Option(bool),
                  "denoise_last": Option(bool)})
@@ -78,19 +102,15 @@ def diffpir(prior: Prior, op: Operator, y: Tensor, *, steps: int = 100, sigma_y:
     prior call): one NFE fewer.
     Returns images in [-1, 1] (not clipped).
     """
-    sigmas = noise_levels(prior, steps, spacing)
+    sigmas = levels(prior, steps, spacing, sigma_start, denoise_last)
     sigma_n = max(sigma_y / 2, MIN_SIGMA_N)
     template = image_template(op, y)
     if sigma_start is not None:
-        sigmas = [s for s in sigmas[:-1] if s <= sigma_start] or sigmas[-2:-1]
-        sigmas.append(0.0)
         if x_init is None:
             x_init = op.pinv(y) if op.linear else template
         x = x_init + initial_noise(template, sigmas[0], generator)
     else:
         x = initial_noise(template, sigmas[0], generator)
-    if not denoise_last:
-        sigmas = sigmas[:-1]
     progress = Progress(callback, len(sigmas) - 1)
     for s, s_next in pairwise(sigmas):
         x0 = prior(x, s)

@@ -119,9 +119,12 @@ class SolverInfo:
     measurement: bool = True  # False: unconditional sampling (ddim), not a restoration solver
     stable_steps: int = 0  # fewer steps than this can leave the image range (measured; 0: not known)
 
-    def nfe(self, steps: int, **options: Any) -> int:
-        """Denoiser calls one solve makes with ``steps`` and ``options`` (what the callback counts)."""
-        return self.count_nfe(steps, **options) if self.count_nfe is not None else int(steps)
+    def nfe(self, steps: int, prior: Prior | None = None, **options: Any) -> int:
+        """Denoiser calls one solve makes with ``steps`` and ``options`` (what the callback counts); some
+        options (DiffPIR's ``sigma_start``) make the count depend on the ``prior``'s noise levels."""
+        if self.count_nfe is None:
+            return int(steps)
+        return self.count_nfe(steps, prior=prior, **options)
 
 
 _SOLVERS: dict[str, SolverInfo] = {}
