@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from common import DATA, TASKS, centre_crops, environment
-from quality import markdown, merged, nfe, solver_kwargs, split_method, write_results
+from quality import markdown, merged, solver_kwargs, split_method, write_results
 from torch import Tensor
 
 from restora.io import write_image
@@ -40,7 +40,7 @@ from restora.operators.phase import align, hio
 from restora.pictures import as_unit, side_by_side
 from restora.priors import load as load_prior
 from restora.priors.wrappers import for_channels
-from restora.solvers import check_compatible, get, restore_samples
+from restora.solvers import check_compatible, get, info, restore_samples
 
 METHODS = {
     "mri4": "dpir@ffdnet-gray,dpir@ffdnet-color,diffpir@default,diffpir@default+ffdnet-gray,ddrm@default,"
@@ -107,7 +107,8 @@ def methods_for(task: str, method_names: list[str], priors: dict, op: Operator, 
                                if task == "phase-retrieval" else STEPS, args.no_x8)
         draws = args.restarts if task == "phase-retrieval" else 1
         run = partial(restore_samples, get(solver), prior, samples=draws, sigma_y=args.sigma_y, **kwargs)
-        out[method] = (lambda op, y, g, run=run: run(op, y, generator=g), nfe(solver, kwargs))
+        calls = info(solver).nfe(prior=prior, **kwargs)
+        out[method] = (lambda op, y, g, run=run: run(op, y, generator=g), calls)
     return out
 
 
@@ -121,7 +122,7 @@ def row(task: str, method: str, est: Tensor, ref: Tensor, calls: int, seconds: f
             **({} if misfit is None else {"misfit_per_image": [round(float(v), 4) for v in misfit]})}
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--limit", type=int, default=12, help="Set12 images (the phantom is always added)")
     p.add_argument("--tasks", default=",".join(METHODS))
@@ -136,7 +137,41 @@ def main() -> None:
                    help="replace only these tasks' rows in --out's results (same images and noise)")
     p.add_argument("--only", default="", help="only the methods containing one of these comma-separated "
                    "strings (with --merge: their rows replace the earlier ones)")
-    args = p.parse_args()
+    return p.parse_args()
+
+
+def score(task: str, methods: dict, op: Operator, x: Tensor, y: Tensor) -> tuple[list[dict], dict]:
+    """(rows, estimates in [0, 1]) of every method; a solver's (N, S, C, H, W) draws score the first draw,
+    and the best of S by measurement residual; phase retrieval is aligned to the truth first."""
+    rows, results = [], {}
+    for label, (run, calls) in methods.items():
+        start = time.perf_counter()
+        est = run(op, y, torch.Generator().manual_seed(11))
+        seconds = (time.perf_counter() - start) / len(x)
+        variants = {label: est} if est.ndim == 4 else {label: est[:, 0]}
+        if est.ndim == 5 and est.shape[1] > 1:
+            variants[f"{label} best of {est.shape[1]}"] = best_of(op, y, est)
+        for name, img in variants.items():
+            fit = None
+            if task == "phase-retrieval":
+                fit = misfit(op, img, y)
+                img = align(img, x)
+            results[name] = img = as_unit(img)
+            rows.append(row(task, name, img, as_unit(x), calls, seconds, fit))
+            print(f"{task:16s} {name:32s} {rows[-1]['psnr']:.2f} dB  {seconds:.1f} s/image", flush=True)
+    return rows, results
+
+
+def write_grid(path: Path, results: dict, ref: Tensor) -> None:
+    """classical | methods (with PSNR) | reference for the first image; small images shown enlarged."""
+    labels = [f"{n} {float(psnr(r[:1], ref[:1], quantize=True)):.2f}dB" for n, r in results.items()]
+    zoom = max(1, 192 // ref.shape[-1])  # small phase-retrieval images shown with visible pixels
+    tiles = [F.interpolate(r[:1], scale_factor=zoom, mode="nearest") for r in [*results.values(), ref]]
+    write_image(side_by_side(tiles, [*labels, "reference"]), path)
+
+
+def main() -> None:
+    args = parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.set_grad_enabled(False)
@@ -152,7 +187,6 @@ def main() -> None:
         x = torch.cat([img for _, img in images])
         if task == "phase-retrieval":
             x = F.interpolate(x, size=(args.phase_size,) * 2, mode="area")
-        ref = as_unit(x)
         op = TASKS[task].operator([0], x.shape)
         y = op.measure(x, args.sigma_y, torch.Generator().manual_seed(7))
         if task == "phase-retrieval":  # the misfit the noise alone leaves: what a perfect fit reaches
@@ -163,27 +197,9 @@ def main() -> None:
             priors[name] = for_channels(load_prior(name), 1)
         methods = {CLASSICAL[task]: (lambda op, y, g, task=task: classical(task, op, y, args.restarts, g), 0),
                    **methods_for(task, method_names, priors, op, args)}
-        results = {}
-        for label, (run, calls) in methods.items():
-            start = time.perf_counter()
-            est = run(op, y, torch.Generator().manual_seed(11))
-            seconds = (time.perf_counter() - start) / len(x)
-            # a solver returns (N, S, C, H, W) draws: score the first, and the best of S by residual
-            variants = {label: est} if est.ndim == 4 else {label: est[:, 0]}
-            if est.ndim == 5 and est.shape[1] > 1:
-                variants[f"{label} best of {est.shape[1]}"] = best_of(op, y, est)
-            for name, img in variants.items():
-                fit = None
-                if task == "phase-retrieval":
-                    fit = misfit(op, img, y)
-                    img = align(img, x)
-                results[name] = img = as_unit(img)
-                rows.append(row(task, name, img, ref, calls, seconds, fit))
-                print(f"{task:16s} {name:32s} {rows[-1]['psnr']:.2f} dB  {seconds:.1f} s/image", flush=True)
-        labels = [f"{n} {float(psnr(r[:1], ref[:1], quantize=True)):.2f}dB" for n, r in results.items()]
-        zoom = max(1, 192 // x.shape[-1])  # small phase-retrieval images shown with visible pixels
-        tiles = [F.interpolate(r[:1], scale_factor=zoom, mode="nearest") for r in [*results.values(), ref]]
-        write_image(side_by_side(tiles, [*labels, "reference"]), out / f"grid_{task}.png")
+        task_rows, results = score(task, methods, op, x, y)
+        rows += task_rows
+        write_grid(out / f"grid_{task}.png", results, as_unit(x))
         # after every task: a stopped run keeps what it measured
         write_results(out, *(merged(out, rows, meta) if args.merge else (rows, meta)))
     print(markdown(rows))

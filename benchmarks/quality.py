@@ -34,7 +34,6 @@ from restora.metrics import psnr, ssim
 from restora.pictures import as_unit, side_by_side
 from restora.priors import load as load_prior
 from restora.solvers import check_compatible, get, info, restore_samples, settings, validate_options
-from restora.solvers.repaint import repaint_nfe
 
 IMAGE_TASKS = ("sr4", "deblur-gauss", "deblur-levin", "inpaint-box", "inpaint-random")
 DEFAULT_SOLVERS = ("diffpir", "ddrm", "ddnm", "pigdm", "dps")
@@ -61,14 +60,7 @@ def solver_kwargs(method: str, family: str, prior, steps: dict[str, int], no_x8:
     return kwargs
 
 
-def nfe(solver: str, kwargs: dict) -> int:
-    """Denoiser calls per image."""
-    if solver == "repaint":
-        return repaint_nfe(kwargs["steps"], kwargs.get("jump_length", 10), kwargs.get("jump_n_sample", 10))
-    return kwargs["steps"]  # DPIR's x8 runs one flip/rotation per iteration: no extra calls
-
-
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--images", default=str(DATA / "test" / "CBSD68"))
     p.add_argument("--limit", type=int, default=8)
@@ -89,16 +81,71 @@ def main() -> None:
                    help="prior runtime (default auto: restora's default, bf16 + channels_last where fast)")
     p.add_argument("--out", default="benchmarks/results/quality")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    args = p.parse_args()
+    return p.parse_args()
+
+
+def methods_for(task, op, args, priors: dict, methods_given: list[str], steps: dict[str, int]) -> dict:
+    """label -> (run(op, y, generator) -> x, NFE per image): the classical baseline and every method that
+    can handle ``op`` (one draw, and the mean of --samples draws for sampling solvers)."""
+    methods = {"classical": (lambda op, y, g: classical(op, y, args.sigma_y), 0)}
+    for method in methods_given:
+        solver, prior_name, overrides = split_method(method)
+        # the solver's name alone is a label only where it tells the methods apart
+        label = solver if len(priors) == 1 and not args.merge and not overrides else method
+        try:
+            check_compatible(solver, op)
+        except ValueError:
+            continue
+        prior = priors[prior_name]
+        kwargs = solver_kwargs(method, task.family, prior, steps, args.no_x8)
+        calls = info(solver).nfe(prior=prior, **kwargs)  # DPIR's x8 costs no extra calls
+        run = partial(get(solver), prior, sigma_y=args.sigma_y, **kwargs)
+        methods[label] = (lambda op, y, g, run=run: run(op, y, generator=g), calls)
+        if args.samples > 1 and info(solver).stochastic:
+            draw = partial(restore_samples, get(solver), prior, samples=args.samples, sigma_y=args.sigma_y,
+                           **kwargs)
+            methods[f"{label} mean of {args.samples}"] = (
+                lambda op, y, g, draw=draw: draw(op, y, generator=g).clamp(-1, 1).mean(1), calls)
+    return methods
+
+
+def score(task_name: str, methods: dict, chunks: list, refs: torch.Tensor) -> tuple[list[dict], dict]:
+    """(rows, estimates) of every method on the task's measurements: PSNR / SSIM on 8-bit images, seconds
+    per image (batched over images that share an operator)."""
+    rows, results = [], {}
+    for name, (run, calls) in methods.items():
+        est = torch.empty_like(refs)
+        start = time.perf_counter()
+        for op, idx, y in chunks:
+            est[idx] = as_unit(run(op, y, torch.Generator().manual_seed(11 + idx[0])))
+        seconds = (time.perf_counter() - start) / len(refs)
+        results[name] = est
+        rows.append({"task": task_name, "method": name, "nfe": calls, "seconds_per_image": round(seconds, 2),
+                     "psnr": float(psnr(est, refs, quantize=True).mean()),
+                     "ssim": float(ssim(est, refs, quantize=True).mean())})
+        print(f"{task_name:15s} {name:24s} {rows[-1]['psnr']:.2f} dB  {seconds:.1f} s/image", flush=True)
+    return rows, results
+
+
+def write_grid(path: Path, chunks: list, results: dict, refs: torch.Tensor) -> None:
+    """measurement | every method (with PSNR) | reference, for the task's first image."""
+    _, idx, y = chunks[0]
+    pictures = [as_unit(y[:1]), *(results[n][idx[0]][None] for n in results), refs[idx[0]][None]]
+    labels = ["measurement"] + [
+        f"{n} {float(psnr(results[n][idx[0]][None], refs[idx[0]][None], quantize=True)):.2f}dB"
+        for n in results
+    ] + ["reference"]
+    write_image(side_by_side(pictures, labels), path)
+
+
+def main() -> None:
+    args = parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    steps = {}
-    for item in filter(None, args.steps.split(",")):
-        name, value = item.split("=")
-        steps[name] = int(value)
+    pairs = (item.split("=") for item in filter(None, args.steps.split(",")))
+    steps = {name: int(value) for name, value in pairs}
     methods_given = [m if "@" in m else f"{m}@{args.prior}" for m in
                      (args.methods or args.solvers).split(",") if m]
-
     torch.manual_seed(0)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -115,45 +162,10 @@ def main() -> None:
         # (operator, image indices, measurement) shared by every method
         chunks = task.measurements(torch.cat([img for _, img in images]), args.sigma_y, args.batch,
                                    lambda idx: 7 + idx[0])
-        methods = {"classical": (lambda op, y, g: classical(op, y, args.sigma_y), 0)}
-        for method in methods_given:
-            solver, prior_name, overrides = split_method(method)
-            # the solver's name alone is a label only where it tells the methods apart
-            label = solver if len(priors) == 1 and not args.merge and not overrides else method
-            try:
-                check_compatible(solver, chunks[0][0])
-            except ValueError:
-                continue
-            prior = priors[prior_name]
-            kwargs = solver_kwargs(method, task.family, prior, steps, args.no_x8)
-            run = partial(get(solver), prior, sigma_y=args.sigma_y, **kwargs)
-            methods[label] = (lambda op, y, g, run=run: run(op, y, generator=g), nfe(solver, kwargs))
-            if args.samples > 1 and info(solver).stochastic:
-                draw = partial(restore_samples, get(solver), prior, samples=args.samples,
-                               sigma_y=args.sigma_y, **kwargs)
-                methods[f"{label} mean of {args.samples}"] = (
-                    lambda op, y, g, draw=draw: draw(op, y, generator=g).clamp(-1, 1).mean(1),
-                    nfe(solver, kwargs))
-        results = {}
-        for name, (run, calls) in methods.items():
-            est = torch.empty_like(refs)
-            start = time.perf_counter()
-            for op, idx, y in chunks:
-                est[idx] = as_unit(run(op, y, torch.Generator().manual_seed(11 + idx[0])))
-            seconds = (time.perf_counter() - start) / len(images)
-            results[name] = est
-            rows.append({"task": task_name, "method": name, "nfe": calls,
-                         "seconds_per_image": round(seconds, 2),
-                         "psnr": float(psnr(est, refs, quantize=True).mean()),
-                         "ssim": float(ssim(est, refs, quantize=True).mean())})
-            print(f"{task_name:15s} {name:24s} {rows[-1]['psnr']:.2f} dB  {seconds:.1f} s/image", flush=True)
-        op, idx, y = chunks[0]
-        pictures = [as_unit(y[:1]), *(results[n][idx[0]][None] for n in results), refs[idx[0]][None]]
-        labels = ["measurement"] + [
-            f"{n} {float(psnr(results[n][idx[0]][None], refs[idx[0]][None], quantize=True)):.2f}dB"
-            for n in results
-        ] + ["reference"]
-        write_image(side_by_side(pictures, labels), out / f"grid_{task_name}.png")
+        methods = methods_for(task, chunks[0][0], args, priors, methods_given, steps)
+        task_rows, results = score(task_name, methods, chunks, refs)
+        rows += task_rows
+        write_grid(out / f"grid_{task_name}.png", chunks, results, refs)
         meta = record(args, images, priors, methods_given, steps)
         write_results(out, *(merged(out, rows, meta) if args.merge else (rows, meta)))
     print(markdown(rows))

@@ -42,7 +42,7 @@ TASK_SETTINGS = {
 }
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="outputs/demo")
     p.add_argument("--task", default="sr4", choices=sorted(TASK_SETTINGS))
@@ -53,7 +53,11 @@ def main() -> None:
     p.add_argument("--strong", default="ffdnet-color",
                    help="pretrained denoiser for the DPIR panel ('' to leave it out)")
     p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args()
+    return p.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
     torch.set_grad_enabled(False)
     prior = load_prior(args.prior)
     prior.configure(dtype="auto", channels_last=None)  # bf16 + channels_last where the CPU runs bf16 fast
@@ -81,19 +85,12 @@ def main() -> None:
     ref = as_unit(x)
     results = {"baseline": base, "diffpir": restored, **({"strongest": strong[0]} if strong else {})}
     scores = {name: float(psnr(as_unit(img), ref, quantize=True)[0]) for name, img in results.items()}
-    out = Path(args.out)
-    files = {"reference": x, "measurement": y, "baseline": base, "restored": restored}
-    if strong:
-        files["strongest"] = strong[0]
-    for name, img in files.items():
-        write_image(as_unit(img), out / f"{name}.png")
     panels = [(as_unit(y), f"measurement ({args.task})"),
               (as_unit(base), f"classical {scores['baseline']:.2f} dB"),
               (as_unit(restored), f"DiffPIR mean of {args.samples} {scores['diffpir']:.2f} dB")]
     if strong:
         panels.append((as_unit(strong[0]), f"DPIR + {args.strong} {scores['strongest']:.2f} dB"))
     panels.append((ref, "reference"))
-    write_image(side_by_side([p[0] for p in panels], [p[1] for p in panels]), out / "side_by_side.png")
     seconds = {"baseline": round(t_base, 2), "diffpir": round(t_diff, 2)}
     if strong:
         seconds["strongest"] = round(strong[1], 2)
@@ -101,12 +98,24 @@ def main() -> None:
                "seconds": seconds, "strongest": f"dpir + {args.strong}" if strong else None,
                "threads": torch.get_num_threads(), "dtype": prior.dtype_name,
                "channels_last": prior.channels_last}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    out = Path(args.out)
+    files = {"reference": x, "measurement": y, "baseline": base, "restored": restored,
+             **({"strongest": strong[0]} if strong else {})}
+    write_outputs(out, files, panels, summary)
     line = (f"{args.task}: classical {scores['baseline']:.2f} dB, DiffPIR {scores['diffpir']:.2f} dB "
             f"(mean of {args.samples} draws, {settings['steps']} NFE each, {t_diff:.1f} s)")
     if strong:
         line += f", DPIR + {args.strong} {scores['strongest']:.2f} dB ({strong[1]:.1f} s)"
     print(f"{line}; pictures in {out}/")
+
+
+def write_outputs(out: Path, images: dict[str, torch.Tensor], panels: list[tuple[torch.Tensor, str]],
+                  summary: dict) -> None:
+    """NAME.png for each image ([-1, 1]), the labelled side_by_side.png and summary.json."""
+    for name, img in images.items():
+        write_image(as_unit(img), out / f"{name}.png")
+    write_image(side_by_side([p[0] for p in panels], [p[1] for p in panels]), out / "side_by_side.png")
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
 
 
 def strongest(name: str, op, y: torch.Tensor, sigma_y: float,

@@ -87,14 +87,7 @@ def tile_apply(
     position-major (``[pos0: n0..nN-1, pos1: ...]``). Autograd flows through; output dtype is ``fn``'s.
     ``on_tiles(done, total)`` is called after each call of ``fn`` with the tile positions done so far.
     """
-    if x.ndim != 4:
-        raise RestoraError(f"tile_apply takes NCHW tensors, got shape {tuple(x.shape)}")
-    if multiple < 1 or tile < 1 or tile % multiple:
-        raise RestoraError(f"tile ({tile}) must be a positive multiple of multiple ({multiple})")
-    if not 0 <= overlap < tile:
-        raise RestoraError(f"overlap must be in [0, tile={tile}), got {overlap}")
-    if tile_batch < 1:
-        raise RestoraError(f"tile_batch must be >= 1, got {tile_batch}")
+    _check_tiling(x, tile, overlap, multiple, tile_batch)
     n, _, h, w = x.shape
     th = min(tile, -(-h // multiple) * multiple)
     tw = min(tile, -(-w // multiple) * multiple)
@@ -131,6 +124,17 @@ def tile_apply(
             on_tiles(k + len(group), len(positions))
     assert out is not None
     return (out / wsum)[..., :h, :w].to(out_dtype)
+
+
+def _check_tiling(x: Tensor, tile: int, overlap: int, multiple: int, tile_batch: int) -> None:
+    if x.ndim != 4:
+        raise RestoraError(f"tile_apply takes NCHW tensors, got shape {tuple(x.shape)}")
+    if multiple < 1 or tile < 1 or tile % multiple:
+        raise RestoraError(f"tile ({tile}) must be a positive multiple of multiple ({multiple})")
+    if not 0 <= overlap < tile:
+        raise RestoraError(f"overlap must be in [0, tile={tile}), got {overlap}")
+    if tile_batch < 1:
+        raise RestoraError(f"tile_batch must be >= 1, got {tile_batch}")
 
 
 class TiledPrior(PriorWrapper):

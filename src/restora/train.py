@@ -304,6 +304,121 @@ def train_runtime(device: torch.device, cfg: TrainConfig) -> tuple[bool, bool]:
     return cfg.amp and fast_dtype == "bf16", cfg.channels_last
 
 
+@dataclass
+class Run:
+    """The state of a training run in this process: the model and its EMA, the optimiser, the step count
+    (``first_step``: where a run continued from weights began), the data generator and the compute so far."""
+
+    prior: EDMPrior
+    ema: EDMPrior
+    opt: torch.optim.Optimizer
+    gen: torch.Generator
+    device: torch.device
+    rank: int
+    world: int
+    bf16: bool = False  # autocast (where the device computes bf16 fast) and memory layout of the steps
+    channels_last: bool = False
+    step: int = 0
+    first_step: int = 0
+    resumed: bool = False
+    compute: dict[str, float] = field(default_factory=lambda: {"wall_seconds": 0.0, "cpu_seconds": 0.0})
+
+
+def start_run(cfg: TrainConfig, resume: bool) -> Run:
+    """A new run (random weights, or ``cfg.init_from``'s) or, with ``resume``, the one in ``cfg.out``; rank 0
+    writes the config of a new run. Loads weights, optimiser, step, compute and every rank's generator."""
+    rank, world, device = setup_distributed()
+    out = Path(cfg.out)
+    ckpt_path = out / "checkpoint.pt"
+    prior = build_model(cfg)
+    gen = torch.Generator().manual_seed(cfg.seed * 1000 + rank)
+    state = torch.load(ckpt_path, map_location="cpu", weights_only=True) if (
+        resume and ckpt_path.exists()) else None
+    step, compute = 0, {"wall_seconds": 0.0, "cpu_seconds": 0.0}
+    if state is None and cfg.init_from:
+        start, step, earlier = weights_start(cfg.init_from)
+        prior.load_state_dict(start.state_dict())
+        compute.update(earlier)
+    prior = prior.to(device)
+    bf16, channels_last = train_runtime(device, cfg)
+    if channels_last:
+        prior = prior.to(memory_format=torch.channels_last)
+    ema = copy.deepcopy(prior).eval().requires_grad_(False)
+    opt = torch.optim.AdamW(prior.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    run = Run(prior, ema, opt, gen, device, rank, world, bf16, channels_last, step=step, first_step=step,
+              compute=compute)
+    if state is not None:
+        prior.load_state_dict(state["model"])
+        ema.load_state_dict(state["ema"])
+        opt.load_state_dict(state["optimizer"])
+        run.step, run.first_step, run.resumed = int(state["step"]), int(state.get("first_step", 0)), True
+        compute.update(state.get("compute", {}))
+        if rank < len(state["generators"]):
+            gen.set_state(state["generators"][rank])
+    elif rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+    if world > 1:
+        dist.barrier()
+    return run
+
+
+def train_step(run: Run, forward: torch.nn.Module, bank: ImageBank, cfg: TrainConfig) -> float:
+    """One optimisation step (learning rate of the schedule, a batch of crops, EDM loss, clipped AdamW step,
+    EMA), counted into the run's compute; returns the loss."""
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    for group in run.opt.param_groups:
+        group["lr"] = lr_at(run.step, cfg, run.first_step)
+    x0 = bank.sample(cfg.batch_size, run.gen).to(run.device)
+    sigma = sample_sigmas(cfg.batch_size, cfg, run.gen).to(run.device)
+    noise = torch.randn(x0.shape, generator=run.gen).to(run.device)
+    if run.channels_last:
+        x0, noise = (t.contiguous(memory_format=torch.channels_last) for t in (x0, noise))
+    with torch.autocast(device_type=run.device.type, dtype=torch.bfloat16, enabled=run.bf16):
+        loss = edm_loss(forward, x0, sigma, noise, cfg.sigma_data)
+    run.opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(run.prior.parameters(), cfg.grad_clip)
+    run.opt.step()
+    update_ema(run.ema, run.prior, run.step, cfg.ema_decay)
+    run.step += 1
+    run.compute["wall_seconds"] += (time.perf_counter() - wall0) * run.world
+    run.compute["cpu_seconds"] += (time.process_time() - cpu0) * run.world
+    return float(loss.detach())
+
+
+class TrainLog:
+    """The records of a run as it goes (rank 0): OUT/log.csv every ``log_every`` steps (mean loss, learning
+    rate, images per second, compute), OUT/val.csv every ``val_every`` steps, and the progress bar."""
+
+    def __init__(self, run: Run, cfg: TrainConfig, total: int, progress: bool) -> None:
+        self.out, self.run = Path(cfg.out), run
+        self.bar = tqdm(total=total, initial=run.step, disable=not progress or run.rank != 0, desc="train",
+                        dynamic_ncols=True)
+        self.t_last, self.seen, self.losses = time.perf_counter(), 0, []
+
+    def step(self, loss: float, cfg: TrainConfig, last: int, val_images: Tensor | None) -> None:
+        run = self.run
+        self.seen += cfg.batch_size * run.world
+        self.losses.append(loss)
+        self.bar.update(1)
+        if run.rank == 0 and (run.step % cfg.log_every == 0 or run.step == last):
+            now = time.perf_counter()
+            ips, mean = self.seen / (now - self.t_last), sum(self.losses) / len(self.losses)
+            append_csv(self.out / "log.csv", {"step": run.step, "loss": mean,
+                                              "lr": run.opt.param_groups[0]["lr"], "images_per_s": ips,
+                                              "time": time.time(), **run.compute})
+            self.bar.set_postfix(loss=f"{mean:.4f}", img_s=f"{ips:.1f}")
+            self.t_last, self.seen, self.losses = now, 0, []
+        if run.step % cfg.ckpt_every == 0 or run.step == last:
+            save_checkpoint(self.out / "checkpoint.pt", run.prior, run.ema, run.opt, run.step, run.gen, cfg,
+                            run.world, run.rank, first_step=run.first_step, compute=run.compute)
+        if run.rank == 0 and val_images is not None and (run.step % cfg.val_every == 0 or run.step == last):
+            metrics = validate(run.ema, val_images)
+            append_csv(self.out / "val.csv", {"step": run.step, **metrics})
+            self.bar.write(f"step {run.step}: " + ", ".join(f"{k} {v:.2f} dB" for k, v in metrics.items()))
+
+
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path:
     """Run (or resume) training; returns the path of the last checkpoint.
 
@@ -314,104 +429,29 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
     cfg = with_weights_architecture(cfg)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    rank, world, device = setup_distributed()
-    out = Path(cfg.out)
-    ckpt_path = out / "checkpoint.pt"
+    run = start_run(cfg, resume)
     train_paths, val_paths = split_paths(cfg.data, cfg.holdout_every)
     bank = ImageBank(train_paths, cfg.crop)
-    val_images = validation_set(val_paths, cfg.val_crop) if rank == 0 else None
-
-    prior = build_model(cfg)
-    gen = torch.Generator().manual_seed(cfg.seed * 1000 + rank)
-    step = first_step = 0
-    compute = {"wall_seconds": 0.0, "cpu_seconds": 0.0}
-    state = torch.load(ckpt_path, map_location="cpu", weights_only=True) if (
-        resume and ckpt_path.exists()) else None
-    if state is None and cfg.init_from:
-        start, step, earlier = weights_start(cfg.init_from)
-        prior.load_state_dict(start.state_dict())
-        first_step = step
-        compute.update(earlier)
-    prior = prior.to(device)
-    bf16, channels_last = train_runtime(device, cfg)
-    if channels_last:
-        prior = prior.to(memory_format=torch.channels_last)
-    ema = copy.deepcopy(prior).eval().requires_grad_(False)
-    opt = torch.optim.AdamW(prior.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    if state is not None:
-        prior.load_state_dict(state["model"])
-        ema.load_state_dict(state["ema"])
-        opt.load_state_dict(state["optimizer"])
-        step = int(state["step"])
-        first_step = int(state.get("first_step", 0))
-        compute.update(state.get("compute", {}))
-        gen_states = state["generators"]
-        if rank < len(gen_states):
-            gen.set_state(gen_states[rank])
-    elif rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
-    if world > 1:
-        dist.barrier()
-    model = prior
-    if world > 1:
+    val_images = validation_set(val_paths, cfg.val_crop) if run.rank == 0 else None
+    model = run.prior
+    if run.world > 1:
         model = torch.nn.parallel.DistributedDataParallel(
-            prior, device_ids=[device.index] if device.type == "cuda" else None
-        )
-
+            run.prior, device_ids=[run.device.index] if run.device.type == "cuda" else None)
     forward = torch.compile(model) if cfg.compile else model
     last = min(cfg.steps, cfg.stop_at) if cfg.stop_at > 0 else cfg.steps
-    bar = tqdm(total=last, initial=step, disable=not progress or rank != 0, desc="train",
-               dynamic_ncols=True)
-    t_last, seen, loss_acc, n_acc = time.perf_counter(), 0, 0.0, 0
-    budget = TimeBudget(cfg.time_budget, step) if cfg.time_budget > 0 and state is None else None
-    while step < last:
-        if budget is not None and (planned := budget.plan(step)) is not None:
+    log = TrainLog(run, cfg, last, progress)
+    budget = TimeBudget(cfg.time_budget, run.step) if cfg.time_budget > 0 and not run.resumed else None
+    while run.step < last:
+        if budget is not None and (planned := budget.plan(run.step)) is not None:
             cfg = replace(cfg, steps=planned)
             last = min(cfg.steps, cfg.stop_at) if cfg.stop_at > 0 else cfg.steps
-            bar.total = last
-        wall0, cpu0 = time.perf_counter(), time.process_time()
-        for group in opt.param_groups:
-            group["lr"] = lr_at(step, cfg, first_step)
-        x0 = bank.sample(cfg.batch_size, gen).to(device)
-        sigma = sample_sigmas(cfg.batch_size, cfg, gen).to(device)
-        noise = torch.randn(x0.shape, generator=gen).to(device)
-        if channels_last:
-            x0, noise = (t.contiguous(memory_format=torch.channels_last) for t in (x0, noise))
-        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16):
-            loss = edm_loss(forward, x0, sigma, noise, cfg.sigma_data)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(prior.parameters(), cfg.grad_clip)
-        opt.step()
-        update_ema(ema, prior, step, cfg.ema_decay)
-        step += 1
-        seen += cfg.batch_size * world
-        loss_acc += float(loss.detach())
-        n_acc += 1
-        compute["wall_seconds"] += (time.perf_counter() - wall0) * world
-        compute["cpu_seconds"] += (time.process_time() - cpu0) * world
-        bar.update(1)
-        if rank == 0 and (step % cfg.log_every == 0 or step == last):
-            now = time.perf_counter()
-            ips = seen / (now - t_last)
-            append_csv(out / "log.csv", {"step": step, "loss": loss_acc / n_acc,
-                                         "lr": opt.param_groups[0]["lr"], "images_per_s": ips,
-                                         "time": time.time(), "wall_seconds": compute["wall_seconds"],
-                                         "cpu_seconds": compute["cpu_seconds"]})
-            bar.set_postfix(loss=f"{loss_acc / n_acc:.4f}", img_s=f"{ips:.1f}")
-            t_last, seen, loss_acc, n_acc = now, 0, 0.0, 0
-        if step % cfg.ckpt_every == 0 or step == last:
-            save_checkpoint(ckpt_path, prior, ema, opt, step, gen, cfg, world, rank,
-                            first_step=first_step, compute=compute)
-        if rank == 0 and val_images is not None and (step % cfg.val_every == 0 or step == last):
-            metrics = validate(ema, val_images)
-            append_csv(out / "val.csv", {"step": step, **metrics})
-            bar.write(f"step {step}: " + ", ".join(f"{k} {v:.2f} dB" for k, v in metrics.items()))
-    bar.close()
-    if world > 1:
+            log.bar.total = last
+        loss = train_step(run, forward, bank, cfg)
+        log.step(loss, cfg, last, val_images)
+    log.bar.close()
+    if run.world > 1:
         dist.barrier()
-    return ckpt_path
+    return Path(cfg.out) / "checkpoint.pt"
 
 
 class TimeBudget:

@@ -25,28 +25,10 @@ from restora.priors.spec import load_spec
 
 def run(args: argparse.Namespace) -> int:
     set_threads(args.threads)
-    priors = [s for spec in (args.prior or ["adm-ffhq256:random"]) for s in str_list(spec)] or \
-        ["adm-ffhq256:random"]
-    if args.weights and len(priors) != 1:
-        raise RestoraError("--weights goes with a single --prior")
-    for task in args.task:
-        get_task(task)
-    options = parse_pairs(args.opt, "--opt")
-    per_solver = {}
-    for name in args.solver:
-        if not solvers.info(name).measurement:
-            raise RestoraError(f"{name} has no measurement; bench restoration solvers")
-        per_solver[name] = solvers.validate_options(name, options)
-    if args.warmup < 0:
-        raise RestoraError(f"--warmup must be >= 0, got {args.warmup}")
-    check_sigma(args.sigma_y)
+    priors, per_solver = _check(args)
     device = resolve_device(args.device)
-    if args.out:
-        check_output_file(args.out)
-
     results: list[dict[str, Any]] = []
     prior_records = []
-    cases = [(t, s, z, b) for t in args.task for s in args.solver for z in args.size for b in args.batch]
     for spec in priors:
         prior, info = load_spec(spec, args.weights, device=device, dtype=args.dtype,
                                 channels_last=args.channels_last, compile=args.compile)
@@ -54,30 +36,13 @@ def run(args: argparse.Namespace) -> int:
                   "parameters": sum(p.numel() for p in prior.parameters())}
         prior_records.append(record)
         LOG.info(f"prior {info.name} ({'random weights' if record['random_weights'] else info.weights}), "
-                     f"{record['parameters'] / 1e6:.1f} M parameters, on {device}")
-        progress = Progress(len(cases), len(cases), enabled=enabled(args.no_progress))
-        for task, solver, size, batch in cases:
-            progress.nfe()
-            progress.finished(1)
-            case = Case(solver=solver, task=task, size=size, batch=batch, steps=args.steps,
-                        sigma_y=args.sigma_y, options=per_solver[solver], tile=args.tile,
-                        tile_overlap=args.tile_overlap)
-            head = {"prior": info.name, "weights": info.weights, "random_weights": record["random_weights"],
-                    "dtype": info.dtype, "channels_last": info.channels_last, "compile": args.compile}
-            try:
-                res = run_case(case, prior, device, repeats=args.repeats, warmup=args.warmup)
-                results.append({**head, **res})
-            except Exception as exc:
-                if device.type == "cuda":
-                    torch.cuda.empty_cache()
-                msg = error(exc, f"{solver} / {info.name} / {task} / {size}px / batch {batch}")
-                results.append({**head, "solver": solver, "task": task, "size": size, "batch": batch,
-                                "steps": args.steps, "error": msg})
-        progress.close()
+                 f"{record['parameters'] / 1e6:.1f} M parameters, on {device}")
+        head = {"prior": info.name, "weights": info.weights, "random_weights": record["random_weights"],
+                "dtype": info.dtype, "channels_last": info.channels_last, "compile": args.compile}
+        results += _run_cases(args, prior, head, per_solver, device)
         del prior
         if device.type == "cuda":
             torch.cuda.empty_cache()
-
     data = {
         "restora": restora.__version__,
         "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
@@ -96,3 +61,50 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         LOG.info(f"wrote {args.out}")
     return 1 if any("error" in r for r in results) else 0
+
+
+def _check(args: argparse.Namespace) -> tuple[list[str], dict[str, dict[str, Any]]]:
+    """(prior specs, each solver's checked --opt values): every check of the options (exit 2)."""
+    priors = [s for spec in (args.prior or ["adm-ffhq256:random"]) for s in str_list(spec)] or \
+        ["adm-ffhq256:random"]
+    if args.weights and len(priors) != 1:
+        raise RestoraError("--weights goes with a single --prior")
+    for task in args.task:
+        get_task(task)
+    options = parse_pairs(args.opt, "--opt")
+    per_solver = {}
+    for name in args.solver:
+        if not solvers.info(name).measurement:
+            raise RestoraError(f"{name} has no measurement; bench restoration solvers")
+        per_solver[name] = solvers.validate_options(name, options)
+    if args.warmup < 0:
+        raise RestoraError(f"--warmup must be >= 0, got {args.warmup}")
+    check_sigma(args.sigma_y)
+    if args.out:
+        check_output_file(args.out)
+    return priors, per_solver
+
+
+def _run_cases(args: argparse.Namespace, prior, head: dict[str, Any], per_solver: dict[str, dict[str, Any]],
+               device: torch.device) -> list[dict[str, Any]]:
+    """Every task x solver x size x batch of the grid on one prior; a configuration that fails gets a row
+    with its error and the others go on."""
+    cases = [(t, s, z, b) for t in args.task for s in args.solver for z in args.size for b in args.batch]
+    results = []
+    progress = Progress(len(cases), len(cases), enabled=enabled(args.no_progress))
+    for task, solver, size, batch in cases:
+        progress.nfe()
+        progress.finished(1)
+        case = Case(solver=solver, task=task, size=size, batch=batch, steps=args.steps, sigma_y=args.sigma_y,
+                    options=per_solver[solver], tile=args.tile, tile_overlap=args.tile_overlap)
+        try:
+            res = run_case(case, prior, device, repeats=args.repeats, warmup=args.warmup)
+            results.append({**head, **res})
+        except Exception as exc:
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+            msg = error(exc, f"{solver} / {head['prior']} / {task} / {size}px / batch {batch}")
+            results.append({**head, "solver": solver, "task": task, "size": size, "batch": batch,
+                            "steps": args.steps, "error": msg})
+    progress.close()
+    return results

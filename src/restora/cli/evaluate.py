@@ -23,15 +23,45 @@ COLUMNS = (("psnr", "PSNR (dB)", 2), ("ssim", "SSIM", 4), ("psnr_y", "PSNR-Y (dB
 
 
 def run(args: argparse.Namespace) -> int:
-    from restora.metrics import evaluate_pair, fid, load_lpips, pair_by_name, summarize
+    from restora.metrics import fid, load_lpips, summarize
 
     restored, reference = Path(args.restored), Path(args.reference)
+    pairs = _pairs(args, restored, reference)
+    device = resolve_device(args.device)
+    lpips_model = load_lpips(args.lpips_net, device) if args.lpips else None
+    kw = {"crop_border": args.crop_border, "quantize": not args.no_quantize, "lpips_model": lpips_model}
+    rows = _score(pairs, reference, kw, enabled(args.no_progress))
+    if not rows:
+        raise RestoraError(f"no images in {restored}")
+    for r in rows:
+        if "error" in r:
+            LOG.error(f"{r['restored']}: {one_line(r['error'])}")
+    summary = summarize(rows)
+    extra: dict[str, Any] = {"fid": fid(restored, reference, device=device)} if args.fid else {}
+    conventions = {"crop_border": args.crop_border, "quantize": not args.no_quantize,
+                   "y_channel": "BT.601 luma, 16..235 (BasicSR bgr2ycbcr only_y)",
+                   "ssim": "11x11 Gaussian window, sigma 1.5, valid filtering, channel mean",
+                   "lpips_net": args.lpips_net if args.lpips else None}
+    fmt = args.format or _format_from_suffix(args.out)
+    text = {"md": _markdown, "csv": _csv, "json": _json}[fmt](rows, summary, extra, conventions)
+    if args.out:
+        write_text_atomic(Path(args.out), text)
+        LOG.info(f"wrote {args.out} ({summary['count']} pair(s), {summary['failed']} failed)")
+    else:
+        print(text, end="")
+    return 1 if summary["failed"] else 0
+
+
+def _pairs(args: argparse.Namespace, restored: Path, reference: Path) -> list[tuple[Path, Path | None]]:
+    """The (restored, reference) pairs to score, after every check of the arguments (exit 2): both paths
+    exist, a table file for -o that is none of the images, --fid with two folders."""
+    from restora.metrics import pair_by_name
+
     for p in (restored, reference):
         if not p.exists():
             raise RestoraError(f"no such file or folder: {p}")
     if args.crop_border < 0:
         raise RestoraError(f"--crop-border must be >= 0, got {args.crop_border}")
-    fmt = args.format or _format_from_suffix(args.out)
     if args.out:
         check_output_file(args.out)
         if Path(args.out).suffix.lower() in (*IMAGE_SUFFIXES, ".npy"):
@@ -39,9 +69,6 @@ def run(args: argparse.Namespace) -> int:
                                ".csv or .json file")
     if args.fid and not (restored.is_dir() and reference.is_dir()):
         raise RestoraError("--fid compares two folders of images")
-    device = resolve_device(args.device)
-    lpips_model = load_lpips(args.lpips_net, device) if args.lpips else None
-    kw = {"crop_border": args.crop_border, "quantize": not args.no_quantize, "lpips_model": lpips_model}
     if restored.is_file() and reference.is_file():
         pairs = [(restored, reference)]
     elif reference.is_file():
@@ -51,8 +78,16 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         scored = {p: "an image being scored" for pair in pairs for p in pair if p is not None}
         check_no_overwrite([Path(args.out).expanduser()], scored)
+    return pairs
+
+
+def _score(pairs: list[tuple[Path, Path | None]], reference: Path, kw: dict[str, Any],
+           show_progress: bool) -> list[dict[str, Any]]:
+    """One row of metrics per pair; a pair that cannot be scored gets a row with its error."""
+    from restora.metrics import evaluate_pair
+
     rows = []
-    progress = Progress(len(pairs), len(pairs), enabled=enabled(args.no_progress))
+    progress = Progress(len(pairs), len(pairs), enabled=show_progress)
     with forward_warnings():
         for res, ref in pairs:
             progress.nfe()
@@ -65,26 +100,7 @@ def run(args: argparse.Namespace) -> int:
                 rows.append({"name": res.stem, "restored": str(res), "reference": str(ref or ""),
                              "error": str(exc)})
     progress.close()
-    if not rows:
-        raise RestoraError(f"no images in {restored}")
-    for r in rows:
-        if "error" in r:
-            LOG.error(f"{r['restored']}: {one_line(r['error'])}")
-    summary = summarize(rows)
-    extra: dict[str, Any] = {}
-    if args.fid:
-        extra["fid"] = fid(restored, reference, device=device)
-    conventions = {"crop_border": args.crop_border, "quantize": not args.no_quantize,
-                   "y_channel": "BT.601 luma, 16..235 (BasicSR bgr2ycbcr only_y)",
-                   "ssim": "11x11 Gaussian window, sigma 1.5, valid filtering, channel mean",
-                   "lpips_net": args.lpips_net if args.lpips else None}
-    text = {"md": _markdown, "csv": _csv, "json": _json}[fmt](rows, summary, extra, conventions)
-    if args.out:
-        write_text_atomic(Path(args.out), text)
-        LOG.info(f"wrote {args.out} ({summary['count']} pair(s), {summary['failed']} failed)")
-    else:
-        print(text, end="")
-    return 1 if summary["failed"] else 0
+    return rows
 
 
 def _format_from_suffix(out: str | None) -> str:
