@@ -896,6 +896,12 @@ def medical_section() -> list[str]:
         gain = best["psnr"] - score[(task, base)]
         lines.append(f"- {task}: best solver {best['method']} minus {base}: {gain:+.2f} dB (needed: "
                      f"+{need} dB) {'**met**' if gain >= need else '**not met**'}.")
+    for task in dict.fromkeys(r["task"] for r in rows):
+        base = meta["classical"].get(task)
+        if (task, "diffpir@default") in score and (task, base) in score:
+            gap = score[(task, "diffpir@default")] - score[(task, base)]
+            lines.append(f"- {task}: diffpir@default at its defaults (the settings `benchmarks/tune.py` chose "
+                         f"for the bundled prior on this family) minus {base}: {gap:+.2f} dB.")
     hio = next((r for r in rows if r["task"] == "phase-retrieval" and r["method"] == "HIO"), None)
     if hio:
         for r in rows:

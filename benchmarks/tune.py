@@ -7,8 +7,8 @@ Grid-searches DiffPIR's (lam, zeta) at 25 NFE (with --solvers diffpir,dps also D
 iterations and lam) on the validation split that `restora train` holds out (every 10th image of
 ../shared/data/train/natural; --gray: as gray images), the tasks of each family (sr4; deblur-gauss and
 deblur-levin, whose best settings differ, scored by their mean; inpaint-random and inpaint-box, likewise;
-mri4; ct-sparse30),
-sigma_y on [-1, 1], and writes the best by mean PSNR to
+mri4; ct-sparse30; phase-retrieval; and denoise, colorize, cs, jpeg, so that a solver has settings for every
+family it accepts), sigma_y on [-1, 1], and writes the best by mean PSNR to
 benchmarks/settings.json together with every grid result, so the choice is reproducible (--merge:
 into the settings already there).
 """

@@ -62,7 +62,7 @@ def test_declared_options_are_checked_before_any_work(name):
     for key, option in meta.options.items():
         bad = "not-a-value" if option.kind is not str else 3
         with pytest.raises(RestoraError, match=key.split("_")[0]):
-            get(name)(prior, op, y, steps=2, **{key: bad})
+            get(name)(prior, op, y, steps=2, sigma_y=0.05, **{key: bad})
         with pytest.raises(RestoraError, match=key.split("_")[0]):
             validate_options(name, {key: bad})
     with pytest.raises(RestoraError, match="no option"):
@@ -72,7 +72,7 @@ def test_declared_options_are_checked_before_any_work(name):
 def test_a_plug_in_solver_registers_and_is_checked():
     @solver("test-denoise-once", "one denoiser call at sigma_y", needs_linear=False, stochastic=False,
             published={"*": {"steps": 1}})
-    def once(prior, op, y, *, steps=1, sigma_y=0.1, generator=None, callback=None):
+    def once(prior, op, y, *, steps=1, sigma_y, generator=None, callback=None):
         x = prior(op.pinv(y), max(sigma_y, 1e-3))
         Progress(callback, 1)(sigma_y, x, x)
         return x
@@ -84,7 +84,7 @@ def test_a_plug_in_solver_registers_and_is_checked():
         with pytest.raises(RestoraError, match="already registered"):
             solver("test-denoise-once", "again")(once)
         with pytest.raises(RestoraError, match="NaN"):
-            get("test-denoise-once")(prior, op, y * float("nan"))
+            get("test-denoise-once")(prior, op, y * float("nan"), sigma_y=0.05)
     finally:
         solver_registry._SOLVERS.pop("test-denoise-once", None)
 
@@ -94,3 +94,40 @@ def test_the_ladder_ends_in_zero():
     sigmas = noise_levels(prior, 5, "uniform")
     assert len(sigmas) == 6 and sigmas[-1] == 0.0 and sigmas == sorted(sigmas, reverse=True)
     assert initial_noise(torch.zeros(2, 1, 4, 4), sigmas[0], torch.Generator().manual_seed(0)).std() > 1
+
+
+def test_defaults_are_declared_once_in_the_signature():
+    """Every option's default (and steps') comes from the function, as the registry read it; the command
+    line reads them there (no signature inspection of its own)."""
+    for name in names():
+        meta = info(name)
+        assert set(meta.defaults) == {*meta.options, "steps"}, name
+        for key, value in meta.defaults.items():
+            if value is not None and key in meta.options:
+                assert meta.options[key].validate(name, key, value) == value, (name, key)
+
+
+def test_the_noise_level_must_be_given_where_the_method_uses_it():
+    for name in names(restoration_only=True):
+        prior, op, y = problem(name)
+        if info(name).uses_sigma_y:
+            with pytest.raises(RestoraError, match="needs sigma_y="):
+                get(name)(prior, op, y, steps=2)
+        else:
+            get(name)(prior, op, y, steps=2, generator=torch.Generator().manual_seed(0))
+
+
+def test_a_plug_in_must_declare_its_keywords_and_take_sigma_y_without_default():
+    def undeclared(prior, op, y, *, steps=1, sigma_y, strength=1.0, generator=None, callback=None):
+        return y
+
+    with pytest.raises(RestoraError, match="strength"):
+        solver("test-undeclared", "an option it does not declare")(undeclared)
+
+    def defaulted(prior, op, y, *, steps=1, sigma_y=0.1, generator=None, callback=None):
+        return y
+
+    with pytest.raises(RestoraError, match="sigma_y must have no default"):
+        solver("test-defaulted", "a default noise level")(defaulted)
+    assert "test-undeclared" not in names() and "test-defaulted" not in names()
+

@@ -18,7 +18,7 @@ FIXTURE = Path(__file__).with_name("data") / "solver_regression.pt"
 
 CASES = {  # name -> (solver, operator, sigma_y, options)
     "diffpir-pool": ("diffpir", "pool", 0.05, {"steps": 4, "zeta": 0.5, "lam": 2.0}),
-    "diffpir-blur": ("diffpir", "blur", 0.05, {"steps": 4}),
+    "diffpir-blur": ("diffpir", "blur", 0.05, {"steps": 4, "zeta": 0.1}),  # the default before issue 29
     "ddrm-pool": ("ddrm", "pool", 0.05, {"steps": 4}),
     "ddrm-blur": ("ddrm", "blur", 0.05, {"steps": 4}),
     "ddnm-pool": ("ddnm", "pool", 0.0, {"steps": 4}),

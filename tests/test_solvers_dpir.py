@@ -98,9 +98,9 @@ def test_deterministic_and_checks_its_options():
     b = get("dpir")(prior, op, y, steps=4, sigma_y=0.05, generator=torch.Generator().manual_seed(9))
     assert torch.equal(a, b)
     with pytest.raises(RestoraError, match="lam"):
-        get("dpir")(prior, op, y, lam=0.0)
+        get("dpir")(prior, op, y, sigma_y=0.05, lam=0.0)
     with pytest.raises(RestoraError, match="x_init"):
-        get("dpir")(prior, op, y, x_init=torch.zeros(1, 1, 4, 4))
+        get("dpir")(prior, op, y, sigma_y=0.05, x_init=torch.zeros(1, 1, 4, 4))
 
 
 def test_the_default_start_is_lowered_to_the_prior_range_but_an_explicit_one_is_not():

@@ -10,7 +10,6 @@ fix is found before it.
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import time
 from dataclasses import dataclass, field
@@ -158,15 +157,13 @@ def solver_settings(name: str, family: str, steps: int | None, user: dict[str, A
     meta = solvers.info(name)
     published = solvers.settings(name, family, _Tuned(tuned))
     opts = {**{k: v for k, v in published.items() if k in meta.options}, **user}
-    default_steps = inspect.signature(meta.function).parameters["steps"].default
+    default_steps = meta.defaults["steps"]
     return int(steps or published.get("steps", default_steps)), opts
 
 
 def options_in_effect(name: str, options: dict[str, Any]) -> dict[str, Any]:
     """Every option of the solver with the value a call with ``options`` uses (signature defaults filled)."""
-    meta = solvers.info(name)
-    params = inspect.signature(meta.function).parameters
-    return {**{k: params[k].default for k in meta.options if k in params}, **options}
+    return {**solvers.info(name).defaults, **options}
 
 
 @dataclass

@@ -68,7 +68,7 @@ def _count_nfe(steps: int, travel_length: int = 1, travel_repeat: int = 1, **_: 
         published=DEFAULTS, count_nfe=_count_nfe,
         options={"eta": unit_interval(), "spacing": spacing_option(), "travel_length": at_least(1),
                  "travel_repeat": at_least(1)})
-def ddnm(prior: Prior, op: Operator, y: Tensor, *, steps: int = 100, sigma_y: float = 0.0,
+def ddnm(prior: Prior, op: Operator, y: Tensor, *, steps: int = 100, sigma_y: float,
          eta: float = 0.85, spacing: str = "uniform", travel_length: int = 1, travel_repeat: int = 1,
          generator: torch.Generator | None = None, callback: Callback | None = None) -> Tensor:
     """DDNM for sigma_y = 0, DDNM+ for sigma_y > 0 ([-1, 1] scale); NFEs = steps plus re-done steps."""

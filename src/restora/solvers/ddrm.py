@@ -37,7 +37,7 @@ DEFAULTS = {"*": {"steps": 20, "eta": 0.85, "eta_b": 1.0}}
 @solver("ddrm", "denoising diffusion restoration in the operator's SVD basis (Kawar et al. 2022)",
         published=DEFAULTS, needs_svd=True,
         options={"eta": unit_interval(), "eta_b": non_negative(), "spacing": spacing_option()})
-def ddrm(prior: Prior, op: Operator, y: Tensor, *, steps: int = 20, sigma_y: float = 0.05,
+def ddrm(prior: Prior, op: Operator, y: Tensor, *, steps: int = 20, sigma_y: float,
          eta: float = 0.85, eta_b: float = 1.0, spacing: str = "uniform",
          generator: torch.Generator | None = None, callback: Callback | None = None) -> Tensor:
     """Restore ``y = A x + n`` (noise std ``sigma_y`` on [-1, 1]) with ``steps`` NFEs; needs an SVD."""

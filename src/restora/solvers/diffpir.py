@@ -87,12 +87,15 @@ def count_nfe(steps: int, prior: Prior | None = None, spacing: str = "quad", sig
         options={"lam": positive(), "zeta": unit_interval(), "spacing": spacing_option(),
                  "sigma_start": positive(optional=True), "grad_steps": at_least(1), "clip_x0": Option(bool),
                  "denoise_last": Option(bool)})
-def diffpir(prior: Prior, op: Operator, y: Tensor, *, steps: int = 100, sigma_y: float = 0.1,
-            lam: float = 1.0, zeta: float = 0.1, spacing: str = "quad", sigma_start: float | None = None,
+def diffpir(prior: Prior, op: Operator, y: Tensor, *, steps: int = 100, sigma_y: float,
+            lam: float = 1.0, zeta: float = 0.25, spacing: str = "quad", sigma_start: float | None = None,
             x_init: Tensor | None = None, grad_steps: int = 1, clip_x0: bool = False,
             denoise_last: bool = True, generator: torch.Generator | None = None,
             callback: Callback | None = None) -> Tensor:
     """Restore ``y = A(x) + n`` (``sigma_y``: noise std on the [-1, 1] scale) with ``steps`` NFEs.
+
+    Left out, ``lam`` and ``zeta`` are those of the released SR config (1, 0.25); the settings for a task
+    family (published, or tuned for the prior) are ``restora.solvers.settings("diffpir", family, prior)``.
 
     ``sigma_start`` < the prior's top noise level starts from ``x_init`` (default: A^+ y for linear
     operators) noised to that level instead of pure noise: fewer steps for mild degradations.

@@ -78,7 +78,7 @@ def geometric(x: Tensor, k: int, inverse: bool = False) -> Tensor:
         options={"lam": positive(), "sigma_start": positive(optional=True),
                  "x8": Option(bool),
                  "sigma_end": positive(optional=True)})
-def dpir(prior: Prior, op: Operator, y: Tensor, *, steps: int = 8, sigma_y: float = 0.05, lam: float = 0.23,
+def dpir(prior: Prior, op: Operator, y: Tensor, *, steps: int = 8, sigma_y: float, lam: float = 0.23,
          sigma_start: float | None = None, sigma_end: float | None = None, x8: bool = True,
          x_init: Tensor | None = None, generator: torch.Generator | None = None,
          callback: Callback | None = None) -> Tensor:

@@ -31,11 +31,12 @@ beta_tilde (``eta = 1``) where the official one uses the network's learned varia
 ``learned_range``); x0_hat is not clipped to [-1, 1]; the norm is per image, not over the batch
 (the official code runs one image at a time, where the two agree).
 
-Defaults (see :data:`DEFAULTS`): 1000 DDPM steps (configs/diffusion_config.yaml); ``zeta = 1.0`` is the
-code's default ``scale``. The FFHQ task configs of the repository (configs/*_config.yaml; the versions
-read are listed in docs/solvers.md) set scale 0.3 for 4x super-resolution, Gaussian and motion
-deblurring, 0.5 for random inpainting and 1.0 for phase retrieval (oversampling 2), all with Gaussian
-noise sigma = 0.05 on [-1, 1] (``sigma_y = 0.05`` here).
+Defaults (see :data:`DEFAULTS`): 1000 DDPM steps (configs/diffusion_config.yaml); left out, ``zeta`` is
+0.3, the scale of the SR and deblurring configs (the code's own fallback ``scale`` is 1.0). The FFHQ task
+configs of the repository (configs/*_config.yaml; the versions read are listed in docs/solvers.md) set
+scale 0.3 for 4x super-resolution, Gaussian and motion deblurring, 0.5 for random inpainting and 1.0 for
+phase retrieval (oversampling 2), all with Gaussian noise sigma = 0.05 on [-1, 1] (``sigma_y = 0.05``
+here).
 """
 
 from __future__ import annotations
@@ -64,8 +65,8 @@ motion_deblur,inpainting,phase_retrieval}_config.yaml), with sigma_y = 0.05."""
                "(Chung et al. 2023)", published=DEFAULTS, needs_linear=False, differentiates_prior=True,
         uses_sigma_y=False,
         options={"zeta": non_negative(), "eta": unit_interval(), "spacing": spacing_option()})
-def dps(prior: Prior, op: Operator, y: Tensor, *, steps: int = 1000, sigma_y: float = 0.05,
-        zeta: float = 1.0, eta: float = 1.0, spacing: str = "uniform",
+def dps(prior: Prior, op: Operator, y: Tensor, *, steps: int = 1000, sigma_y: float = 0.0,
+        zeta: float = 0.3, eta: float = 1.0, spacing: str = "uniform",
         generator: torch.Generator | None = None, callback: Callback | None = None) -> Tensor:
     """Restore ``y = A(x) + n`` with DPS: ``steps`` NFEs (each with a backward pass through the prior).
 

@@ -40,7 +40,7 @@ def weighted_residual(op: Operator, residual: Tensor, r2: float, sigma_y: float)
 
 @solver("pigdm", "pseudoinverse guidance through the prior's Jacobian (Song et al. 2023)", published=DEFAULTS,
         differentiates_prior=True, options={"eta": unit_interval(), "spacing": spacing_option()})
-def pigdm(prior: Prior, op: Operator, y: Tensor, *, steps: int = 100, sigma_y: float = 0.05,
+def pigdm(prior: Prior, op: Operator, y: Tensor, *, steps: int = 100, sigma_y: float,
           eta: float = 1.0, spacing: str = "uniform", generator: torch.Generator | None = None,
           callback: Callback | None = None) -> Tensor:
     """Restore ``y = A x + n`` (``sigma_y`` on [-1, 1]) with ``steps`` NFEs, each with one backward pass."""

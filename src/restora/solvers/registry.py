@@ -10,6 +10,7 @@ the prior enable it locally). A plug-in solver is one module that uses the decor
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -118,6 +119,9 @@ class SolverInfo:
     uses_sigma_y: bool = True  # False: sigma_y is only validated (the method ignores the noise level)
     measurement: bool = True  # False: unconditional sampling (ddim), not a restoration solver
     stable_steps: int = 0  # fewer steps than this can leave the image range (measured; 0: not known)
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    """Each option's value when a call leaves it out, and ``steps``': read once from the function's signature,
+    the one place they are declared (:func:`settings` gives the published values per task family instead)."""
 
     def nfe(self, steps: int, prior: Prior | None = None, **options: Any) -> int:
         """Denoiser calls one solve makes with ``steps`` and ``options`` (what the callback counts); some
@@ -152,6 +156,9 @@ def solver(name: str, summary: str, *, options: Mapping[str, Option] | None = No
 
         @functools.wraps(fn)
         def entry(prior: Prior, op: Operator, y: Tensor, **kwargs: Any) -> Tensor:
+            if meta["info"].uses_sigma_y and "sigma_y" not in kwargs:
+                raise RestoraError(f"{name} needs sigma_y=, the measurement's noise std on the [-1, 1] scale "
+                                   "(0 for a noiseless measurement; restora.scales converts other scales)")
             check_compatible(meta["info"], op)
             check_measurement(op, y, kwargs.get("sigma_y", 0.0))
             kwargs = checked(kwargs)
@@ -169,12 +176,36 @@ def solver(name: str, summary: str, *, options: Mapping[str, Option] | None = No
             entry = sampler  # unconditional: (prior, shape), no operator or measurement
 
         info = SolverInfo(name=name, summary=summary, function=entry, options=opts,
-                          published=MappingProxyType(dict(published or {})), count_nfe=count_nfe, **needs)
+                          published=MappingProxyType(dict(published or {})), count_nfe=count_nfe,
+                          defaults=MappingProxyType(signature_defaults(name, fn, opts, needs)), **needs)
         meta["info"] = info
         _SOLVERS[name] = info
         return entry
 
     return wrap
+
+
+EXTRA_KEYWORDS = ("x_init", "device", "dtype")
+"""Keywords a solver may take besides the shared ones and its options: tensors and devices, which the
+command line does not set."""
+
+
+def signature_defaults(name: str, fn: Callable, options: Mapping[str, Option],
+                       needs: Mapping[str, Any]) -> dict[str, Any]:
+    """The defaults of ``steps`` and every declared option, from the function's signature; a keyword that is
+    not declared (or an option the function lacks) is refused at registration, as is a default for
+    ``sigma_y`` where the method uses the noise level (it must be given: solvers disagreed on it)."""
+    params = inspect.signature(fn).parameters
+    keywords = {k: p for k, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    undeclared = set(keywords) - set(options) - set(SHARED_KEYWORDS) - set(EXTRA_KEYWORDS)
+    missing = set(options) - set(keywords)
+    if undeclared or missing:
+        raise RestoraError(f"solver {name!r}: keywords {sorted(undeclared)} are not declared options, "
+                           f"options {sorted(missing)} are not keywords of the function")
+    uses_sigma_y = needs.get("uses_sigma_y", True) and needs.get("measurement", True)
+    if uses_sigma_y and "sigma_y" in keywords and keywords["sigma_y"].default is not inspect.Parameter.empty:
+        raise RestoraError(f"solver {name!r} uses the noise level: sigma_y must have no default")
+    return {k: p.default for k, p in keywords.items() if k in options or k == "steps"}
 
 
 def check_measurement(op: Operator, y: Tensor, sigma_y: float) -> None:
