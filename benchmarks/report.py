@@ -900,8 +900,8 @@ def medical_section() -> list[str]:
         base = meta["classical"].get(task)
         if (task, "diffpir@default") in score and (task, base) in score:
             gap = score[(task, "diffpir@default")] - score[(task, base)]
-            lines.append(f"- {task}: diffpir@default at its defaults (the settings `benchmarks/tune.py` chose "
-                         f"for the bundled prior on this family) minus {base}: {gap:+.2f} dB.")
+            lines.append(f"- {task}: diffpir@default at its defaults (the settings `benchmarks/tune.py` "
+                         f"chose for the bundled prior on this family) minus {base}: {gap:+.2f} dB.")
     hio = next((r for r in rows if r["task"] == "phase-retrieval" and r["method"] == "HIO"), None)
     if hio:
         for r in rows:
