@@ -125,7 +125,7 @@ def _degrade_one(path: Path, index: int, base: Spec, noise: NoiseModel, args: ar
 def _write_files(op, x: torch.Tensor, y: torch.Tensor, crop, stem: str, side: Sidecar,
                  args: argparse.Namespace, out: Path) -> None:
     """The measurement (PNG and/or .npy), its kernel or mask, the cropped reference; named in ``side``."""
-    if get_task(side.task).takes_kernel and getattr(op, "kernel", None) is not None:
+    if get_task(side.task).takes_kernel and op.kernel is not None:
         save_array(op.kernel.detach().cpu().numpy().astype(np.float32), out / f"{stem}.kernel.npy")
         side.kernel = f"{stem}.kernel.npy"
     if isinstance(op, Inpaint):

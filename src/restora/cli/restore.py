@@ -21,7 +21,6 @@ from torch import Tensor
 
 import restora
 from restora import solvers
-from restora.baselines import initial_estimate
 from restora.cli import outputs
 from restora.cli.files import (
     check_no_overwrite,
@@ -488,7 +487,7 @@ def write_batch(batch: Batch, solved: Solved, args: argparse.Namespace, pinfo: P
                 rows: list[dict[str, Any]]) -> None:
     """Each image's outputs and summary row, OUT/NAME.png last (an input is done once it exists); a
     restoration that is not finite, degenerate, out of range or noise-amplified fails alone."""
-    initial = initial_estimate(solved.op, solved.y)
+    initial = solved.op.initial_estimate(solved.y)
     for i, item in enumerate(batch.items):
         try:
             problem = outputs.restoration_problem(solved.x[i], solved.y[i], initial[i], item.spec.sigma_y)

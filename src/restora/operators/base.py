@@ -93,6 +93,14 @@ class Operator:
 
     linear: bool = True
     has_svd: bool = False
+    scale: int = 1
+    """The resolution factor between image and measurement (SR operators: their factor)."""
+    kernel: Tensor | None = None
+    """The blur kernel of blur and blur-then-decimate operators."""
+    mask: Tensor | None = None
+    """The 0/1 sampling mask of masking operators: known pixels (inpainting), sampled k-space (MRI)."""
+    pixel_mask: bool = False
+    """A keeps some pixels and drops the others (``mask`` is in image space): inpainting."""
     white_spectrum: bool = False
     """V is a real orthogonal map on image-shaped tensors, so V^T of white noise is white noise: SVD
     solvers then draw spectral noise directly instead of transforming it."""
@@ -127,6 +135,21 @@ class Operator:
     def grad(self, x: Tensor, y: Tensor) -> Tensor:
         """Gradient of 0.5 ||y - A x||^2 with respect to x: A^T (A x - y)."""
         return self.At(self.A(x) - y)
+
+    # -- estimates without a prior (families override them) ---------------------------------------
+    def initial_estimate(self, y: Tensor) -> Tensor:
+        """A cheap first guess of the image (a start for iterative solvers, not a baseline): y itself where
+        it has the image's shape (blur, masks, denoising), else the pseudo-inverse."""
+        if tuple(self.x_shape(y.shape)) == tuple(y.shape) and not y.is_complex():
+            return y.clone()
+        return self.pinv(y)
+
+    def classical(self, y: Tensor, sigma_y: float = 0.0) -> Tensor:
+        """The classical restoration to measure a prior's gain by: Tikhonov with a gradient penalty, its
+        weight by the discrepancy principle for noise ``sigma_y`` (:mod:`restora.operators.tikhonov`)."""
+        from restora.operators.tikhonov import discrepancy_tikhonov
+
+        return discrepancy_tikhonov(self, y, sigma_y)
 
     # -- SVD view (SVDOperator) ---------------------------------------------------------------
     def Vt(self, x: Tensor) -> Tensor:
@@ -187,6 +210,14 @@ class NonlinearOperator(Operator):
 
     def prox(self, z: Tensor, y: Tensor, rho: Rho) -> Tensor:
         raise self._nonlinear("closed-form prox")
+
+    def initial_estimate(self, y: Tensor) -> Tensor:
+        """A zero image: without an inverse, the solver starts from nothing."""
+        return torch.zeros(self.x_shape(y.shape), device=y.device, dtype=y.real.dtype)
+
+    def classical(self, y: Tensor, sigma_y: float = 0.0) -> Tensor:
+        """The measurement itself where it is an image (e.g. JPEG: the decoded image)."""
+        return y.clone()
 
 
 class SVDOperator(Operator):

@@ -121,6 +121,14 @@ class CT(Operator):
         least-squares solution)."""
         return cgls(self.A, self.At, y, self.fbp(y), max_iter=1000, tol=1e-10)
 
+    def initial_estimate(self, y: Tensor) -> Tensor:
+        """The filtered back-projection (a start and the classical restoration alike)."""
+        return self.fbp(y)
+
+    def classical(self, y: Tensor, sigma_y: float = 0.0) -> Tensor:
+        """Filtered back-projection with the ramp filter."""
+        return self.fbp(y)
+
     def fbp(self, y: Tensor, window: str = "ramp") -> Tensor:
         """Filtered back-projection: each projection filtered by |f| (``window='hann'``: times a Hann
         window), back-projected, scaled by pi / (2 n_angles) as ``skimage.transform.iradon``."""

@@ -26,6 +26,7 @@ __all__ = ["Inpaint", "box_mask", "half_mask", "lines_mask", "load_mask", "rando
 class Inpaint(SVDOperator):
     """Pixel masking: known pixels pass through, missing ones are zeroed (mask 1 = known)."""
 
+    pixel_mask = True
     white_spectrum = True
 
     def __init__(self, mask: Tensor) -> None:

@@ -154,6 +154,10 @@ class MRI(SVDOperator):
         self.acceleration = float(m[0].numel() / m[0].sum().clamp_min(1))
         self._cache: dict[tuple, Tensor] = {}
 
+
+    def classical(self, y: Tensor, sigma_y: float = 0.0) -> Tensor:
+        """The zero-filled inverse FFT (A^+ y)."""
+        return self.pinv(y)
     def _m(self, x: Tensor) -> Tensor:
         check_nchw(x, "MRI")
         if tuple(x.shape[-2:]) != tuple(self.mask.shape[-2:]):

@@ -29,7 +29,7 @@ from restora.operators._util import (
 from restora.operators.base import Rho, SVDOperator, batch_view
 from restora.operators.blur import _KernelOperator
 from restora.operators.kernels import KernelLike
-from restora.operators.resize import resize_matrix
+from restora.operators.resize import imresize, resize_matrix
 
 
 def _check_scale(scale: int) -> int:
@@ -38,7 +38,20 @@ def _check_scale(scale: int) -> int:
     return int(scale)
 
 
-class BicubicSR(SVDOperator):
+class BicubicUpsampling:
+    """The SR family's estimates without a prior: MATLAB bicubic upsampling of the measurement by ``scale``,
+    both as the first guess and as the classical restoration."""
+
+    scale: int
+
+    def initial_estimate(self, y: Tensor) -> Tensor:
+        return imresize(y, self.scale)
+
+    def classical(self, y: Tensor, sigma_y: float = 0.0) -> Tensor:
+        return imresize(y, self.scale)
+
+
+class BicubicSR(BicubicUpsampling, SVDOperator):
     """x s bicubic downsampling identical to MATLAB ``imresize(x, 1/s)`` (antialiased), with exact SVD.
 
     A, At and pinv are the separable matrix products (cheaper than a round trip through the SVD); prox
@@ -132,7 +145,7 @@ def _tiles_mean(t: Tensor, s: int) -> Tensor:
     return t.reshape(*lead, s, h // s, s, w // s).mean(dim=(-4, -2))
 
 
-class BlurDownsampleSR(_KernelOperator):
+class BlurDownsampleSR(BicubicUpsampling, _KernelOperator):
     """y = (k * x) decimated by s (keep pixels [0::s, 0::s]), the USRNet/DiffPIR SR model.
 
     ``prox`` is the closed form of Zhao et al. 2016 (USRNet's ``data_solution``), ``pinv`` the exact
@@ -229,7 +242,7 @@ def _dct_matrix(n: int) -> Tensor:
     return d
 
 
-class AvgPoolSR(SVDOperator):
+class AvgPoolSR(BicubicUpsampling, SVDOperator):
     """Mean over s x s blocks (the SR operator of DDRM/DDNM), with an exact SVD.
 
     SVD per block: singular value 1/s on the constant direction, V = the 2-D orthonormal DCT of the

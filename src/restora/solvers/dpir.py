@@ -25,7 +25,6 @@ import math
 import torch
 from torch import Tensor
 
-from restora.baselines import initial_estimate
 from restora.errors import RestoraError
 from restora.operators.base import Operator
 from restora.priors.base import Prior
@@ -91,12 +90,12 @@ def dpir(prior: Prior, op: Operator, y: Tensor, *, steps: int = 8, sigma_y: floa
     shape = image_template(op, y).shape
     sigma_n = max(sigma_y, SIGMA_FLOOR)
     if sigma_end is None:
-        sigma_end = max(sigma_n, 2 * getattr(op, "scale", 0) / 255)
+        sigma_end = max(sigma_n, 2 * op.scale / 255 if op.scale > 1 else 0.0)
     if sigma_start is None:
         sigma_start = min(SIGMA_START, prior.sigma_max)
     sigmas = noise_ladder(steps, max(sigma_start, sigma_end), sigma_end)
     check_noise_range(prior, sigmas[0])
-    x = initial_estimate(op, y) if x_init is None else x_init.to(y.dtype)
+    x = op.initial_estimate(y) if x_init is None else x_init.to(y.dtype)
     if tuple(x.shape) != tuple(shape):
         raise RestoraError(f"x_init has shape {tuple(x.shape)}, expected {tuple(shape)}")
     progress = Progress(callback, steps)

@@ -284,6 +284,6 @@ def check_compatible(solver_or_info: str | SolverInfo, op: Operator) -> None:
     if meta.needs_svd and not op.has_svd:
         raise RestoraError(f"{name} needs an operator with an SVD; {type(op).__name__} has none "
                            "(try diffpir, dps or pigdm)")
-    if meta.masks_only and getattr(op, "mask", None) is None:
+    if meta.masks_only and not op.pixel_mask:
         raise RestoraError(f"{name} only handles inpainting masks, got {type(op).__name__} "
                            "(use ddrm, diffpir, dps or mcg for other operators)")
