@@ -756,11 +756,13 @@ def composite_tuning_note(settings: dict) -> str:
                 key = tuple(sorted((k, v) for k, v in t.items() if k not in SCORE_KEYS))
                 by_setting.setdefault(key, []).append(t["psnr"])
         mean = {key: sum(v) / len(v) for key, v in by_setting.items()}
+        if not mean:  # a family the composite was not tuned on (split.py tunes sr, deblur, inpaint)
+            continue
         same = next(psnr for key, psnr in mean.items()
                     if all(dict(key)[option] == value for option, value in chosen.items()))
         loss = max(loss, max(mean.values()) - same)
     return (" The composite prior uses the bundled prior's settings; tuned for itself on the same grid "
-            f"(`{path.relative_to(ROOT)}`) it would gain at most {loss:.2f} dB on any task family.")
+            f"(`{path.relative_to(ROOT)}`) it would gain at most {loss:.2f} dB on any task family tuned there.")
 
 
 def precision_section(fp32: dict, bf16: dict) -> list[str]:

@@ -10,6 +10,9 @@ WEIGHTS=src/restora/weights/$($PY -c "from restora.priors.registry import BUNDLE
 set -x
 M="diffpir@default,dpir@default,dpir@ffdnet-color,diffpir@default+ffdnet-color"
 $PY benchmarks/tune.py --limit 3 --size 128
+# every other family DiffPIR accepts, so that no default falls back to an untuned signature value
+$PY benchmarks/tune.py --families mri,ct,phase --gray --limit 3 --size 128 --merge
+$PY benchmarks/tune.py --families denoise,colorize,cs,jpeg --limit 3 --size 128 --merge
 $PY benchmarks/tune.py --prior default+ffdnet-color --limit 3 --size 128 --out benchmarks/results/split/tuned-composite.json
 $PY benchmarks/tune.py --prior ffdnet-color --solvers dpir --families deblur,inpaint --limit 4 --size 256 \
     --out benchmarks/results/tune-dpir/dpir-ffdnet-color.json
