@@ -359,3 +359,17 @@ def test_help_and_usage_errors_answer_without_importing_torch(argv):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     status, torch_loaded = out.stdout.split()
     assert status in ("0", "2") and torch_loaded == "False", out.stderr
+
+
+def test_a_text_file_as_weights_is_one_clear_line(capsys, work, tmp_path):
+    fake = tmp_path / "weights.pt"
+    fake.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    for args in (["models", "info", fake], ["restore", work / "m", "-o", tmp_path / "r", "--prior", fake]):
+        code, errors, text = run(capsys, *args)
+        assert code == 2 and len(errors) == 1 and "not a torch checkpoint" in errors[0], text
+
+
+def test_a_photo_is_not_taken_as_k_space(capsys, work, tmp_path):
+    code, errors, _ = run(capsys, "restore", work / "clean" / "c0.png", "--task", "mri4", "-o",
+                          tmp_path / "r", "--prior", work / "tiny.safetensors", "--steps", "2")
+    assert code == 1 and "not an image" in errors[0] and ".npy" in errors[0]

@@ -274,6 +274,9 @@ def _item_spec(item: Item, args: argparse.Namespace, checked: Checked, read: dic
     sidecar = Sidecar.read(sidecar_path)
     spec = resolve(checked.cli, sidecar, item.path.parent, args.seed + item.index)
     checked.check_spec(spec, args.solver)
+    if not spec.kind.image_measurement and item.path.suffix.lower() != ".npy":
+        raise RestoraError(f"a {spec.task} measurement is not an image (k-space, sinogram, magnitudes): give "
+                           "the .npy array restora degrade writes for it")
     if spec.kind.needs_image_shape and spec.image_shape is None:
         raise UsageError(f"{item.path}: a {spec.task} measurement needs its sidecar JSON (from restora "
                          "degrade) for the image size; restore the folder restora degrade wrote")

@@ -41,6 +41,10 @@ def load_state_dict(path: str | Path) -> dict[str, Tensor]:
         ) from exc
     except (RuntimeError, EOFError, OSError) as exc:
         raise RestoraError(f"cannot read checkpoint {path}: {exc}") from exc
+    except (IndexError, KeyError, ValueError, TypeError, AttributeError) as exc:  # not a torch file at all
+        raise RestoraError(f"cannot read checkpoint {path}: not a torch checkpoint ({type(exc).__name__} "
+                           "while unpickling); give a .safetensors file or a torch.save of a state "
+                           "dict") from exc
     if isinstance(obj, dict):
         for key in ("ema", "state_dict", "model"):
             if key in obj and isinstance(obj[key], dict):
