@@ -762,7 +762,8 @@ def composite_tuning_note(settings: dict) -> str:
                     if all(dict(key)[option] == value for option, value in chosen.items()))
         loss = max(loss, max(mean.values()) - same)
     return (" The composite prior uses the bundled prior's settings; tuned for itself on the same grid "
-            f"(`{path.relative_to(ROOT)}`) it would gain at most {loss:.2f} dB on any task family tuned there.")
+            f"(`{path.relative_to(ROOT)}`) it would gain at most {loss:.2f} dB on any task family tuned "
+            "there.")
 
 
 def precision_section(fp32: dict, bf16: dict) -> list[str]:
