@@ -14,7 +14,7 @@ from torch import Tensor
 
 import restora
 from restora.bench import cpu_name
-from restora.io import list_images, read_image
+from restora.io import list_images, read_image, to_model
 from restora.operators import Inpaint, Operator, build_operator
 from restora.priors.registry import BUNDLED_FILE
 
@@ -95,7 +95,7 @@ def centre_crops(folder: Path, size: int, limit: int | None, channels: int = 3) 
     for path in list_images(folder)[:limit]:
         img = read_image(path, channels=channels)
         if min(img.shape[-2:]) >= size:
-            out.append((path.stem, centre_crop(img, size) * 2 - 1))
+            out.append((path.stem, to_model(centre_crop(img, size))))
     return out
 
 

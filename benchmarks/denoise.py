@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from common import DATA, environment
 
-from restora.io import list_images, read_image
+from restora.io import list_images, read_image, to_model, to_unit
 from restora.metrics import psnr
 from restora.priors import load
 from restora.priors.wrappers import for_channels
@@ -56,7 +56,7 @@ def prior_denoiser(name: str, channels: int):
     def run(y: torch.Tensor, sigma: int) -> torch.Tensor | None:
         if 2 * sigma / 255 > prior.sigma_max:
             return None
-        return (prior(y * 2 - 1, 2 * sigma / 255) + 1) / 2
+        return to_unit(prior(to_model(y), 2 * sigma / 255))
 
     return run
 

@@ -33,7 +33,7 @@ from common import DATA, TASKS, centre_crops, environment
 from quality import markdown, merged, solver_kwargs, split_method, write_results
 from torch import Tensor
 
-from restora.io import write_image
+from restora.io import to_model, write_image
 from restora.metrics import psnr, ssim
 from restora.operators import Operator
 from restora.operators.phase import align, hio
@@ -59,7 +59,7 @@ def phantom(size: int) -> Tensor:
     from skimage.transform import resize
 
     img = resize(shepp_logan_phantom(), (size, size), anti_aliasing=True)
-    return torch.from_numpy(img).float().clamp(0, 1)[None, None] * 2 - 1
+    return to_model(torch.from_numpy(img).float().clamp(0, 1)[None, None])
 
 
 def test_images(limit: int) -> list[tuple[str, Tensor]]:

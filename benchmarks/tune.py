@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from common import DATA, SETTINGS_FILE, TASKS, centre_crop, environment
 
-from restora.io import read_image
+from restora.io import read_image, to_model
 from restora.metrics import psnr
 from restora.pictures import as_unit
 from restora.priors import load as load_prior
@@ -47,7 +47,8 @@ GRIDS = {
 def held_out(limit: int, size: int, channels: int = 3) -> torch.Tensor:
     """Centre crops of the first ``limit`` held-out training images, in [-1, 1]."""
     _, val = split_paths([str(DATA / "train" / "natural")], 10)
-    return torch.cat([centre_crop(read_image(path, channels=channels), size) * 2 - 1 for path in val[:limit]])
+    return torch.cat([to_model(centre_crop(read_image(path, channels=channels), size))
+                      for path in val[:limit]])
 
 
 def merged(record: dict, settings: dict, tuning: dict) -> dict:

@@ -23,7 +23,7 @@ import torch
 
 from restora.baselines import classical
 from restora.errors import RestoraError
-from restora.io import read_image, write_image
+from restora.io import read_image, to_model, write_image
 from restora.metrics import psnr
 from restora.operators import build_operator, task_family
 from restora.pictures import as_unit, side_by_side
@@ -67,7 +67,7 @@ def main() -> None:
         settings["steps"] = args.steps
 
     image = args.image or resources.files("restora") / "data" / "sample.png"
-    x = read_image(image, channels=3) * 2 - 1
+    x = to_model(read_image(image, channels=3))
     gen = torch.Generator().manual_seed(args.seed)
     op = build_operator(args.task, x.shape, generator=gen)
     y = op.measure(x, settings["sigma_y"], gen)

@@ -71,6 +71,17 @@ def read_image(path: str | Path, channels: int | None = None, as_uint8: bool = F
     return img
 
 
+def to_model(img: Tensor) -> Tensor:
+    """Images in [0, 1] (files, the edges) -> the [-1, 1] scale the library works on."""
+    return img * 2 - 1
+
+
+def to_unit(x: Tensor, clip: bool = False) -> Tensor:
+    """Library images in [-1, 1] -> [0, 1] (``clip``: clamped, as files and displays want them)."""
+    out = (x + 1) / 2
+    return out.clamp(0, 1) if clip else out
+
+
 def rgb_to_gray(img: Tensor) -> Tensor:
     """ITU-R BT.601 luma (the weights of PIL's 'L' conversion and MATLAB's rgb2gray)."""
     w = torch.tensor([0.299, 0.587, 0.114], dtype=img.dtype, device=img.device).view(1, 3, 1, 1)

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from restora.errors import RestoraError
-from restora.io import list_images, read_image
+from restora.io import list_images, read_image, to_model
 
 Y_WEIGHTS = (65.481, 128.553, 24.966)  # for R, G, B in [0, 1]; Y comes out on the 0..255 scale
 SSIM_WINDOW = 11
@@ -255,7 +255,7 @@ def lpips(x: Tensor, y: Tensor, net: str = "alex", *, model: nn.Module | None = 
         )
     model = model if model is not None else load_lpips(net, x.device)
     with torch.no_grad():
-        d = model(x.float() * 2 - 1, y.float() * 2 - 1)
+        d = model(to_model(x.float()), to_model(y.float()))
     return d.flatten(1).mean(dim=1)
 
 

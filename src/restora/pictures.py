@@ -8,7 +8,7 @@ from PIL import Image, ImageDraw, ImageFont
 from torch import Tensor
 
 from restora.errors import RestoraError
-from restora.io import to_uint8
+from restora.io import to_uint8, to_unit
 
 LABEL_HEIGHT = 18
 
@@ -57,7 +57,7 @@ def strip(images: list[Tensor], labels: list[str] | None = None, width: int = 12
 
 def as_unit(x: Tensor) -> Tensor:
     """Library images in [-1, 1] -> [0, 1] for display and files."""
-    return ((x + 1) / 2).clamp(0, 1)
+    return to_unit(x, clip=True)
 
 
 __all__ = ["as_unit", "side_by_side", "strip", "to_display"]

@@ -23,7 +23,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from restora.errors import RestoraError
-from restora.io import list_images, read_image
+from restora.io import list_images, read_image, to_model
 from restora.priors.base import EDMPrior, fast_runtime
 from restora.priors.loaders import load_restora_prior, read_metadata, save_restora_prior
 from restora.priors.unet import MODEL_SIZES, UNetConfig, build_restora_prior
@@ -160,7 +160,7 @@ def validation_set(paths: list[Path], crop: int) -> Tensor | None:
         h, w = img.shape[-2:]
         if min(h, w) >= crop:
             top, left = (h - crop) // 2, (w - crop) // 2
-            crops.append(img[0, :, top : top + crop, left : left + crop] * 2 - 1)
+            crops.append(to_model(img[0, :, top : top + crop, left : left + crop]))
     return torch.stack(crops) if crops else None
 
 

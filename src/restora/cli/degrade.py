@@ -31,7 +31,7 @@ from restora.cli.specs import (
     save_measurement_array,
 )
 from restora.errors import RestoraError
-from restora.io import read_image, write_image
+from restora.io import read_image, to_model, to_unit, write_image
 from restora.operators import Inpaint, NoiseModel, get_task, noise_model
 
 
@@ -102,7 +102,7 @@ def _degrade_one(path: Path, index: int, base: Spec, noise: NoiseModel, args: ar
         if 0 in crop:
             raise RestoraError(f"image {h}x{w} is smaller than the scale {scale}")
         x = x[..., : crop[0], : crop[1]]
-    x = x * 2 - 1
+    x = to_model(x)
     gen = torch.Generator().manual_seed(seed)
     spec = Spec(task=base.task, options=base.options, kernel=base.kernel, mask=base.mask,
                 sigma_y=base.sigma_y, seed=seed)
@@ -133,12 +133,12 @@ def _write_files(op, x: torch.Tensor, y: torch.Tensor, crop, stem: str, side: Si
         side.mask = f"{stem}.mask.png"
     image = get_task(side.task).image_measurement and is_image_like(tuple(y.shape))
     if image:
-        write_image(((y + 1) / 2).clamp(0, 1), out / f"{stem}.png")
+        write_image(to_unit(y, clip=True), out / f"{stem}.png")
         side.measurement = f"{stem}.png"
         side.png_clipped_fraction = float(((y < -1) | (y > 1)).float().mean())
     if args.save_tensor or not image:
         save_measurement_array(y, out / f"{stem}.npy")
         side.tensor = f"{stem}.npy"
     if crop:
-        write_image((x + 1) / 2, out / "reference" / f"{stem}.png")
+        write_image(to_unit(x), out / "reference" / f"{stem}.png")
         side.reference = f"reference/{stem}.png"

@@ -19,7 +19,7 @@ from restora.cli.files import is_complete_image, write_text_atomic
 from restora.cli.log import LOG, one_line
 from restora.cli.specs import save_array, save_measurement_array
 from restora.errors import RestoraError
-from restora.io import atomic_write, save_image, write_image
+from restora.io import atomic_write, save_image, to_unit, write_image
 from restora.metrics import noise_std
 from restora.pictures import as_unit, side_by_side, strip
 
@@ -82,7 +82,7 @@ def restoration_problem(x: Tensor, y: Tensor, initial: Tensor | None = None,
 
 def thumb(x0: Tensor) -> Tensor:
     """Small [0, 1] copies of a batch of x0 estimates (for the intermediate strip)."""
-    x = ((x0.detach().float() + 1) / 2).clamp(0, 1).cpu()
+    x = to_unit(x0.detach().float(), clip=True).cpu()
     h, w = x.shape[-2:]
     if w > THUMB_WIDTH:
         x = torch.nn.functional.interpolate(x, size=(max(1, round(h * THUMB_WIDTH / w)), THUMB_WIDTH),

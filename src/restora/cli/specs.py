@@ -15,7 +15,7 @@ from torch import Tensor
 
 from restora.cli.sidecar import Sidecar
 from restora.errors import RestoraError
-from restora.io import GRAY_MODES, atomic_write
+from restora.io import GRAY_MODES, atomic_write, to_model, to_unit
 from restora.operators import TASKS, Operator, Task, get_task, load_kernel
 from restora.scales import SCALES
 
@@ -256,10 +256,10 @@ def read_measurement(path: Path, channels: int) -> Tensor:
             top = float(y.abs().max())
             raise RestoraError(f"{path} holds values up to {top:.3g}: no measurement of an image in [-1, 1] "
                                f"reaches +-{MEASUREMENT_LIMIT:g} (sinograms, k-space included)")
-        return y * 2 - 1
+        return to_model(y)
     from restora.io import read_image
 
-    return read_image(path, channels=channels) * 2 - 1
+    return to_model(read_image(path, channels=channels))
 
 
 IMAGE_RANGE = (-5.0, 6.0)
@@ -288,7 +288,7 @@ def save_measurement_array(y: Tensor, path: Path) -> Path:
     atomically."""
     y = y.detach().cpu()[0]
     y = y.to(torch.complex64) if y.is_complex() else y.float()
-    return save_array(((y + 1) / 2).numpy(), path)
+    return save_array(to_unit(y).numpy(), path)
 
 
 def is_image_like(y_shape: tuple[int, ...]) -> bool:

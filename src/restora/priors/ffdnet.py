@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from restora.errors import RestoraError
+from restora.io import to_model, to_unit
 from restora.priors.base import Prior
 
 TRAINED_SIGMA_MAX_255 = 75.0  # the IPOL re-training's noise range on the 0..255 scale
@@ -116,4 +117,4 @@ class FFDNetPrior(Prior):
                 "--prior default+ffdnet-color")
         if not bool((sigma >= 0).all()):
             raise RestoraError(f"noise level must be >= 0, got {sigma.tolist()}")
-        return self.net((x + 1) / 2, sigma / 2) * 2 - 1
+        return to_model(self.net(to_unit(x), sigma / 2))
