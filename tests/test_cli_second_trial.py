@@ -226,7 +226,7 @@ def test_train_refuses_an_existing_run_without_resume_or_overwrite(capsys, photo
 
 @pytest.mark.parametrize("option", [("--lr", "nan"), ("--batch-size", "0"), ("--log-every", "0"),
                                     ("--steps", "0"), ("--model", "bogus"), ("--ema-decay", "1.5"),
-                                    ("--model", '{"channels": 100000}')])
+                                    ("--model", '{"channels": 100000}'), ("--seed", str(2**62))])
 def test_train_option_mistakes_are_one_line_exit_2(capsys, photos, tmp_path, option):
     args = train_args(photos, tmp_path / "run")
     i = args.index(option[0]) if option[0] in args else None

@@ -79,8 +79,8 @@ class TrainConfig:
         for key in ("stop_at", "warmup", "rewarm", "threads", "seed"):
             if getattr(self, key) < 0:
                 return f"--{key.replace('_', '-')} must be >= 0, got {getattr(self, key)}"
-        if self.seed >= 2**63:
-            return f"--seed must be < 2^63, got {self.seed}"
+        if self.seed * 1000 + 1000 > 2**63:  # each rank draws its data from seed * 1000 + rank
+            return f"--seed must be below 2^63 / 1000 (rank r draws from seed * 1000 + r), got {self.seed}"
         finite = ("lr", "min_lr_ratio", "weight_decay", "grad_clip", "ema_decay", "p_mean", "p_std",
                   "p_uniform", "sigma_min", "sigma_max", "sigma_data", "time_budget")
         for key in finite:
