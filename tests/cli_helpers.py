@@ -6,7 +6,9 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 
 from restora.cli import main
 from restora.priors.loaders import save_restora_prior
@@ -33,3 +35,15 @@ def tiny_prior(path: Path) -> Path:
         torch.manual_seed(0)
         save_restora_prior(build_restora_prior(MODEL_SIZES["tiny"]), path)
     return path
+
+
+def photos_and_sr4(root: Path, size: int, grid: int, resample: int, seed: int) -> None:
+    """root/clean/c0..c2.png (random ``grid`` x ``grid`` colours upsampled to ``size`` px with ``resample``)
+    and root/m/, their sr4 measurements at sigma_y 0.05 with sidecars, PNG and .npy."""
+    rng = np.random.default_rng(seed)
+    (root / "clean").mkdir()
+    for i in range(3):
+        coarse = Image.fromarray((rng.random((grid, grid, 3)) * 255).astype(np.uint8))
+        coarse.resize((size, size), resample).save(root / "clean" / f"c{i}.png")
+    assert main(["degrade", str(root / "clean"), "--task", "sr4", "--sigma-y", "0.05", "-o", str(root / "m"),
+                 "--save-tensor", "-q"]) == 0

@@ -16,7 +16,7 @@ import pytest
 import torch
 from PIL import Image
 
-from cli_helpers import digest, run
+from cli_helpers import digest, photos_and_sr4, run
 from restora.cli import main
 from restora.cli.runtime import default_threads
 from restora.priors.loaders import save_restora_prior
@@ -50,13 +50,7 @@ def work(tmp_path_factory) -> Path:
     with torch.no_grad():
         prior.net.out[-1].bias.fill_(float("nan"))
     save_restora_prior(prior, root / "nan.safetensors")
-    rng = np.random.default_rng(0)
-    (root / "clean").mkdir()
-    for i in range(3):
-        coarse = Image.fromarray((rng.random((4, 4, 3)) * 255).astype(np.uint8))
-        coarse.resize((32, 32), Image.BILINEAR).save(root / "clean" / f"c{i}.png")
-    assert main(["degrade", str(root / "clean"), "--task", "sr4", "--sigma-y", "0.05", "-o", str(root / "m"),
-                 "--save-tensor", "-q"]) == 0
+    photos_and_sr4(root, 32, 4, Image.BILINEAR, seed=0)
     return root
 
 

@@ -18,7 +18,7 @@ import pytest
 import torch
 from PIL import Image
 
-from cli_helpers import digest, run, tiny_prior
+from cli_helpers import digest, photos_and_sr4, run, tiny_prior
 from restora.cli import main
 from restora.cli.outputs import restoration_problem
 from restora.errors import RestoraError
@@ -39,13 +39,7 @@ def work(tmp_path_factory) -> Path:
     sr4 measurements (sidecars, PNG and .npy)."""
     root = tmp_path_factory.mktemp("second")
     tiny_prior(root / "tiny.safetensors")
-    rng = np.random.default_rng(1)
-    (root / "clean").mkdir()
-    for i in range(3):
-        coarse = Image.fromarray((rng.random((6, 6, 3)) * 255).astype(np.uint8))
-        coarse.resize((64, 64), Image.BICUBIC).save(root / "clean" / f"c{i}.png")
-    assert main(["degrade", str(root / "clean"), "--task", "sr4", "--sigma-y", "0.05", "-o", str(root / "m"),
-                 "--save-tensor", "-q"]) == 0
+    photos_and_sr4(root, 64, 6, Image.BICUBIC, seed=1)
     return root
 
 

@@ -31,11 +31,7 @@ from restora.cli.files import (
     write_json_atomic,
 )
 from restora.cli.log import LOG, UsageError, error, forward_warnings, set_rank
-from restora.cli.options import (
-    check_sigma,
-    check_solver_options,
-    parse_pairs,
-)
+from restora.cli.options import check_sigma, check_solver_options, parse_pairs
 from restora.cli.progress import Progress, enabled
 from restora.cli.runtime import Ranks, resolve_device, set_threads
 from restora.cli.sidecar import Sidecar
@@ -239,11 +235,6 @@ def make_plan(args: argparse.Namespace, checked: Checked, ranks: Ranks) -> Plan:
     return plan
 
 
-RESUMED_SETTINGS = ("solver", "steps", "solver_options", "samples", "seed", "sigma_y", "noise_scale", "task",
-                    "kernel", "mask")
-"""What a --resume must share with the run it continues (outputs made otherwise would be mixed)."""
-
-
 def check_same_run(args: argparse.Namespace, checked: Checked) -> None:
     """--resume continues the run recorded in OUT/run.json: refused (exit 2) when the settings differ."""
     try:
@@ -253,15 +244,16 @@ def check_same_run(args: argparse.Namespace, checked: Checked) -> None:
     now = {**_settings_record(args, checked), "prior": args.prior}
     prior = before.get("prior")
     spec = prior.get("spec") if isinstance(prior, dict) else prior
-    was = {**{k: before.get(k) for k in RESUMED_SETTINGS}, "prior": spec}
-    changed = [f"{k} {was[k]!r} -> {now[k]!r}" for k in now if k in was and json.dumps(was[k], default=str)
-               != json.dumps(now[k], default=str)]
+    was = {**{k: before.get(k) for k in now}, "prior": spec}
+    changed = [f"{k} {was[k]!r} -> {now[k]!r}" for k in now
+               if json.dumps(was[k], default=str) != json.dumps(now[k], default=str)]
     if changed:
         raise RestoraError(f"--resume: {checked.out} holds a run with other settings ({'; '.join(changed)}): "
                            "resume with the same options, or restore into another -o")
 
 
 def _settings_record(args: argparse.Namespace, checked: Checked) -> dict[str, Any]:
+    """The settings a run is recorded with and a --resume must share (outputs made otherwise would mix)."""
     return {"solver": args.solver, "steps": args.steps, "solver_options": checked.options,
             "samples": args.samples, "seed": args.seed, "sigma_y": checked.sigma,
             "noise_scale": args.noise_scale, "task": args.task, "kernel": args.kernel, "mask": args.mask}

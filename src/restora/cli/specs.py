@@ -194,13 +194,22 @@ def file_channels(path: Path) -> int | None:
     """Channels of an image file as stored (1 gray, 3 colour), None for arrays and unreadable files."""
     if path.suffix.lower() == ".npy":
         return None
-    from PIL import Image
+    try:
+        return _image_header(path)[2]
+    except RestoraError:
+        return None
+
+
+def _image_header(path: Path) -> tuple[int, int, int]:
+    """(height, width, channels as stored) of an image file, from its header alone."""
+    from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as im:
-            return 1 if im.mode in GRAY_MODES else 3
-    except (OSError, SyntaxError, ValueError):
-        return None
+            w, h = im.size
+            return h, w, 1 if im.mode in GRAY_MODES else 3
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise RestoraError(f"cannot read image {path}: {exc}") from exc
 
 
 def peek_shape(path: Path, channels: int, keep_gray: bool = False) -> tuple[int, int, int, int]:
@@ -214,15 +223,8 @@ def peek_shape(path: Path, channels: int, keep_gray: bool = False) -> tuple[int,
         except (OSError, ValueError) as exc:
             raise RestoraError(f"cannot read {path}: {exc}") from exc
         return _npy_shape(arr.shape, path)
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:
-            w, h = im.size
-            gray = im.mode in GRAY_MODES
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise RestoraError(f"cannot read image {path}: {exc}") from exc
-    return (1, 1 if keep_gray and gray else channels, h, w)
+    h, w, stored = _image_header(path)
+    return (1, 1 if keep_gray and stored == 1 else channels, h, w)
 
 
 def _npy_shape(shape: tuple[int, ...], path: Path) -> tuple[int, int, int, int]:

@@ -216,7 +216,8 @@ def check_measurement(op: Operator, y: Tensor, sigma_y: float) -> None:
         check_nchw(y, "the measurement")
     if not (y.is_floating_point() or y.is_complex()):
         raise RestoraError(f"the measurement must be a float (or complex) tensor on the [-1, 1] scale, got "
-                           f"{y.dtype}: convert images with read_image(...) * 2 - 1, or y.float()")
+                           f"{y.dtype}: convert images with restora.io.to_model(read_image(...)), or "
+                           "y.float()")
     if y.device.type == "meta":
         raise RestoraError("the measurement is on the meta device (shapes only, no values): give a real "
                            "tensor")
