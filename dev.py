@@ -4,7 +4,7 @@
     python3 dev.py demo       # restore a sample image with the bundled prior -> outputs/demo/
     python3 dev.py test       # the default test suite (what CI runs)
     python3 dev.py test-slow  # the slow tests only
-    python3 dev.py lint       # ruff
+    python3 dev.py lint       # ruff, and the layering and size rules (tests/test_layers.py)
 """
 
 from __future__ import annotations
@@ -48,7 +48,9 @@ def main(argv: list[str]) -> int:
         "test": [PY, "-m", "pytest", "-q"],
         "test-slow": [PY, "-m", "pytest", "-q", "-m", "slow"],
         "lint": [BIN / "ruff", "check", "src", "tests", "benchmarks", "examples", "dev.py"],
+        "layers": [PY, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_layers.py"],
     }
+    chain = {"lint": ["lint", "layers"]}
     if len(argv) < 1 or argv[0] not in {*jobs, "install"}:
         print(__doc__)
         return 2
@@ -56,7 +58,8 @@ def main(argv: list[str]) -> int:
     if argv[0] == "install":
         return 0
     try:
-        run(*jobs[argv[0]], *argv[1:])
+        for job in chain.get(argv[0], [argv[0]]):
+            run(*jobs[job], *(argv[1:] if job == argv[0] else []))
     except subprocess.CalledProcessError as exc:
         return exc.returncode
     return 0

@@ -17,13 +17,14 @@ next to it as well as on all images.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import torch
-from common import DATA, environment
 
+from restora.experiments.measurements import data_root, environment
+from restora.experiments.records import write_json
+from restora.experiments.tables import denoise_table
 from restora.io import list_images, read_image, to_model, to_unit
 from restora.metrics import psnr
 from restora.priors import load
@@ -131,33 +132,18 @@ def main() -> None:
         limits["CBM3D (bm3d package)"] = args.bm3d_limit
     gray = {name: prior_denoiser(name, 1) for name in filter(None, args.gray_priors.split(","))}
     first = next(iter(colour))
-    results = {"CBSD68": score_set(DATA / "test" / "CBSD68", 3, colour, limits)}
+    results = {"CBSD68": score_set(data_root() / "test" / "CBSD68", 3, colour, limits)}
     if gray:
-        results["Set12"] = score_set(DATA / "test" / "Set12", 1, gray, {})
+        results["Set12"] = score_set(data_root() / "test" / "Set12", 1, gray, {})
     rows = rows_for("CBSD68", results["CBSD68"], first, args.bm3d_limit)
     if gray:
         rows += rows_for("Set12", results["Set12"])
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     meta = {"sigmas_0_255": SIGMAS, "priors": list(colour), "gray_priors": list(gray),
             "noise": "AWGN std sigma/255 on [0,1], seeded 1000*sigma+index, not clipped",
             "metric": "PSNR, 8-bit quantised, no border crop (RGB for CBSD68, gray for Set12)",
             "published_ffdnet": FFDNET_PUBLISHED, "environment": environment()}
-    record = {"meta": meta, "rows": rows, "per_image": results}
-    (out / "results.json").write_text(json.dumps(record, indent=2))
-    (out / "table.md").write_text(markdown(rows))
-    print(markdown(rows))
-
-
-def markdown(rows: list[dict]) -> str:
-    """PSNR at sigma 15 / 25 / 50 (0-255 scale), one row per data set, method and image subset."""
-    lines = ["| data set | method | images | sigma 15 | sigma 25 | sigma 50 | s / image |",
-             "|---|---|---:|---:|---:|---:|---:|"]
-    for r in rows:
-        t = "" if r["seconds_per_image"] is None else f"{r['seconds_per_image']:.2f}"
-        scores = " | ".join(f"{v:.2f}" if v == v else "beyond range" for v in (r[f"psnr{s}"] for s in SIGMAS))
-        lines.append(f"| {r['dataset']} | {r['method']} | {r['images']} | {scores} | {t} |")
-    return "\n".join(lines) + "\n"
+    write_json(Path(args.out) / "results.json", {"meta": meta, "rows": rows, "per_image": results})
+    print(denoise_table(rows))
 
 
 if __name__ == "__main__":

@@ -30,9 +30,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import DATA, TASKS, centre_crops, environment, mean_sem
 from PIL import Image
 
+from restora.experiments.measurements import BENCHMARK_TASKS, centre_crops, data_root, environment, mean_sem
+from restora.experiments.records import write_json
 from restora.metrics import psnr, ssim
 from restora.pictures import as_unit
 from restora.priors import load
@@ -111,10 +112,10 @@ def read_outputs(work: Path, names: list[str]) -> torch.Tensor:
 
 def quality(args, clone: Path) -> list[dict]:
     """Official loop vs restora's DiffPIR (its defaults and the official ending) on inpaint-box."""
-    images = centre_crops(DATA / "test" / "CBSD68", args.size, args.limit)
+    images = centre_crops(data_root() / "test" / "CBSD68", args.size, args.limit)
     x = torch.cat([img for _, img in images])
     ref = as_unit(x)
-    op = TASKS["inpaint-box"].operator([0], x.shape)
+    op = BENCHMARK_TASKS["inpaint-box"].operator([0], x.shape)
     y = op.measure(x, 0.0, torch.Generator().manual_seed(7))
     prior = load("default")
     rows = []
@@ -145,7 +146,7 @@ def quality(args, clone: Path) -> list[dict]:
         finally:
             os.chdir(here)
     record("official DiffPIR script", estimates, seconds)
-    family = TASKS["inpaint-box"].family
+    family = BENCHMARK_TASKS["inpaint-box"].family
     variants = {"restora diffpir": {},
                 "restora diffpir clip_x0, official ending": {"clip_x0": True, "denoise_last": False}}
     for label, extra in variants.items():
@@ -166,9 +167,9 @@ def speed(args, clone: Path) -> list[dict]:
     weights (restora's default runtime, fp32 NCHW as the script runs, bf16, torch.compile). The script
     builds its own network first (then runs ours in its place): that build, timed on its own here, is
     subtracted from its time."""
-    images = centre_crops(DATA / "test" / "CBSD68", 256, 1)
+    images = centre_crops(data_root() / "test" / "CBSD68", 256, 1)
     x = images[0][1]
-    op = TASKS["inpaint-box"].operator([0], x.shape)
+    op = BENCHMARK_TASKS["inpaint-box"].operator([0], x.shape)
     y = op.measure(x, 0.0, torch.Generator().manual_seed(7))
     nets = []
     script = official_main(clone, lambda diffusion: nets[0], iter_num=args.speed_steps)
@@ -236,8 +237,7 @@ def main() -> None:
                        "seeds": args.seeds, "nfe": 20, "environment": environment()},
               "rows": quality(args, clone) if args.limit else previous.get("rows", []),
               "speed": speed(args, clone) if args.speed else previous.get("speed", [])}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
+    write_json(out, result)
 
 
 if __name__ == "__main__":

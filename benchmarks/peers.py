@@ -25,15 +25,15 @@ benchmarks/results/peers/results.json and table.md.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 import torch
-from common import DATA, TASKS, centre_crops, environment, mean_sem
-from quality import merged
 
+from restora.experiments.measurements import BENCHMARK_TASKS, centre_crops, data_root, environment, mean_sem
+from restora.experiments.records import write_results
+from restora.experiments.tables import seeds_table
 from restora.metrics import psnr, ssim
 from restora.operators import Inpaint
 from restora.pictures import as_unit
@@ -93,7 +93,7 @@ def real_svd(op) -> bool:
 
 def methods(prior, task: str, op, sigma_y: float, steps: int, dps_steps: int) -> dict:
     """label -> run(y, y01, seed) returning images in [-1, 1]; DPS only where ``dps_steps`` > 0."""
-    family = TASKS[task].family
+    family = BENCHMARK_TASKS[task].family
     official = {**settings("diffpir", family), "steps": steps}  # the released code's settings
     sigma01 = max(sigma_y / 2, MIN_SIGMA01)
     den = Denoiser01(prior)
@@ -158,14 +158,14 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     torch.set_grad_enabled(False)
-    images = centre_crops(DATA / "test" / "CBSD68", args.size, args.limit)
+    images = centre_crops(data_root() / "test" / "CBSD68", args.size, args.limit)
     x = torch.cat([img for _, img in images])
     ref = as_unit(x)
     prior = load("default")
     rows = []
     for task in args.tasks.split(","):
         sigma_y = PEER_TASKS[task]
-        op = TASKS[task].operator([0], x.shape)
+        op = BENCHMARK_TASKS[task].operator([0], x.shape)
         y = op.measure(x, sigma_y, torch.Generator().manual_seed(7))
         y01 = (y + op.A(torch.ones_like(x))) / 2
         dps_steps = args.dps_steps if task in args.dps_tasks.split(",") else 0
@@ -188,19 +188,10 @@ def main() -> None:
     meta = {"images": [n for n, _ in images], "size": args.size, "steps": args.steps, "seeds": args.seeds,
             "dps_steps": args.dps_steps, "dps_tasks": args.dps_tasks,
             "sigma_y": PEER_TASKS, "sigma_y_scale": "[-1,1]", "deepinv": dinv.__version__,
-            "diffpir_settings": {t: settings("diffpir", TASKS[t].family) for t in PEER_TASKS},
+            "diffpir_settings": {t: settings("diffpir", BENCHMARK_TASKS[t].family) for t in PEER_TASKS},
             "environment": environment()}
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    if args.only:
-        rows, meta = merged(out, rows, meta)
-    (out / "results.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
-    lines = ["| task | method | PSNR (dB), mean of seeds | +- s.e. | SSIM | s / image |",
-             "|---|---|---:|---:|---:|---:|"]
-    lines += [f"| {r['task']} | {r['method']} | {r['psnr']:.2f} | {r['psnr_sem']:.2f} | {r['ssim']:.4f} | "
-              f"{r['seconds_per_image']:.1f} |" for r in rows]
-    (out / "table.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    rows, _ = write_results(Path(args.out), rows, meta, merge=bool(args.only))
+    print(seeds_table(rows))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
-"""Speed and memory of restora, measured with ``restora bench``, written to docs/performance.md.
+"""Speed and memory of restora, measured with ``restora bench``, for docs/performance.md.
 
-    python benchmarks/performance.py                 # measure on this machine, then write the doc
-    python benchmarks/performance.py --report-only   # rewrite the doc from the stored JSON
+    python benchmarks/performance.py                 # measure on this machine
+    python benchmarks/performance.py --groups cpu-batch,naive
+    python benchmarks/report.py                      # then fill the doc's tables from the records
 
 Each group below is one ``restora bench`` command run in its own process (so that peak-memory
 readings of one configuration do not inherit another's); its JSON lands in
@@ -20,11 +21,13 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import torch
-from common import ROOT, environment
 
 from restora.bench import test_images
+from restora.experiments.measurements import environment
+from restora.experiments.records import write_json
 from restora.metrics import psnr
 from restora.operators import build_operator
 from restora.pictures import as_unit
@@ -33,8 +36,8 @@ from restora.priors.base import fast_runtime
 from restora.schedules import sampling_sigmas
 from restora.solvers.diffpir import diffpir
 
+ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "performance"
-DOC = ROOT / "docs" / "performance.md"
 CPU = "--prior default --device cpu --threads 2"  # restora's default runtime (--dtype auto, channels_last)
 FP32 = "--dtype fp32 --no-channels-last"  # the plain fp32 NCHW network
 ONE = "--solver diffpir --task sr4 --steps 1 --repeats 1 --warmup 0"  # one timed NFE, for memory
@@ -91,12 +94,12 @@ def naive_diffpir(prior, op, y, steps: int, sigma_y: float, lam: float, zeta: fl
     return x.detach()
 
 
-NAIVE_VARIANTS = {  # key -> (label, runtime knobs, batched)
-    "naive_loop": ("naive loop (fp32, NCHW)", None, False),
-    "restora_fp32_per_image": ("restora, fp32 NCHW, per image", ("fp32", False), False),
-    "restora_fp32_batched": ("restora, fp32 NCHW, batched", ("fp32", False), True),
-    "restora_per_image": ("restora default runtime, per image", "fast", False),
-    "restora_batched": ("restora default runtime, batched", "fast", True),
+NAIVE_VARIANTS = {  # key of NAIVE_LABELS -> (runtime knobs, batched)
+    "naive_loop": (None, False),
+    "restora_fp32_per_image": (("fp32", False), False),
+    "restora_fp32_batched": (("fp32", False), True),
+    "restora_per_image": ("fast", False),
+    "restora_batched": ("fast", True),
 }
 
 
@@ -112,7 +115,7 @@ def naive_vs_batched(images: int, steps: int, repeats: int) -> dict:
     fast = fast_runtime("cpu")
     record = {"images": images, "steps": steps, "size": 256, "task": "sr4", "threads": 2,
               "default_runtime": {"dtype": fast[0], "channels_last": fast[1]}}
-    for key, (_, knobs, batched) in NAIVE_VARIANTS.items():
+    for key, (knobs, batched) in NAIVE_VARIANTS.items():
         prior = load_prior("default")
         if knobs is not None:
             prior.configure(*(fast if knobs == "fast" else knobs))
@@ -149,278 +152,25 @@ def flops_per_image_nfe(prior_name: str, size: int = 256) -> float:
     return float(counter.get_total_flops())
 
 
-# ----------------------------------------------------------------------------------- the doc
-
-
-def load(name: str) -> dict | None:
-    path = RESULTS / f"{name}.json"
-    return json.loads(path.read_text()) if path.exists() else None
-
-
-def fmt_mem(r: dict) -> str:
-    return (
-        f"{r['peak_memory_mib'] / 1024:.2f} GiB"
-        if r["peak_memory_mib"] >= 1024
-        else f"{r['peak_memory_mib']:.0f} MiB"
-    )
-
-
-def table(rows: list[dict], extra: dict | None = None, gflop: float | None = None) -> list[str]:
-    """Bench records as Markdown rows (ms per image-NFE, share of time in the network, memory)."""
-    head = "| " + " | ".join(
-        [
-            *(extra or {}),
-            "solver",
-            "task",
-            "size",
-            "batch",
-            "steps",
-            "s / image",
-            "ms / image-NFE",
-            "network share",
-            "peak memory",
-        ]
-    )
-    cols = len(extra or {}) + 9
-    if gflop:
-        head += " | GFLOP/s"
-        cols += 1
-    lines = [head + " |", "|" + "---|" * cols]
-    for r in rows:
-        pre = [str(v(r)) for v in (extra or {}).values()]
-        if "error" in r:
-            lines.append(
-                "| "
-                + " | ".join(
-                    [
-                        *pre,
-                        r["solver"],
-                        r["task"],
-                        str(r["size"]),
-                        str(r["batch"]),
-                        str(r["steps"]),
-                        f"failed: {r['error']}",
-                    ]
-                )
-                + " |"
-            )
-            continue
-        ms = 1000 / r["image_nfe_per_second"]
-        tile = f" (tiles {r['tile']})" if r.get("tile") else ""
-        cells = [
-            *pre,
-            r["solver"],
-            r["task"],
-            f"{r['size']}{tile}",
-            str(r["batch"]),
-            str(r["steps"]),
-            f"{r['seconds_per_image']:.2f}",
-            f"{ms:.0f}",
-            f"{100 * r['network_share']:.1f}%",
-            fmt_mem(r),
-        ]
-        if gflop:
-            cells.append(
-                f"{gflop * (r['size'] / 256) ** 2 * r['image_nfe_per_second'] * r['network_share']:.0f}"
-            )
-        lines.append("| " + " | ".join(cells) + " |")
-    return lines
-
-
-def ms_per_image_nfe(group: str, batch: int = 4) -> float | None:
-    """ms per image-NFE of ``group``'s DiffPIR row at ``batch`` (None when absent or failed)."""
-    data = load(group)
-    for r in data["results"] if data else []:
-        if r["batch"] == batch and "error" not in r:
-            return 1000 / r["image_nfe_per_second"]
-    return None
-
-
-def cpu_choice(extra: dict) -> list[str]:
-    """The CPU settings the measurements support, in words (computed, not typed)."""
-    default = load("cpu-default")
-    name = "bf16 + channels_last" if default and default["results"][0]["dtype"] == "bf16" else \
-        "fp32 + channels_last"
-    variants = {
-        "fp32 NCHW": ms_per_image_nfe("cpu-fp32"),
-        "fp32 channels_last": ms_per_image_nfe("cpu-channels-last"),
-        "bf16 NCHW": ms_per_image_nfe("cpu-bf16"),
-        f"{name} (the default here)": ms_per_image_nfe("cpu-default"),
-        "default + torch.compile": ms_per_image_nfe("cpu-compile"),
-        "default, 1 thread": ms_per_image_nfe("cpu-1-thread"),
-    }
-    measured = {k: v for k, v in variants.items() if v is not None}
-    if not measured:
-        return []
-    best = min(measured, key=measured.get)
-    out = ["- CPU, batch 4 at 256x256, ms per image-NFE: "
-           + ", ".join(f"{k} {v:.0f}" for k, v in measured.items()) + f". Fastest: **{best}**. "
-           "`--dtype auto` (the default of `restore` and `bench`) picks bf16 autocast where oneDNN reports "
-           "fast bf16 and channels_last everywhere (`restora.priors.base.fast_runtime`); the solver state "
-           "stays fp32."]
-    naive = extra.get("naive")
-    if naive and "restora_fp32_batched_psnr" in naive:
-        out.append(f"- Quality is unchanged: in the naive-loop comparison above, the default runtime's PSNR "
-                   f"is {naive['restora_batched_psnr']:.3f} dB against "
-                   f"{naive['restora_fp32_batched_psnr']:.3f} dB in fp32 (same seeds).")
-    per_image = ms_per_image_nfe("cpu-default")
-    if per_image:
-        out.append(f"- The demo restores one 256x256 image as the mean of 4 DiffPIR draws of 25 steps, one "
-                   f"batch of 4: {4 * 25 * per_image / 1000:.0f} s at the batch-4 rate above, well inside "
-                   "the one-minute budget; docs/results.md gives the quality of 25-step DiffPIR, single "
-                   "draws and means.")
-    return out
-
-
-def write_doc(extra: dict) -> None:
-    """docs/performance.md from the stored JSON files (every number comes from a measurement)."""
-    first = next((d for g in CPU_GROUPS if (d := load(g))), None)
-    lines = [
-        "# Performance",
-        "",
-        "Generated by `python benchmarks/performance.py` from the JSON records in "
-        "`benchmarks/results/performance/` (each one a `restora bench` run; the exact command is in the "
-        "record). Times are medians over the repeats after a warm-up run. *ms / image-NFE* = wall time "
-        "of the whole solve divided by (images x denoiser calls); *network share* = time inside the "
-        "prior (forward, plus backward for DPS / PiGDM) over the whole solve, the rest is the solver's "
-        "own work; peak memory is the process's peak resident set on CPU (weights and Python included), "
-        "CUDA max-allocated on GPU. sigma_y = 0.05 on the [-1, 1] scale.",
-        "",
-    ]
-    if first:
-        dev = first["device"]
-        lines += [
-            f"CPU machine: {dev['name']}, {dev['cpu_count']} cores, torch {dev['torch']}, Python "
-            f"{dev['python']}, restora {first['restora']}, measured {first['date'][:10]}. "
-            f"Prior: the bundled `default` ({first['priors'][0]['parameters'] / 1e6:.2f} M parameters).",
-            "",
-        ]
-    gflop = extra.get("gflop_per_image_nfe", {}).get("default")
-    if gflop:
-        lines += [
-            f"One denoiser call of the bundled prior on a 256x256 image costs {gflop:.2f} GFLOP "
-            "(torch's FLOP counter); the GFLOP/s column is the rate achieved inside the network.",
-            "",
-        ]
-    sections = [
-        (
-            "## Solver overhead (CPU, 256x256, batch 1)",
-            "Target: the solver's own work below 5% of the step time. DPS and PiGDM differentiate through "
-            "the network, so their network share includes a backward pass.",
-            ["cpu-overhead"],
-        ),
-        (
-            "## Batch scaling (CPU, DiffPIR, SR x4, 256x256)",
-            "B images restore in one call, one network evaluation per step for the whole batch.",
-            ["cpu-batch"],
-        ),
-        (
-            "## CPU knobs (batch 4)",
-            "The same DiffPIR run with each runtime setting; restora's default is `--dtype auto` with "
-            "channels_last (bf16 on this CPU), 2 threads.",
-            ["cpu-fp32", "cpu-channels-last", "cpu-bf16", "cpu-default", "cpu-compile", "cpu-1-thread"],
-        ),
-        (
-            "## Memory and tiling (CPU, DiffPIR SR x4, batch 1)",
-            "Whole-image runs against overlapping tiles of 256 px (overlap 64, smooth blending; "
-            "`restora.tiling.TiledPrior`), which keeps the network's memory bounded whatever the image size.",
-            ["cpu-512-whole", "cpu-1024-whole", "cpu-1024-tiled", "cpu-2048-tiled"],
-        ),
-    ]
-    for title, text, groups in sections:
-        rows = []
-        for g in groups:
-            data = load(g)
-            for r in data["results"] if data else []:
-                rows.append(
-                    {
-                        **r,
-                        "_group": g,
-                        "_dtype": r.get("dtype", data["settings"]["dtype"]),
-                        "_cl": r.get("channels_last", data["settings"]["channels_last"]),
-                        "_compile": data["settings"]["compile"],
-                        "_threads": data["device"]["threads"],
-                    }
-                )
-        if not rows:
-            continue
-        lines += [title, "", text, ""]
-        cols = (
-            {
-                "dtype": lambda r: r["_dtype"],
-                "channels_last": lambda r: "yes" if r["_cl"] else "no",
-                "compile": lambda r: "yes" if r["_compile"] else "no",
-                "threads": lambda r: r["_threads"],
-            }
-            if len(groups) > 1
-            else None
-        )
-        lines += [*table(rows, cols, gflop), ""]
-    naive = extra.get("naive")
-    if naive:
-        lines += [
-            "## Against a naive loop (CPU, same prior, same run)",
-            "",
-            f"{naive['images']} images, DiffPIR SR x4 at 256x256, {naive['steps']} steps, "
-            f"{naive['threads']} threads. *naive loop*: the algorithm written as a plain per-image script "
-            "(batch 1, fp32, autograd left on, schedule values read back with `.item()`); *restora per "
-            "image*: restora's solver called once per image; *batched*: one call for all images; "
-            "*default runtime*: what `restore` uses ("
-            f"{naive['default_runtime']['dtype']}, channels_last). PSNR against the clean images shows "
-            "that the speed costs no quality in this short run; over full restorations bf16 moves PSNR by "
-            "a tenth of a dB or two either way (docs/results.md, *Precision*).",
-            "",
-            "| variant | seconds (all images) | s / image | PSNR (dB) |",
-            "|---|---:|---:|---:|",
-        ]
-        for key, (label, _, _) in NAIVE_VARIANTS.items():
-            lines.append(f"| {label} | {naive[key]:.2f} | {naive[key] / naive['images']:.2f} | "
-                         f"{naive[key + '_psnr']:.2f} |")
-        lines += ["", "Speed-up of restora (default runtime, best of per image / batched) over the naive "
-                  f"loop: **{naive['speedup']:.2f}x**. On this CPU one 256x256 image already keeps both "
-                  "cores busy, so batching itself gains nothing here (compare the batch-scaling table); "
-                  "it is there for GPUs, whose numbers are pending.", ""]
-    gpu = [g for g in GPU_GROUPS if load(g)]
-    lines += ["## GPU", ""]
-    if not gpu:
-        lines += [
-            "**Pending**: no GPU was available when these numbers were produced. On a CUDA machine "
-            "`python benchmarks/performance.py` also runs the GPU groups (ADM ImageNet-256 and FFHQ-256 "
-            "layouts with random weights, batch 1/4/16/32, fp32 vs bf16 + channels_last vs "
-            "torch.compile, solver overhead) and fills in this section.",
-            "",
-        ]
-    for g in gpu:
-        data = load(g)
-        dev = data["device"]
-        lines += [f"### {g}: {dev['name']}, torch {dev['torch']}, CUDA {dev.get('cuda')}", ""]
-        lines += [*table(data["results"], {"prior": lambda r: r["prior"]}), ""]
-    lines += ["## Defaults chosen from these numbers", "", *cpu_choice(extra), ""]
-    DOC.write_text("\n".join(lines))
-    print(f"wrote {DOC}")
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--report-only", action="store_true", help="only rewrite the doc from stored JSON")
     p.add_argument("--groups", help="comma-separated subset of the groups to run")
     p.add_argument("--naive-images", type=int, default=4)
     args = p.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     extra_file = RESULTS / "extra.json"
     extra = json.loads(extra_file.read_text()) if extra_file.exists() else {}
-    if not args.report_only:
-        groups = {**CPU_GROUPS, **(GPU_GROUPS if torch.cuda.is_available() else {})}
-        wanted = args.groups.split(",") if args.groups else list(groups)
-        for name in wanted:
-            if name in groups:
-                run_group(name, groups[name])
-        if not args.groups or "naive" in wanted:
-            extra["naive"] = naive_vs_batched(args.naive_images, steps=5, repeats=2)
-            extra["gflop_per_image_nfe"] = {"default": flops_per_image_nfe("default") / 1e9}
-            extra["environment"] = environment()
-            extra_file.write_text(json.dumps(extra, indent=2))
-    write_doc(extra)
+    groups = {**CPU_GROUPS, **(GPU_GROUPS if torch.cuda.is_available() else {})}
+    wanted = args.groups.split(",") if args.groups else list(groups)
+    for name in wanted:
+        if name in groups:
+            run_group(name, groups[name])
+    if not args.groups or "naive" in wanted:
+        extra["naive"] = naive_vs_batched(args.naive_images, steps=5, repeats=2)
+        extra["gflop_per_image_nfe"] = {"default": flops_per_image_nfe("default") / 1e9}
+        extra["environment"] = environment()
+        write_json(extra_file, extra)
+    print("then: python benchmarks/report.py (fills docs/performance.md)")
 
 
 if __name__ == "__main__":

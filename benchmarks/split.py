@@ -16,9 +16,9 @@ import json
 from pathlib import Path
 
 import torch
-from common import TASKS, environment
-from tune import held_out
 
+from restora.experiments.measurements import BENCHMARK_TASKS, environment, held_out
+from restora.experiments.records import write_json
 from restora.metrics import psnr
 from restora.pictures import as_unit
 from restora.priors import load
@@ -51,7 +51,7 @@ def main() -> None:
         print(json.dumps(row), flush=True)
     restore = []
     for task_name in ("sr4", "deblur-gauss", "inpaint-random"):
-        task = TASKS[task_name]
+        task = BENCHMARK_TASKS[task_name]
         op = task.operator(list(range(len(x))), x.shape)
         y = op.measure(x, 0.05, torch.Generator().manual_seed(3))
         opts = {**settings("diffpir", task.family, high), "steps": args.steps}
@@ -63,11 +63,9 @@ def main() -> None:
             row = {"task": task_name, "split": split, "psnr": score}
             restore.append(row)
             print(json.dumps(row), flush=True)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     record = {"images": args.limit, "size": args.size, "steps": args.steps, "sigma_y": 0.05,
               "denoise": denoise, "diffpir": restore, "environment": environment()}
-    (out / "results.json").write_text(json.dumps(record, indent=1) + "\n")
+    write_json(Path(args.out) / "results.json", record)
 
 
 if __name__ == "__main__":

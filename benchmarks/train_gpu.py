@@ -26,12 +26,12 @@ from dataclasses import asdict
 from pathlib import Path
 
 import torch
-from common import DATA, environment
 
+from restora.experiments.measurements import data_root, environment
 from restora.priors import load
 from restora.train import TrainConfig, export, split_paths, train, validate, validation_set
 
-DATA_DIR = DATA / "train" / "natural"
+DATA_DIR = data_root() / "train" / "natural"
 
 
 def config(args: argparse.Namespace) -> TrainConfig:

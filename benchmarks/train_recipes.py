@@ -23,8 +23,8 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
-from common import DATA, ROOT, environment
 
+from restora.experiments.measurements import data_root, environment
 from restora.priors.base import fast_runtime
 from restora.priors.registry import BUNDLED_FILE
 from restora.train import (
@@ -38,6 +38,7 @@ from restora.train import (
     with_weights_architecture,
 )
 
+ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "src" / "restora" / "weights" / BUNDLED_FILE
 OUT = ROOT / "benchmarks" / "results" / "training-recipes.json"
 
@@ -63,7 +64,7 @@ QUALITY = [  # (label, config changes, continue from the shipped weights)
 
 
 def base_config(out: str) -> TrainConfig:
-    return TrainConfig(data=[str(DATA / "train" / "natural")], out=out, model="small", steps=16000,
+    return TrainConfig(data=[str(data_root() / "train" / "natural")], out=out, model="small", steps=16000,
                        batch_size=8, crop=128, threads=2, val_every=10**9, ckpt_every=10**9, log_every=10)
 
 

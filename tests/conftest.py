@@ -1,11 +1,8 @@
-"""Shared fixtures: the read-only data folder (../shared/data or $RESTORA_DATA), the ADM fixture, and
-benchmarks/ scripts imported as modules."""
+"""Shared fixtures: the read-only data folder (../shared/data or $RESTORA_DATA) and the ADM fixture."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -41,21 +38,3 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
-
-
-def bench_module(name: str):
-    """A benchmarks/ script imported as a module (they import their neighbours by name): a generator for
-    a fixture to yield from."""
-    sys.path.insert(0, str(BENCH))
-    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses resolve their annotations through it
-    try:
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        sys.path.remove(str(BENCH))
-        sys.modules.pop(name, None)

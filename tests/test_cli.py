@@ -439,8 +439,9 @@ def test_restore_uses_the_settings_tuned_for_the_prior(work: Path, capsys: pytes
     assert "lam=3.0 zeta=0.5" in capsys.readouterr().out
 
 def test_solver_options_parsing() -> None:
-    from restora.cli.options import check_solver_options, parse_pairs
+    from restora.cli.options import check_solver_options
     from restora.errors import RestoraError
+    from restora.pairs import parse_pairs
 
     opts = parse_pairs(["lam=7", "zeta=0.3", "spacing=uniform", "grad-steps=2"], "--opt")
     assert opts == {"lam": 7, "zeta": 0.3, "spacing": "uniform", "grad_steps": 2}

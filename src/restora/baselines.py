@@ -7,15 +7,17 @@ gradient penalty and the discrepancy principle for the other linear operators), 
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 from restora.operators.base import Operator
 from restora.operators.tikhonov import MU_GRID, discrepancy_tikhonov, grad_normal, tikhonov
 
 
-def classical(op: Operator, y: Tensor, sigma_y: float = 0.0, mu: float | None = None) -> Tensor:
+def classical(op: Operator, y: Tensor, sigma_y: float = 0.0, mu: float | None = None,
+              generator: torch.Generator | None = None) -> Tensor:
     """The classical baseline for ``op`` (its own, or Tikhonov with ``mu``); images in [-1, 1]."""
-    return op.classical(y, sigma_y) if mu is None else tikhonov(op, y, mu)
+    return op.classical(y, sigma_y, generator) if mu is None else tikhonov(op, y, mu)
 
 
 def initial_estimate(op: Operator, y: Tensor) -> Tensor:

@@ -15,11 +15,12 @@ from restora import solvers
 from restora.bench import Case, device_record, markdown_table, run_case
 from restora.cli.files import check_output_file, write_json_atomic
 from restora.cli.log import LOG, error
-from restora.cli.options import check_sigma, parse_pairs, str_list
+from restora.cli.options import check_sigma, str_list
 from restora.cli.progress import Progress, enabled
 from restora.cli.runtime import resolve_device, set_threads
 from restora.errors import RestoraError
 from restora.operators import get_task
+from restora.pairs import parse_pairs
 from restora.priors.spec import load_spec
 
 

@@ -13,7 +13,7 @@ import torch
 import restora
 from restora.cli.files import check_no_overwrite, check_output_dir, check_unique_stems, expand_inputs
 from restora.cli.log import LOG, error, forward_warnings
-from restora.cli.options import check_sigma, parse_pairs
+from restora.cli.options import check_sigma
 from restora.cli.progress import Progress, enabled
 from restora.cli.runtime import set_threads
 from restora.cli.sidecar import Sidecar
@@ -33,6 +33,7 @@ from restora.cli.specs import (
 from restora.errors import RestoraError
 from restora.io import read_image, to_model, to_unit, write_image
 from restora.operators import Inpaint, NoiseModel, get_task, noise_model
+from restora.pairs import parse_pairs
 
 
 @torch.no_grad()

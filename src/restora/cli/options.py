@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from restora.errors import RestoraError
@@ -16,37 +16,6 @@ SIGMA_Y_MAX = 2.0
 0..255). Noise that strong leaves nothing of the image to restore, and solvers overflow on it."""
 
 _UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
-
-
-def parse_value(text: str) -> Any:
-    """'7' -> 7, '0.3' -> 0.3, 'true' -> True, 'none' -> None, anything else stays a string."""
-    low = text.strip().lower()
-    if low in ("true", "yes", "on"):
-        return True
-    if low in ("false", "no", "off"):
-        return False
-    if low in ("none", "null"):
-        return None
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
-
-
-def parse_pairs(pairs: Sequence[str] | None, flag: str) -> dict[str, Any]:
-    """``['lam=7', 'zeta=0.3']`` -> ``{'lam': 7, 'zeta': 0.3}`` (keys may use '-' for '_')."""
-    out: dict[str, Any] = {}
-    for item in pairs or ():
-        key, sep, value = item.partition("=")
-        key = key.strip().replace("-", "_")
-        if not sep or not key.isidentifier():
-            raise RestoraError(f"{flag} {item!r}: expected KEY=VALUE, e.g. {flag} lam=7")
-        if key in out:
-            raise RestoraError(f"{flag} {key} is given twice")
-        out[key] = parse_value(value)
-    return out
 
 
 def check_sigma(value: float, flag: str = "--sigma-y", scale: str = "[-1,1]") -> float:

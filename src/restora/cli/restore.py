@@ -31,7 +31,7 @@ from restora.cli.files import (
     write_json_atomic,
 )
 from restora.cli.log import LOG, UsageError, error, forward_warnings, set_rank
-from restora.cli.options import check_sigma, check_solver_options, parse_pairs
+from restora.cli.options import check_sigma, check_solver_options
 from restora.cli.progress import Progress, enabled
 from restora.cli.runtime import Ranks, resolve_device, set_threads
 from restora.cli.sidecar import Sidecar
@@ -51,6 +51,7 @@ from restora.cli.specs import (
 from restora.errors import RestoraError
 from restora.io import list_images
 from restora.operators import TASKS, Inpaint, Operator
+from restora.pairs import parse_pairs
 from restora.priors.base import Prior
 from restora.priors.spec import PriorInfo, load_spec, spec_channels, spec_solver_settings
 from restora.priors.wrappers import TimedPrior, for_channels, synchronize

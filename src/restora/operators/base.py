@@ -144,9 +144,11 @@ class Operator:
             return y.clone()
         return self.pinv(y)
 
-    def classical(self, y: Tensor, sigma_y: float = 0.0) -> Tensor:
+    def classical(self, y: Tensor, sigma_y: float = 0.0,
+                  generator: torch.Generator | None = None) -> Tensor:
         """The classical restoration to measure a prior's gain by: Tikhonov with a gradient penalty, its
-        weight by the discrepancy principle for noise ``sigma_y`` (:mod:`restora.operators.tikhonov`)."""
+        weight by the discrepancy principle for noise ``sigma_y`` (:mod:`restora.operators.tikhonov`).
+        ``generator`` seeds the methods that start from a random guess (phase retrieval's HIO)."""
         from restora.operators.tikhonov import discrepancy_tikhonov
 
         return discrepancy_tikhonov(self, y, sigma_y)
@@ -215,7 +217,8 @@ class NonlinearOperator(Operator):
         """A zero image: without an inverse, the solver starts from nothing."""
         return torch.zeros(self.x_shape(y.shape), device=y.device, dtype=y.real.dtype)
 
-    def classical(self, y: Tensor, sigma_y: float = 0.0) -> Tensor:
+    def classical(self, y: Tensor, sigma_y: float = 0.0,
+                  generator: torch.Generator | None = None) -> Tensor:
         """The measurement itself where it is an image (e.g. JPEG: the decoded image)."""
         return y.clone()
 

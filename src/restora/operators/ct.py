@@ -125,7 +125,8 @@ class CT(Operator):
         """The filtered back-projection (a start and the classical restoration alike)."""
         return self.fbp(y)
 
-    def classical(self, y: Tensor, sigma_y: float = 0.0) -> Tensor:
+    def classical(self, y: Tensor, sigma_y: float = 0.0,
+                  generator: torch.Generator | None = None) -> Tensor:
         """Filtered back-projection with the ramp filter."""
         return self.fbp(y)
 

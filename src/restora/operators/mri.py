@@ -155,7 +155,8 @@ class MRI(SVDOperator):
         self._cache: dict[tuple, Tensor] = {}
 
 
-    def classical(self, y: Tensor, sigma_y: float = 0.0) -> Tensor:
+    def classical(self, y: Tensor, sigma_y: float = 0.0,
+                  generator: torch.Generator | None = None) -> Tensor:
         """The zero-filled inverse FFT (A^+ y)."""
         return self.pinv(y)
     def _m(self, x: Tensor) -> Tensor:

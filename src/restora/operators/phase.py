@@ -31,9 +31,11 @@ class PhaseRetrieval(NonlinearOperator):
             raise RestoraError(f"phase retrieval oversampling must be > 0, got {oversample}")
         self.oversample = float(oversample)
 
-    def classical(self, y: Tensor, sigma_y: float = 0.0) -> Tensor:
-        """Fienup's hybrid input-output with error reduction (:func:`hio`), from a fixed random start."""
-        return hio(self, y)
+    def classical(self, y: Tensor, sigma_y: float = 0.0,
+                  generator: torch.Generator | None = None) -> Tensor:
+        """Fienup's hybrid input-output with error reduction (:func:`hio`), from a random start drawn
+        from ``generator`` (a fixed one without)."""
+        return hio(self, y, generator=generator)
 
     def pads(self, h: int, w: int) -> tuple[int, int]:
         """Padding (rows, columns) on each side of an H x W image."""

@@ -47,7 +47,8 @@ class BicubicUpsampling:
     def initial_estimate(self, y: Tensor) -> Tensor:
         return imresize(y, self.scale)
 
-    def classical(self, y: Tensor, sigma_y: float = 0.0) -> Tensor:
+    def classical(self, y: Tensor, sigma_y: float = 0.0,
+                  generator: torch.Generator | None = None) -> Tensor:
         return imresize(y, self.scale)
 
 

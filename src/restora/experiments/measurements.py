@@ -1,8 +1,9 @@
-"""Shared pieces of the benchmark scripts: test images, task definitions, solver settings, timing."""
+"""Measurement sets that every run reproduces exactly: test images and crops, benchmark tasks with their
+per-image kernels and masks, and the seeds of their measurement noise."""
 
 from __future__ import annotations
 
-import json
+import os
 import platform
 import time
 from collections.abc import Callable
@@ -17,21 +18,23 @@ from restora.bench import cpu_name
 from restora.io import list_images, read_image, to_model
 from restora.operators import Inpaint, Operator, build_operator
 from restora.priors.registry import BUNDLED_FILE
+from restora.train import split_paths
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
-SETTINGS_FILE = Path(__file__).with_name("settings.json")
+
+def data_root() -> Path:
+    """The shared data folder: ``RESTORA_DATA``, else ``../shared/data`` beside the repository."""
+    beside = Path(__file__).resolve().parents[3].parent / "shared" / "data"
+    return Path(os.environ.get("RESTORA_DATA") or beside)
 
 
 @dataclass(frozen=True)
-class Task:
-    """A benchmark task: a task name of ``build_operator`` with per-image kernels or masks.
-
-    Operators are seeded by image index, so every run measures the same y for the same image."""
+class BenchmarkTask:
+    """A task name of :func:`~restora.operators.build_operator` measured image by image: per-image Levin
+    kernels or masks, operators seeded by image index, so every run measures the same y for an image."""
 
     name: str
     task: str
-    family: str  # sr / deblur / inpaint: selects the solver settings
+    family: str  # sr / deblur / inpaint / ...: selects the solver settings
     kernel_per_image: bool = False  # Levin kernel (index % 8) + 1
     mask_per_image: bool = False
 
@@ -65,32 +68,34 @@ class Task:
         return out
 
 
-TASKS = {
-    "sr4": Task("sr4", "sr4", "sr"),
-    "deblur-gauss": Task("deblur-gauss", "deblur-gauss", "deblur"),
-    "deblur-levin": Task("deblur-levin", "deblur", "deblur", kernel_per_image=True),
-    "inpaint-box": Task("inpaint-box", "inpaint-box", "inpaint"),
-    "inpaint-random": Task("inpaint-random", "inpaint-random", "inpaint", mask_per_image=True),
+BENCHMARK_TASKS = {
+    "sr4": BenchmarkTask("sr4", "sr4", "sr"),
+    "deblur-gauss": BenchmarkTask("deblur-gauss", "deblur-gauss", "deblur"),
+    "deblur-levin": BenchmarkTask("deblur-levin", "deblur", "deblur", kernel_per_image=True),
+    "inpaint-box": BenchmarkTask("inpaint-box", "inpaint-box", "inpaint"),
+    "inpaint-random": BenchmarkTask("inpaint-random", "inpaint-random", "inpaint", mask_per_image=True),
     # medical and non-linear tasks (gray images); one mask / geometry for the batch
-    "mri4": Task("mri4", "mri4", "mri"),
-    "ct-sparse30": Task("ct-sparse30", "ct-sparse30", "ct"),
-    "phase-retrieval": Task("phase-retrieval", "phase-retrieval", "phase"),
-    # the other families a solver may be given (tune.py chooses their settings too)
-    "denoise": Task("denoise", "denoise", "denoise"),
-    "colorize": Task("colorize", "colorize", "colorize"),
-    "cs": Task("cs", "cs", "cs"),
-    "jpeg": Task("jpeg", "jpeg", "jpeg"),
+    "mri4": BenchmarkTask("mri4", "mri4", "mri"),
+    "ct-sparse30": BenchmarkTask("ct-sparse30", "ct-sparse30", "ct"),
+    "phase-retrieval": BenchmarkTask("phase-retrieval", "phase-retrieval", "phase"),
+    # the other families a solver may be given (tuning chooses their settings too)
+    "denoise": BenchmarkTask("denoise", "denoise", "denoise"),
+    "colorize": BenchmarkTask("colorize", "colorize", "colorize"),
+    "cs": BenchmarkTask("cs", "cs", "cs"),
+    "jpeg": BenchmarkTask("jpeg", "jpeg", "jpeg"),
 }
 
 
 def centre_crop(img: Tensor, size: int) -> Tensor:
+    """The centre ``size`` x ``size`` crop."""
     h, w = img.shape[-2:]
     top, left = (h - size) // 2, (w - size) // 2
     return img[..., top : top + size, left : left + size]
 
 
 def centre_crops(folder: Path, size: int, limit: int | None, channels: int = 3) -> list[tuple[str, Tensor]]:
-    """(name, image in [-1, 1]) for the centre ``size`` crops of the first ``limit`` images."""
+    """(name, image in [-1, 1]) for the centre ``size`` crops of the first ``limit`` images (sorted by
+    name) that are large enough."""
     out = []
     for path in list_images(folder)[:limit]:
         img = read_image(path, channels=channels)
@@ -99,15 +104,27 @@ def centre_crops(folder: Path, size: int, limit: int | None, channels: int = 3) 
     return out
 
 
+def held_out(limit: int, size: int, channels: int = 3, holdout_every: int = 10) -> Tensor:
+    """Centre crops of the first ``limit`` images that ``restora train`` holds out of the training set
+    (every ``holdout_every``-th): where settings are tuned, never on a test set. In [-1, 1]."""
+    _, val = split_paths([str(data_root() / "train" / "natural")], holdout_every)
+    return torch.cat([to_model(centre_crop(read_image(path, channels=channels), size))
+                      for path in val[:limit]])
+
+
+def phantom(size: int) -> Tensor:
+    """The Shepp-Logan phantom (scikit-image's 400x400 copy), anti-aliased to ``size``, in [-1, 1]."""
+    from skimage.data import shepp_logan_phantom
+    from skimage.transform import resize
+
+    img = resize(shepp_logan_phantom(), (size, size), anti_aliasing=True)
+    return to_model(torch.from_numpy(img).float().clamp(0, 1)[None, None])
+
+
 def mean_sem(scores: list[float]) -> tuple[float, float]:
     """Mean of per-seed scores and its standard error (0 for a single seed)."""
     mean = sum(scores) / len(scores)
     return mean, (sum((s - mean) ** 2 for s in scores) / max(1, len(scores) - 1) / len(scores)) ** 0.5
-
-
-def load_settings() -> dict:
-    """Tuned per-task solver settings (benchmarks/settings.json, written by tune.py)."""
-    return json.loads(SETTINGS_FILE.read_text()) if SETTINGS_FILE.exists() else {}
 
 
 def environment() -> dict:

@@ -1,0 +1,81 @@
+"""Scoring methods on a benchmark task's measurements: PSNR / SSIM on 8-bit images, seconds per image,
+rows for the records, and the picture of the first image."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from restora.experiments.methods import Method, best_of, misfit
+from restora.io import write_image
+from restora.metrics import psnr, ssim
+from restora.operators import Operator
+from restora.pictures import as_unit, side_by_side
+
+Chunk = tuple[Operator, list[int], Tensor]
+"""An operator, the indices of the images it measured, and their measurement y."""
+
+
+def row(task: str, label: str, est: Tensor, ref: Tensor, nfe: int, seconds: float,
+        fit: Tensor | None = None) -> dict:
+    """A record row: mean and per-image PSNR, SSIM (8-bit images in [0, 1]); ``fit``: the per-image
+    measurement misfit of the estimate."""
+    per_image = psnr(est, ref, quantize=True)
+    return {"task": task, "method": label, "nfe": nfe, "seconds_per_image": round(seconds, 2),
+            "psnr": float(per_image.mean()), "ssim": float(ssim(est, ref, quantize=True).mean()),
+            "psnr_per_image": [round(float(v), 2) for v in per_image],
+            **({} if fit is None else {"misfit_per_image": [round(float(v), 4) for v in fit]})}
+
+
+def variants(method: Method, op: Operator, y: Tensor, est: Tensor) -> dict[str, Tensor]:
+    """A method's estimates to score: its images, or of (N, S, ...) draws the first and the best by
+    measurement residual (no ground truth), labelled '... best of S'."""
+    if est.ndim == 4:
+        return {method.label: est}
+    out = {method.label: est[:, 0]}
+    if est.shape[1] > 1:
+        out[f"{method.label} best of {est.shape[1]}"] = best_of(op, y, est)
+    return out
+
+
+def score(task: str, methods: list[Method], chunks: list[Chunk], x: Tensor,
+          align: Callable[[Tensor, Tensor], Tensor] | None = None) -> tuple[list[dict], dict[str, Tensor]]:
+    """(rows, estimates in [0, 1]) of every method on the measurements of the images ``x`` ([-1, 1]), each
+    chunk seeded by its first image; seconds per image over all chunks. ``align(estimate, truth)``
+    resolves an ambiguity of the task (phase retrieval) before scoring, and rows then keep the misfit."""
+    rows, results = [], {}
+    refs = as_unit(x)
+    for method in methods:
+        found: dict[str, Tensor] = {}
+        fits: dict[str, Tensor] = {}
+        start = time.perf_counter()
+        for op, idx, y in chunks:
+            est = method.run(op, y, torch.Generator().manual_seed(11 + idx[0]))
+            for name, img in variants(method, op, y, est).items():
+                if align is not None:
+                    fits.setdefault(name, torch.empty(len(x)))[idx] = misfit(op, img, y)
+                    img = align(img, x[idx])
+                found.setdefault(name, torch.empty_like(refs))[idx] = as_unit(img)
+        seconds = (time.perf_counter() - start) / len(x)
+        for name, est in found.items():
+            results[name] = est
+            rows.append(row(task, name, est, refs, method.nfe, seconds, fits.get(name)))
+            print(f"{task:16s} {name:32s} {rows[-1]['psnr']:.2f} dB  {seconds:.1f} s/image", flush=True)
+    return rows, results
+
+
+def write_grid(path: Path, results: dict[str, Tensor], ref: Tensor,
+               measurement: Tensor | None = None) -> None:
+    """(measurement |) every method with its PSNR | reference, for the first image (all in [0, 1]); small
+    images shown enlarged, with visible pixels."""
+    zoom = max(1, 192 // ref.shape[-1])
+    labels = [f"{n} {float(psnr(r[:1], ref[:1], quantize=True)):.2f}dB" for n, r in results.items()]
+    tiles = [F.interpolate(r[:1], scale_factor=zoom, mode="nearest") for r in [*results.values(), ref]]
+    if measurement is not None:
+        tiles, labels = [measurement[:1], *tiles], ["measurement", *labels]
+    write_image(side_by_side(tiles, [*labels, "reference"]), path)
