@@ -28,11 +28,10 @@ from restora.metrics import psnr
 from restora.operators import build_operator, task_family
 from restora.pictures import as_unit, side_by_side
 from restora.priors import load as load_prior
-from restora.solvers import get, restore_samples
-from restora.solvers import settings as solver_settings
+from restora.solvers import get, options_for, restore_samples
 
 # Measurement noise and denoiser calls per task; DiffPIR's lam / zeta are the ones tuned for the prior
-# (stored with its weights, see docs/results.md), else the paper's (restora.solvers.settings).
+# (stored with its weights, see docs/results.md), else the paper's (restora.solvers.options_for).
 TASK_SETTINGS = {
     "sr4": {"sigma_y": 0.05, "steps": 25},
     "deblur-gauss": {"sigma_y": 0.05, "steps": 25},
@@ -61,10 +60,9 @@ def main() -> None:
     torch.set_grad_enabled(False)
     prior = load_prior(args.prior)
     prior.configure(dtype="auto", channels_last=None)  # bf16 + channels_last where the CPU runs bf16 fast
-    tuned = solver_settings("diffpir", task_family(args.task), prior)
-    settings = {**{k: v for k, v in tuned.items() if k != "steps"}, **TASK_SETTINGS[args.task]}
-    if args.steps:
-        settings["steps"] = args.steps
+    task = TASK_SETTINGS[args.task]
+    settings = {**options_for("diffpir", task_family(args.task), prior, steps=args.steps or task["steps"]),
+                "sigma_y": task["sigma_y"]}
 
     image = args.image or resources.files("restora") / "data" / "sample.png"
     x = to_model(read_image(image, channels=3))
@@ -130,7 +128,7 @@ def strongest(name: str, op, y: torch.Tensor, sigma_y: float,
         print(f"note: no DPIR + {name} panel: {str(exc).splitlines()[0]}")
         return None
     start = time.perf_counter()
-    x = get("dpir")(denoiser, op, y, sigma_y=sigma_y, **solver_settings("dpir", family, denoiser))
+    x = get("dpir")(denoiser, op, y, sigma_y=sigma_y, **options_for("dpir", family, denoiser))
     return x, time.perf_counter() - start
 
 

@@ -168,10 +168,17 @@ def test_bad_option_values_exit_2(work, capsys, args, tmp_path):
     (["--task", "sr4", "--tile", "64", "--tile-overlap", "64"], "--tile-overlap"),
     (["--task", "cs"], "sidecar"),
 ])
-def test_option_checks_come_before_loading_the_model(work, capsys, args, needle, tmp_path):
+def test_option_checks_come_before_loading_the_model(work, capsys, args, needle, tmp_path, monkeypatch):
+    monkeypatch.setenv("RESTORA_WEIGHTS", str(tmp_path / "no-weights-here"))
+    code, errors, _ = run(capsys, "restore", work / "clean", "-o", tmp_path / "r", "--prior", "adm-ffhq256",
+                          *args)
+    assert code == 2 and needle in errors[0], errors  # not 'no weights file': it was never loaded
+
+
+def test_an_unknown_prior_is_refused_before_any_input_is_read(work, capsys, tmp_path):
     code, errors, _ = run(capsys, "restore", work / "clean", "-o", tmp_path / "r",
-                          "--prior", tmp_path / "missing.safetensors", *args)
-    assert code == 2 and needle in errors[0], errors  # not 'unknown prior': it was never loaded
+                          "--prior", tmp_path / "missing.safetensors", "--task", "cs")
+    assert code == 2 and "unknown prior" in errors[0] and not (tmp_path / "r").exists(), errors
 
 
 # 7. resume counts only complete outputs and scores what it skips

@@ -151,3 +151,19 @@ def test_the_averaging_limit_solves_bias_plus_spread_over_draws():
     # MSE(one) = b + v, MSE(mean of 4) = b + v / 4: with b = v the mean of 4 has 5/8 of one draw's error
     one, mean = -10 * math.log10(2e-3), -10 * math.log10(1.25e-3)
     assert cards.averaging_limit(one, mean, 4) == pytest.approx(30.0, abs=1e-9)
+
+
+def test_options_for_resolves_published_then_tuned_then_steps_then_overrides():
+    from restora.solvers import info, options_for
+
+    published = options_for("diffpir", "sr")
+    assert published["steps"] == info("diffpir").published["sr"]["steps"]
+    tuned = {"diffpir": {"sr": {"lam": 3.0, "steps": 40}}}
+    assert options_for("diffpir", "sr", tuned=tuned)["lam"] == 3.0
+    assert options_for("diffpir", "sr", tuned=tuned)["steps"] == 40
+    both = options_for("diffpir", "sr", tuned=tuned, steps=12, overrides={"lam": 9})
+    assert both["steps"] == 12 and both["lam"] == 9.0
+    # where nothing sets the steps, the signature's default does (declared once)
+    assert options_for("dps", "jpeg")["steps"] == info("dps").defaults["steps"]
+    with pytest.raises(RestoraError, match="no option"):
+        options_for("diffpir", "sr", overrides={"lamda": 1})

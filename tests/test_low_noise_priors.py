@@ -9,7 +9,8 @@ from torch import Tensor
 from restora.errors import RestoraError
 from restora.io import read_image
 from restora.operators import Denoise
-from restora.priors import load, model_info
+from restora.priors import info as model_info
+from restora.priors import load
 from restora.priors.base import Prior
 from restora.priors.composite import NoiseSplitPrior
 from restora.priors.ffdnet import FFDNet, FFDNetPrior, ffdnet_weights

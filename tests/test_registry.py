@@ -1,4 +1,4 @@
-"""restora.priors.load / list_models / model_info: presets, files, configs, clear errors."""
+"""restora.priors.load / list_models / info: presets, files, configs, clear errors."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from restora.errors import RestoraError
-from restora.priors import EDMPrior, Prior, VPEpsPrior, list_models, load, model_info, registry
+from restora.priors import EDMPrior, Prior, VPEpsPrior, info, list_models, load, registry
 from restora.priors.adm import adm_unet
 from restora.priors.loaders import save_restora_prior, save_state_dict
 from restora.priors.unet import UNetConfig, build_restora_prior
@@ -65,8 +65,8 @@ def test_load_preset_by_name_and_local_lookup(ffhq_layout, tmp_path: Path, monke
     assert_reproduces(load("tiny-ffhq", path), entry)
     assert_reproduces(load("tiny-ffhq"), entry)
     assert_reproduces(load(path), entry)  # identified by its keys and shapes
-    info = model_info("tiny-ffhq")
-    assert info["available"] and info["path"] == str(path) and info["native_size"] == 256
+    found = info("tiny-ffhq")
+    assert found["available"] and found["path"] == str(path) and found["native_size"] == 256
     monkeypatch.setenv("RESTORA_WEIGHTS", str(tmp_path / "empty"))
     with pytest.raises(RestoraError, match="never downloads"):
         load("tiny-ffhq")
@@ -74,9 +74,9 @@ def test_load_preset_by_name_and_local_lookup(ffhq_layout, tmp_path: Path, monke
 
 def test_wrong_keys_error_names_preset(ffhq_layout) -> None:
     _, path, _ = ffhq_layout
-    with pytest.raises(RestoraError) as info:
+    with pytest.raises(RestoraError) as caught:
         load("adm-imagenet256-uncond", path)
-    msg = str(info.value)
+    msg = str(caught.value)
     print(msg)
     assert "missing keys" in msg and "unexpected keys" in msg and "shape mismatches" in msg
     assert "input_blocks." in msg  # names actual keys
@@ -87,9 +87,9 @@ def test_exact_preset_match_is_named() -> None:
     """Full-size preset weights (on the meta device, no memory) given to the other preset."""
     ffhq = adm_unet(dict(registry.PRESETS["adm-ffhq256"].config), "meta").state_dict()
     imagenet = adm_unet(dict(registry.PRESETS["adm-imagenet256-uncond"].config), "meta")
-    with pytest.raises(RestoraError, match=r"those of preset 'adm-ffhq256'") as info:
+    with pytest.raises(RestoraError, match=r"those of preset 'adm-ffhq256'") as caught:
         registry.check_state_dict(imagenet, ffhq, "preset 'adm-imagenet256-uncond'", "adm-imagenet256-uncond")
-    assert "missing keys, first: [" in str(info.value)
+    assert "missing keys, first: [" in str(caught.value)
     assert registry.identify_preset(ffhq) == "adm-ffhq256"
     registry.check_state_dict(imagenet, imagenet.state_dict(), "itself")
 
@@ -113,9 +113,9 @@ def test_default_prior() -> None:
             with torch.inference_mode():
                 assert prior(x, 0.1).shape == x.shape
     else:
-        with pytest.raises(RestoraError, match="bundled prior weights are missing") as info:
+        with pytest.raises(RestoraError, match="bundled prior weights are missing") as caught:
             load("default")
-        assert "restora.train" in str(info.value)
+        assert "restora.train" in str(caught.value)
 
 
 def test_restora_file(tmp_path: Path) -> None:
@@ -149,7 +149,7 @@ def test_unknown_name_lists_models() -> None:
     with pytest.raises(RestoraError, match="adm-ffhq256"):
         load("no-such-model")
     with pytest.raises(RestoraError, match="unknown model"):
-        model_info("no-such-model")
+        info("no-such-model")
 
 
 def test_list_models() -> None:
@@ -161,7 +161,7 @@ def test_list_models() -> None:
     for m in models.values():
         assert {"name", "kind", "description", "parameters", "available", "source"} <= set(m)
         assert isinstance(m["available"], bool) and m["parameters"] > 0
-    assert model_info("default")["name"] == "restora-natural"
+    assert info("default")["name"] == "restora-natural"
 
 
 def test_diffusers_missing_folder() -> None:

@@ -22,6 +22,7 @@ from restora.errors import RestoraError
 from restora.operators import get_task
 from restora.pairs import parse_pairs
 from restora.priors.spec import load_spec
+from restora.priors.spec import parse as parse_prior
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     results: list[dict[str, Any]] = []
     prior_records = []
     for spec in priors:
-        prior, info = load_spec(spec, args.weights, device=device, dtype=args.dtype,
+        prior, info = load_spec(parse_prior(spec, args.weights), device=device, dtype=args.dtype,
                                 channels_last=args.channels_last, compile=args.compile)
         record = {**info.as_dict(), "random_weights": info.weights == "random",
                   "parameters": sum(p.numel() for p in prior.parameters())}

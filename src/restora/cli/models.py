@@ -28,7 +28,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_info(args: argparse.Namespace) -> int:
-    from restora.priors import model_info
+    from restora import priors
     from restora.priors.loaders import load_state_dict, read_metadata
 
     path = Path(args.name).expanduser()
@@ -44,7 +44,7 @@ def run_info(args: argparse.Namespace) -> int:
         if meta.get("format") is None:
             info["preset"] = identify_preset(state)
     else:
-        info = model_info(args.name)
+        info = priors.info(args.name)
     print(json.dumps(info, indent=2, default=str))
     return 0
 

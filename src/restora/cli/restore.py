@@ -13,6 +13,7 @@ import argparse
 import json
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,8 @@ from restora.io import list_images
 from restora.operators import TASKS, Inpaint, Operator
 from restora.pairs import parse_pairs
 from restora.priors.base import Prior
-from restora.priors.spec import PriorInfo, load_spec, spec_channels, spec_solver_settings
+from restora.priors.spec import PriorInfo, PriorSpec, load_spec
+from restora.priors.spec import parse as parse_prior
 from restora.priors.wrappers import TimedPrior, for_channels, synchronize
 from restora.tiling import TiledPrior, TilePlan, available_bytes, plan_tiles, prior_bytes_per_pixel
 
@@ -84,16 +86,33 @@ class Checked:
     options: dict[str, Any]
     device: torch.device
     out: Path
-    channels: int  # of the prior's images (from its preset or file metadata)
-    tuned: dict[str, Any] = field(default_factory=dict)  # the prior's stored solver settings
+    prior: PriorSpec  # parsed once: its channels and stored solver settings are read without loading it
     seen: set[str] = field(default_factory=set)
 
+    @cached_property
+    def channels(self) -> int:
+        """The prior's image channels (from its preset or file metadata)."""
+        return self.prior.channels()
+
+    @cached_property
+    def tuned(self) -> dict[str, Any]:
+        """The solver settings stored with the prior's weights."""
+        return self.prior.solver_settings()
+
     def check_spec(self, spec: Spec, solver: str) -> None:
-        """Operator options and solver/operator compatibility, on a stand-in operator (once per spec)."""
-        key = json.dumps([spec.task, spec.options, spec.kernel, spec.sigma_y], sort_keys=True, default=str)
-        if key not in self.seen:
-            solvers.check_compatible(solver, probe_operator(spec)[0])
-            self.seen.add(key)
+        """:func:`check_spec`, once per spec."""
+        if spec_key(spec) not in self.seen:
+            self.seen.add(check_spec(spec, solver))
+
+
+def spec_key(spec: Spec) -> str:
+    return json.dumps([spec.task, spec.options, spec.kernel, spec.sigma_y], sort_keys=True, default=str)
+
+
+def check_spec(spec: Spec, solver: str) -> str:
+    """Operator options and solver/operator compatibility, on a stand-in operator; returns the spec's key."""
+    solvers.check_compatible(solver, probe_operator(spec)[0])
+    return spec_key(spec)
 
 
 def check_arguments(args: argparse.Namespace) -> Checked:
@@ -121,16 +140,15 @@ def check_arguments(args: argparse.Namespace) -> Checked:
                   task_options=parse_pairs(args.task_opt, "--task-opt"), sigma_y=sigma)
     check_kernel(args.kernel)
     check_mask_file(args.mask)
-    tuned = spec_solver_settings(args.prior, args.weights)
     family = TASK_FAMILY_FOR_MESSAGES if args.task is None else resolve(cli, None, Path("."), 0).family()
-    options = check_solver_options(args.solver, parse_pairs(args.opt, "--opt"),
-                                   options_in_effect(args.solver,
-                                                     solver_settings(args.solver, family, None, {},
-                                                                                  tuned)[1]))
-    checked = Checked(cli, sigma, options, resolve_device(args.device), check_output_dir(args.out),
-                      spec_channels(args.prior, args.weights), tuned)
-    if args.task is not None or args.mask is not None:
-        checked.check_spec(resolve(cli, None, Path("."), args.seed), args.solver)
+    given = args.task is not None or args.mask is not None
+    seen = {check_spec(resolve(cli, None, Path("."), args.seed), args.solver)} if given else set()
+    prior = parse_prior(args.prior, args.weights)  # after the task's checks, before the solver's options
+    in_effect = options_in_effect(args.solver, solver_settings(args.solver, family, None, {},
+                                                               prior.solver_settings())[1])
+    options = check_solver_options(args.solver, parse_pairs(args.opt, "--opt"), in_effect)
+    checked = Checked(cli, sigma, options, resolve_device(args.device), check_output_dir(args.out), prior,
+                      seen)
     if args.reference is not None:
         if not Path(args.reference).is_dir():
             raise RestoraError(f"--reference {args.reference}: no such folder")
@@ -150,21 +168,13 @@ def solver_settings(name: str, family: str, steps: int | None, user: dict[str, A
                     tuned: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     """(steps, options to pass): the published settings for the family < the prior's tuned ones < --steps /
     --opt (the solver's signature gives the rest)."""
-    meta = solvers.info(name)
-    published = solvers.settings(name, family, _Tuned(tuned))
-    opts = {**{k: v for k, v in published.items() if k in meta.options}, **user}
-    default_steps = meta.defaults["steps"]
-    return int(steps or published.get("steps", default_steps)), opts
+    opts = solvers.options_for(name, family, steps=steps, overrides=user, tuned=tuned)
+    return opts.pop("steps"), opts
 
 
 def options_in_effect(name: str, options: dict[str, Any]) -> dict[str, Any]:
     """Every option of the solver with the value a call with ``options`` uses (signature defaults filled)."""
     return {**solvers.info(name).defaults, **options}
-
-
-@dataclass
-class _Tuned:
-    solver_settings: dict[str, Any]
 
 
 # ------------------------------------------------------------------------------------- plan
@@ -556,7 +566,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _load(args: argparse.Namespace, checked: Checked) -> tuple[Prior, PriorInfo]:
-    prior, pinfo = load_spec(args.prior, args.weights, device=checked.device, dtype=args.dtype,
+    prior, pinfo = load_spec(checked.prior, device=checked.device, dtype=args.dtype,
                              channels_last=args.channels_last, compile=args.compile, split=args.prior_split)
     source = "" if pinfo.weights == pinfo.name else f" ({pinfo.weights})"
     layout = ", channels_last" if pinfo.channels_last else ""

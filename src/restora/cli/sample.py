@@ -17,6 +17,7 @@ from restora.errors import RestoraError
 from restora.io import write_image
 from restora.pictures import as_unit
 from restora.priors.spec import load_spec
+from restora.priors.spec import parse as parse_prior
 
 
 def check_fits(prior, size: int, device: torch.device) -> None:
@@ -36,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
     solvers.validate_options("ddim", {"eta": args.eta})
     device = resolve_device(args.device)
     out = check_output_dir(args.out)
-    prior, info = load_spec(args.prior, args.weights, device=device, dtype=args.dtype, channels_last=None)
+    prior, info = load_spec(parse_prior(args.prior, args.weights), device=device, dtype=args.dtype,
+                            channels_last=None)
     if prior.native_size is not None and args.size != prior.native_size:
         raise RestoraError(f"{info.name} draws {prior.native_size}x{prior.native_size} images; pass --size "
                            f"{prior.native_size}")

@@ -1,9 +1,9 @@
 """Methods as experiments name them, ``SOLVER@PRIOR:KEY=VALUE:...``, and what they run with: the solver's
 settings for the task family and prior, the step budget, the NFE per image, one draw or several.
 
-One resolver serves every benchmark, the tuning and the CLI's ``bench``: the published settings with
-those tuned for the prior (:func:`restora.solvers.settings`), then the run's step budget, then the
-method's own overrides; the NFE comes from the solver's own count (:meth:`SolverInfo.nfe`)."""
+The options come from the one resolver the CLI and the demo use too (:func:`restora.solvers.options_for`:
+the published settings with those tuned for the prior, then the run's step budget, then the method's own
+overrides); the NFE from the solver's own count (:meth:`restora.solvers.SolverInfo.nfe`)."""
 
 from __future__ import annotations
 
@@ -20,10 +20,7 @@ from restora.errors import RestoraError
 from restora.operators import Operator
 from restora.pairs import parse_pairs
 from restora.priors.base import Prior
-from restora.solvers import check_compatible, get, info, restore_samples, settings, validate_options
-
-FALLBACK_STEPS = {"diffpir": 100, "ddrm": 20, "ddnm": 100, "pigdm": 100, "dps": 250}
-"""Steps of a solver whose settings and run name none."""
+from restora.solvers import check_compatible, get, info, options_for, restore_samples, validate_options
 
 
 @dataclass(frozen=True)
@@ -55,13 +52,10 @@ def parse_steps(text: str) -> dict[str, int]:
 
 def method_options(spec: MethodSpec, family: str, prior: Prior, steps: Mapping[str, int],
                    no_x8: bool = False) -> dict[str, Any]:
-    """The options ``spec`` runs with on ``family``: the settings for ``prior``, the steps (``steps`` for
-    the method or its solver, else the settings' own, else :data:`FALLBACK_STEPS`), then its overrides;
-    ``no_x8`` turns DPIR's self-ensemble off."""
-    options = settings(spec.solver, family, prior)
-    options["steps"] = steps.get(spec.text, steps.get(spec.solver,
-                                                      options.get("steps", FALLBACK_STEPS.get(spec.solver))))
-    options.update(spec.overrides)
+    """The options ``spec`` runs with on ``family`` (:func:`restora.solvers.options_for`), its step budget
+    from ``steps`` (keyed by the method, else by its solver); ``no_x8`` turns DPIR's self-ensemble off."""
+    budget = steps.get(spec.text, steps.get(spec.solver))
+    options = options_for(spec.solver, family, prior, steps=budget, overrides=spec.overrides)
     if no_x8 and "x8" in options:
         options["x8"] = False
     return options

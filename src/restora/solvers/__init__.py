@@ -22,6 +22,7 @@ from restora.solvers.registry import (
     get,
     info,
     names,
+    options_for,
     settings,
     solver,
     validate_options,
@@ -53,4 +54,4 @@ def restore_samples(solver_fn: str | Callable, prior: Prior, op: Operator, y: Te
 
 
 __all__ = ["Callback", "Option", "SolverInfo", "Step", "check_compatible", "get", "info", "names",
-           "restore_samples", "settings", "solver", "validate_options"]
+           "options_for", "restore_samples", "settings", "solver", "validate_options"]

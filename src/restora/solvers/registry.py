@@ -245,10 +245,12 @@ def get(name: str) -> Callable:
     return info(name).function
 
 
-def settings(name: str, family: str, prior: Prior | None = None) -> dict[str, Any]:
+def settings(name: str, family: str, prior: Prior | None = None, *,
+             tuned: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Options for solver ``name`` on a task family: its published settings for the family (or for every
     family, key ``"*"``; they may include ``steps``), overridden by those tuned for ``prior``
-    (``prior.solver_settings``, stored with its weights)."""
+    (``prior.solver_settings``, stored with its weights; ``tuned``: that table read from a weights file
+    without loading it)."""
     from restora.operators import TASK_TYPES
 
     families = sorted({task.family for task in TASK_TYPES.values()})
@@ -257,8 +259,20 @@ def settings(name: str, family: str, prior: Prior | None = None) -> dict[str, An
                            "(restora.operators.task_family(TASK) gives a task's)")
     table = info(name).published
     published = {**table.get("*", {}), **table.get(family, {})}
-    tuned = (getattr(prior, "solver_settings", None) or {}).get(name, {}).get(family, {})
-    return {**published, **tuned}
+    table = tuned if tuned is not None else getattr(prior, "solver_settings", None) or {}
+    return {**published, **table.get(name, {}).get(family, {})}
+
+
+def options_for(name: str, family: str, prior: Prior | None = None, *, steps: int | None = None,
+                overrides: Mapping[str, Any] | None = None,
+                tuned: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What a solve of ``name`` on ``family`` runs with, resolved in one order for the CLI, the demo, the
+    benchmarks and the tuning: :func:`settings` (published, then tuned for the prior), then ``steps``,
+    then ``overrides`` (checked against the solver's options). ``steps`` is always in the result: the
+    signature's default where nothing else sets it."""
+    chosen = settings(name, family, prior, tuned=tuned)
+    chosen["steps"] = int(steps or chosen.get("steps") or info(name).defaults["steps"])
+    return {**chosen, **validate_options(name, overrides or {})}
 
 
 def validate_options(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
