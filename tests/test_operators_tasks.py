@@ -7,7 +7,6 @@ import torch
 
 from restora.errors import RestoraError
 from restora.operators import (
-    TASKS,
     AvgPoolSR,
     BicubicSR,
     BlockCS,
@@ -23,7 +22,7 @@ from restora.operators import (
     box_mask,
     build_operator,
     gaussian_kernel,
-    get_task,
+    tasks,
 )
 
 SHAPE = (2, 3, 96, 96)  # divisible by 2, 3, 4, 8 and the 32-pixel CS blocks
@@ -33,18 +32,18 @@ def _gen(seed):
     return torch.Generator().manual_seed(seed)
 
 
-@pytest.mark.parametrize("task", list(TASKS))
+@pytest.mark.parametrize("task", tasks.names())
 def test_every_task_builds_and_measures(task):
     extra = {"mask": box_mask(96, 96, 20)} if task == "inpaint" else {}
     if task == "deblur":
         extra = {"kernel": "levin:2"}
     op = build_operator(task, SHAPE, generator=_gen(0), **extra)
-    assert isinstance(TASKS[task], str) and TASKS[task]
+    assert isinstance(tasks.info(task).summary, str) and tasks.info(task).summary
     x = torch.rand(SHAPE, generator=_gen(1)) * 2 - 1
     y = op.measure(x, 0.05, generator=_gen(2))
     assert y.shape == op.y_shape(torch.Size(SHAPE))
     assert bool(torch.isfinite(y).all())
-    if op.linear and get_task(task).family != "ct":  # CT's pinv is CGLS: tested on small images
+    if op.linear and tasks.info(task).family != "ct":  # CT's pinv is CGLS: tested on small images
         assert op.pinv(y).shape == x.shape                 # in tests/test_operators_medical.py
 
 

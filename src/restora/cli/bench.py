@@ -16,10 +16,10 @@ from restora.bench import Case, device_record, markdown_table, run_case
 from restora.cli.files import check_output_file, write_json_atomic
 from restora.cli.log import LOG, error
 from restora.cli.options import check_sigma, str_list
-from restora.cli.progress import Progress, enabled
+from restora.cli.progress import RunProgress, enabled
 from restora.cli.runtime import resolve_device, set_threads
 from restora.errors import RestoraError
-from restora.operators import get_task
+from restora.operators import tasks
 from restora.pairs import parse_pairs
 from restora.priors.spec import load_spec
 from restora.priors.spec import parse as parse_prior
@@ -72,7 +72,7 @@ def _check(args: argparse.Namespace) -> tuple[list[str], dict[str, dict[str, Any
     if args.weights and len(priors) != 1:
         raise RestoraError("--weights goes with a single --prior")
     for task in args.task:
-        get_task(task)
+        tasks.info(task)
     options = parse_pairs(args.opt, "--opt")
     per_solver = {}
     for name in args.solver:
@@ -93,7 +93,7 @@ def _run_cases(args: argparse.Namespace, prior, head: dict[str, Any], per_solver
     with its error and the others go on."""
     cases = [(t, s, z, b) for t in args.task for s in args.solver for z in args.size for b in args.batch]
     results = []
-    progress = Progress(len(cases), len(cases), enabled=enabled(args.no_progress))
+    progress = RunProgress(len(cases), len(cases), enabled=enabled(args.no_progress))
     for task, solver, size, batch in cases:
         progress.nfe()
         progress.finished(1)

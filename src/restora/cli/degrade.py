@@ -14,7 +14,7 @@ import restora
 from restora.cli.files import check_no_overwrite, check_output_dir, check_unique_stems, expand_inputs
 from restora.cli.log import LOG, error, forward_warnings
 from restora.cli.options import check_sigma
-from restora.cli.progress import Progress, enabled
+from restora.cli.progress import RunProgress, enabled
 from restora.cli.runtime import set_threads
 from restora.cli.sidecar import Sidecar
 from restora.cli.specs import (
@@ -32,7 +32,7 @@ from restora.cli.specs import (
 )
 from restora.errors import RestoraError
 from restora.io import read_image, to_model, to_unit, write_image
-from restora.operators import Inpaint, NoiseModel, get_task, noise_model
+from restora.operators import Inpaint, NoiseModel, noise_model, tasks
 from restora.pairs import parse_pairs
 
 
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     LOG.info(f"sigma_y = {describe_sigma(base.sigma_y)}" if noise.name == "gaussian" else
              f"noise {noise.record()} (sigma_y in each sidecar: its Gaussian equivalent)")
     failed = 0
-    progress = Progress(len(files), len(files), enabled=enabled(args.no_progress))
+    progress = RunProgress(len(files), len(files), enabled=enabled(args.no_progress))
     for index, path in enumerate(files):
         try:
             _degrade_one(path, index, base, noise, args, out)
@@ -126,13 +126,13 @@ def _degrade_one(path: Path, index: int, base: Spec, noise: NoiseModel, args: ar
 def _write_files(op, x: torch.Tensor, y: torch.Tensor, crop, stem: str, side: Sidecar,
                  args: argparse.Namespace, out: Path) -> None:
     """The measurement (PNG and/or .npy), its kernel or mask, the cropped reference; named in ``side``."""
-    if get_task(side.task).takes_kernel and op.kernel is not None:
+    if tasks.info(side.task).takes_kernel and op.kernel is not None:
         save_array(op.kernel.detach().cpu().numpy().astype(np.float32), out / f"{stem}.kernel.npy")
         side.kernel = f"{stem}.kernel.npy"
     if isinstance(op, Inpaint):
         write_image(op.mask[0, :1], out / f"{stem}.mask.png")
         side.mask = f"{stem}.mask.png"
-    image = get_task(side.task).image_measurement and is_image_like(tuple(y.shape))
+    image = tasks.info(side.task).image_measurement and is_image_like(tuple(y.shape))
     if image:
         write_image(to_unit(y, clip=True), out / f"{stem}.png")
         side.measurement = f"{stem}.png"

@@ -12,7 +12,7 @@ from typing import Any
 
 from restora.cli.files import check_no_overwrite, check_output_file, write_text_atomic
 from restora.cli.log import LOG, forward_warnings, one_line
-from restora.cli.progress import Progress, enabled
+from restora.cli.progress import RunProgress, enabled
 from restora.cli.runtime import resolve_device
 from restora.errors import RestoraError
 from restora.io import IMAGE_SUFFIXES
@@ -87,7 +87,7 @@ def _score(pairs: list[tuple[Path, Path | None]], reference: Path, kw: dict[str,
     from restora.metrics import evaluate_pair
 
     rows = []
-    progress = Progress(len(pairs), len(pairs), enabled=show_progress)
+    progress = RunProgress(len(pairs), len(pairs), enabled=show_progress)
     with forward_warnings():
         for res, ref in pairs:
             progress.nfe()

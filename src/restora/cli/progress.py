@@ -26,7 +26,7 @@ def _duration(seconds: float) -> str:
     return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s" if m else f"{s}s"
 
 
-class Progress:
+class RunProgress:
     """Images and denoiser calls (NFE) of a run; ``total_nfe`` is what the solver announced for all
     batches, so the rate and the ETA are in NFE."""
 

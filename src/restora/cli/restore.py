@@ -33,7 +33,7 @@ from restora.cli.files import (
 )
 from restora.cli.log import LOG, UsageError, error, forward_warnings, set_rank
 from restora.cli.options import check_sigma, check_solver_options
-from restora.cli.progress import Progress, enabled
+from restora.cli.progress import RunProgress, enabled
 from restora.cli.runtime import Ranks, resolve_device, set_threads
 from restora.cli.sidecar import Sidecar
 from restora.cli.specs import (
@@ -51,7 +51,7 @@ from restora.cli.specs import (
 )
 from restora.errors import RestoraError
 from restora.io import list_images
-from restora.operators import TASKS, Inpaint, Operator
+from restora.operators import Inpaint, Operator, tasks
 from restora.pairs import parse_pairs
 from restora.priors.base import Prior
 from restora.priors.spec import PriorInfo, PriorSpec, load_spec
@@ -63,7 +63,7 @@ from restora.tiling import TiledPrior, TilePlan, available_bytes, plan_tiles, pr
 def catalogue(args: argparse.Namespace | None = None) -> str:
     """The tasks and solvers ``restora restore --help`` lists after its examples."""
     lines = ["", "tasks:"]
-    lines += [f"  {name:<15} {text}" for name, text in TASKS.items()]
+    lines += [f"  {name:<15} {tasks.info(name).summary}" for name in tasks.names()]
     lines += ["", "solvers:"]
     for name in solvers.names(restoration_only=True):
         meta = solvers.info(name)
@@ -433,7 +433,7 @@ def plan_memory(batches: list[Batch], prior: Prior, args: argparse.Namespace, de
 
 
 def solve_batch(batch: Batch, ys: list[Tensor], prior: Prior, args: argparse.Namespace, device: torch.device,
-                progress: Progress) -> Solved:
+                progress: RunProgress) -> Solved:
     """The restoration of one batch: operator, tiled prior where planned, the solver with progress."""
     op = _batch_operator(batch.items)
     y = torch.cat(ys)
@@ -555,7 +555,7 @@ def run(args: argparse.Namespace) -> int:
     plan.report_failures()
     rows = list(plan.rows)
     total = sum(solvers.info(args.solver).nfe(b.steps, prior, **b.options) for b in batches)
-    progress = Progress(sum(len(b.items) for b in batches), total, enabled=enabled(args.no_progress))
+    progress = RunProgress(sum(len(b.items) for b in batches), total, enabled=enabled(args.no_progress))
     try:
         for batch in batches:
             _restore(batch, args, prior, pinfo, checked, plan, rows, progress)
@@ -581,7 +581,7 @@ def _half(free: int | None) -> int | None:
 
 
 def _restore(batch: Batch, args: argparse.Namespace, prior: Prior, pinfo: PriorInfo, checked: Checked,
-             plan: Plan, rows: list[dict[str, Any]], progress: Progress) -> None:
+             plan: Plan, rows: list[dict[str, Any]], progress: RunProgress) -> None:
     shown = " ".join(f"{k}={v}" for k, v in batch.options.items() if k not in ("x_init",))
     LOG.info(f"{args.solver} on {batch.spec.family()}: steps={batch.steps} {shown}".rstrip())
     n = len(batch.items)

@@ -11,7 +11,7 @@ import torch
 from restora import solvers
 from restora.cli.files import check_output_dir, write_json_atomic
 from restora.cli.log import LOG
-from restora.cli.progress import Progress, enabled
+from restora.cli.progress import RunProgress, enabled
 from restora.cli.runtime import resolve_device, set_threads
 from restora.errors import RestoraError
 from restora.io import write_image
@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
                            f"{prior.native_size}")
     size = -(-args.size // prior.size_multiple) * prior.size_multiple
     check_fits(prior, size, device)
-    progress = Progress(args.count, args.count * args.steps, enabled=enabled(args.no_progress))
+    progress = RunProgress(args.count, args.count * args.steps, enabled=enabled(args.no_progress))
     t0 = time.perf_counter()
     for i in range(args.count):
         progress.batch(f"sample {i}", args.steps)

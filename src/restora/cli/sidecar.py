@@ -19,7 +19,7 @@ from typing import Any
 
 from restora.cli.options import SIGMA_Y_MAX
 from restora.errors import RestoraError
-from restora.operators import TASKS
+from restora.operators import tasks
 
 FORMAT = "restora-measurement"
 VERSION = 2
@@ -86,7 +86,7 @@ class Sidecar:
             raise RestoraError(f"sidecar {path} is version {m.group(1)}, newer than this restora reads "
                                f"(up to {VERSION}): upgrade restora, or degrade the images again with this "
                                "one")
-        if data.get("task") not in TASKS:
+        if data.get("task") not in tasks.names():
             raise RestoraError(f"sidecar {path}: unknown task {data.get('task')!r}")
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}

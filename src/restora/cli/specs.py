@@ -16,7 +16,7 @@ from torch import Tensor
 from restora.cli.sidecar import Sidecar
 from restora.errors import RestoraError
 from restora.io import GRAY_MODES, atomic_write, to_model, to_unit
-from restora.operators import TASKS, Operator, Task, get_task, load_kernel
+from restora.operators import Operator, Task, load_kernel, tasks
 from restora.scales import SCALES
 
 MASK_KINDS = {"box": ("inpaint-box", "size", int), "random": ("inpaint-random", "ratio", float),
@@ -62,7 +62,7 @@ class Spec:
 
     @property
     def kind(self) -> Task:
-        return get_task(self.task)
+        return tasks.info(self.task)
 
     def family(self) -> str:
         return self.kind.family
@@ -88,8 +88,8 @@ def parse_task(task: str | None, mask: str | None, options: dict[str, Any],
     """(task, options, mask file) from ``--task`` / ``--mask``: ``--task inpaint --mask random:0.8``
     is task ``inpaint-random`` with ratio 0.8; ``--mask FILE`` is task ``inpaint`` with that file."""
     options = dict(options)
-    if task is not None and task not in TASKS:
-        raise RestoraError(f"unknown task {task!r}; valid tasks: {', '.join(TASKS)}")
+    if task is not None:
+        tasks.info(task)  # raises on an unknown name, listing the valid ones
     if mask is None:
         if task == "inpaint":
             raise RestoraError("--task inpaint needs --mask (box, random:RATIO, lines, half or a mask file)")
@@ -97,7 +97,7 @@ def parse_task(task: str | None, mask: str | None, options: dict[str, Any],
             options["invert"] = True
         return task, options, None
     if task is not None and task != "inpaint":
-        hint = " (drop --mask, or use --task inpaint)" if get_task(task).inpaint else ""
+        hint = " (drop --mask, or use --task inpaint)" if tasks.info(task).inpaint else ""
         raise RestoraError(f"--mask goes with --task inpaint, not {task!r}{hint}")
     kind, _, arg = mask.partition(":")
     if kind in MASK_KINDS and not Path(mask).is_file():
@@ -169,9 +169,9 @@ def resolve(cli: CliSpec, sidecar: Sidecar | None, folder: Path, seed: int) -> S
         if same_task:
             task = sidecar.task
             options = {**sidecar.task_options, **options}
-        if kernel is None and sidecar.kernel and get_task(task).takes_kernel:
+        if kernel is None and sidecar.kernel and tasks.info(task).takes_kernel:
             kernel = str(folder / sidecar.kernel)
-        if mask is None and sidecar.mask and get_task(task).inpaint and cli.mask is None:
+        if mask is None and sidecar.mask and tasks.info(task).inpaint and cli.mask is None:
             # the saved mask describes the missing pixels of this very measurement
             mask, task, options = str(folder / sidecar.mask), "inpaint", {}  # saved white = known
         seed = sidecar.seed

@@ -1,5 +1,6 @@
 """Degradation operators y = A(x) + n for zero-shot restoration (see :mod:`restora.operators.base`)."""
 
+from restora.operators import tasks
 from restora.operators.base import (
     GaussianNoise,
     NoiseModel,
@@ -37,7 +38,7 @@ from restora.operators.mri import MRI, column_mask, variable_density_mask
 from restora.operators.phase import PhaseRetrieval, align, hio
 from restora.operators.resize import imresize, modcrop, resize_matrix
 from restora.operators.sr import AvgPoolSR, BicubicSR, BlurDownsampleSR
-from restora.operators.tasks import TASK_TYPES, TASKS, Task, build_operator, get_task, task_family
+from restora.operators.tasks import Task, build_operator, task_family
 from restora.scales import NOISE_MODELS, sigma_on_model_scale
 
 __all__ = [
@@ -45,8 +46,6 @@ __all__ = [
     "JPEG",
     "MRI",
     "NOISE_MODELS",
-    "TASKS",
-    "TASK_TYPES",
     "AvgPoolSR",
     "BicubicSR",
     "BlockCS",
@@ -78,7 +77,6 @@ __all__ = [
     "conjugate_gradient",
     "fwht",
     "gaussian_kernel",
-    "get_task",
     "half_mask",
     "hio",
     "imresize",
@@ -98,6 +96,7 @@ __all__ = [
     "sigma_on_model_scale",
     "sparse_view_angles",
     "task_family",
+    "tasks",
     "validate_kernel",
     "variable_density_mask",
 ]

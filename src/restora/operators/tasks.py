@@ -376,29 +376,30 @@ def _lines(ctx: TaskArgs, g: torch.Generator | None) -> Tensor:
     return lines_mask(ctx.h, ctx.w, o["n_strokes"], o["max_vertices"], o["width"], g)
 
 
-TASK_TYPES: Mapping[str, Task] = MappingProxyType(_tasks())
-"""Every task by name."""
-
-TASKS: Mapping[str, str] = MappingProxyType({name: t.summary for name, t in TASK_TYPES.items()})
-"""Task name -> one-line description (what ``restora degrade --help`` lists)."""
+_TASKS: Mapping[str, Task] = MappingProxyType(_tasks())
 
 
-def get_task(name: str) -> Task:
-    """The :class:`Task` called ``name``."""
-    if name not in TASK_TYPES:
-        raise RestoraError(f"unknown task {name!r}; valid tasks: {', '.join(TASK_TYPES)}")
-    return TASK_TYPES[name]
+def names() -> list[str]:
+    """Every task name, in the order ``restora restore --help`` lists them."""
+    return list(_TASKS)
+
+
+def info(name: str) -> Task:
+    """The :class:`Task` called ``name`` (its family, summary, options and operator builder)."""
+    if name not in _TASKS:
+        raise RestoraError(f"unknown task {name!r}; valid tasks: {', '.join(_TASKS)}")
+    return _TASKS[name]
 
 
 def task_family(task: str) -> str:
     """The family of a task name (``sr``, ``deblur``, ``inpaint``, ``denoise``, ...): what solver
     defaults are chosen by (:func:`restora.solvers.settings`)."""
-    return get_task(task).family
+    return info(task).family
 
 
 def build_operator(task: str, shape: Sequence[int], *, kernel: Any = None,
                    mask: Tensor | str | Path | None = None, generator: torch.Generator | None = None,
                    **options: Any) -> Operator:
-    """The operator of ``task`` (see :data:`TASKS`) for images of ``shape``, its random parts drawn from
+    """The operator of ``task`` (see :func:`names`) for images of ``shape``, its random parts drawn from
     ``generator`` (None: seed 0); extra ``options`` are per task."""
-    return get_task(task).operator(shape, kernel=kernel, mask=mask, generator=generator, **options)
+    return info(task).operator(shape, kernel=kernel, mask=mask, generator=generator, **options)

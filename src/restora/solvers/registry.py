@@ -251,9 +251,9 @@ def settings(name: str, family: str, prior: Prior | None = None, *,
     family, key ``"*"``; they may include ``steps``), overridden by those tuned for ``prior``
     (``prior.solver_settings``, stored with its weights; ``tuned``: that table read from a weights file
     without loading it)."""
-    from restora.operators import TASK_TYPES
+    from restora.operators import tasks
 
-    families = sorted({task.family for task in TASK_TYPES.values()})
+    families = sorted({tasks.info(name).family for name in tasks.names()})
     if family not in families:
         raise RestoraError(f"unknown task family {family!r}; the families are {', '.join(families)} "
                            "(restora.operators.task_family(TASK) gives a task's)")
