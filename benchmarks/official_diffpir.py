@@ -21,8 +21,8 @@ Writes benchmarks/results/peers/official.json (rows as peers.py's) for docs/peer
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
-import os
 import sys
 import tempfile
 import time
@@ -134,17 +134,13 @@ def quality(args, clone: Path) -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         write_inputs(work, images, op.mask)
-        here = os.getcwd()
-        os.chdir(work)
-        try:
+        with contextlib.chdir(work):
             for seed in range(args.seeds):  # each run overwrites the script's output PNGs
                 torch.manual_seed(100 + seed)
                 start = time.perf_counter()
                 main()
                 seconds += time.perf_counter() - start
                 estimates.append(read_outputs(work, [n for n, _ in images]))
-        finally:
-            os.chdir(here)
     record("official DiffPIR script", estimates, seconds)
     family = BENCHMARK_TASKS["inpaint-box"].family
     variants = {"restora diffpir": {},
@@ -182,16 +178,11 @@ def speed(args, clone: Path) -> list[dict]:
     build = time.perf_counter() - start
     nets.append(net.eval())
     with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        write_inputs(work, images, op.mask)
-        here = os.getcwd()
-        os.chdir(work)
-        try:
+        write_inputs(Path(tmp), images, op.mask)
+        with contextlib.chdir(tmp):
             start = time.perf_counter()
             script["main"]()
             official = time.perf_counter() - start - build
-        finally:
-            os.chdir(here)
     rows = [{"task": "inpaint-box", "method": "official DiffPIR script, FFHQ-256 network",
              "nfe": args.speed_steps, "seconds_per_image": official, "network_build_seconds": build}]
     print(f"official {official:.1f} s (+ {build:.1f} s building its network)", flush=True)

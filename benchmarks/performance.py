@@ -25,9 +25,9 @@ from pathlib import Path
 
 import torch
 
-from restora.bench import test_images
 from restora.experiments.measurements import environment
 from restora.experiments.records import write_json
+from restora.experiments.speed import test_images
 from restora.metrics import psnr
 from restora.operators import build_operator
 from restora.pictures import as_unit

@@ -473,7 +473,7 @@ def test_timed_prior_counts_calls_and_backward_time() -> None:
 
 
 def test_fixed_size_priors_are_tiled_above_their_native_size() -> None:
-    from restora.tiling import TiledPrior, plan_tiles
+    from restora.priors.tiling import TiledPrior, plan_tiles
 
     prior = build_restora_prior(MODEL_SIZES["tiny"]).eval()
     assert plan_tiles(prior, 64, 64, 1, overlap=8).tile is None  # fully convolutional: whole image

@@ -16,11 +16,11 @@ LAYERS = {
     # 1: degradations and the classical restorations over them
     "operators": 1, "baselines": 1,
     # 2: denoisers, and priors around priors
-    "priors": 2, "tiling": 2,
+    "priors": 2,
     # 3: the restoration methods
     "solvers": 3,
     # 4: tools over the methods
-    "bench": 4, "train": 4, "experiments": 4,
+    "train": 4, "experiments": 4,
     # 5: the command line
     "cli": 5, "__main__": 5,
 }

@@ -115,7 +115,7 @@ def test_default_prior() -> None:
     else:
         with pytest.raises(RestoraError, match="bundled prior weights are missing") as caught:
             load("default")
-        assert "restora.train" in str(caught.value)
+        assert "restora train --export" in str(caught.value)
 
 
 def test_restora_file(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from torch import nn
 
 from restora.errors import RestoraError
 from restora.priors.base import Prior, VPEpsPrior
-from restora.tiling import TiledPrior, axis_weights, tile_apply, tile_starts
+from restora.priors.tiling import TiledPrior, axis_weights, tile_apply, tile_starts
 
 
 def img(n=1, c=3, h=300, w=517, seed=0):

@@ -13,13 +13,13 @@ import pytest
 import torch
 from PIL import Image
 
+from restora.cli.train import main
 from restora.priors.loaders import load_restora_prior, read_metadata
 from restora.train import (
     TrainConfig,
     build_model,
     export,
     lr_at,
-    main,
     sample_sigmas,
     split_paths,
     train,
@@ -146,7 +146,7 @@ def test_ddp_two_processes_gloo(image_folder, tmp_path):
     """torchrun with 2 CPU processes: trains, rank 0 checkpoints both ranks' data generators."""
     torchrun = Path(sys.executable).with_name("torchrun")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [str(torchrun), "--standalone", "--nproc-per-node", "2", "-m", "restora.train",
+    cmd = [str(torchrun), "--standalone", "--nproc-per-node", "2", "-m", "restora", "train",
            "--data", str(image_folder), "--out", str(tmp_path / "ddp"), "--model", "tiny",
            "--steps", "4", "--batch-size", "2", "--crop", "32", "--ckpt-every", "2",
            "--val-every", "4", "--val-crop", "64", "--holdout-every", "3", "--no-progress",

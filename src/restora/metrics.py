@@ -114,16 +114,8 @@ def rgb_to_y(img: Tensor) -> Tensor:
     return _luma255(img.to(_work_dtype(img.device)) * 255.0).div(255.0).to(img.dtype)
 
 
-def psnr(
-    x: Tensor,
-    y: Tensor,
-    *,
-    data_range: float = 1.0,
-    crop_border: int = 0,
-    y_channel: bool = False,
-    quantize: bool = False,
-    max_db: float | None = None,
-) -> Tensor:
+def psnr(x: Tensor, y: Tensor, *, data_range: float = 1.0, crop_border: int = 0, y_channel: bool = False,
+         quantize: bool = False, max_db: float | None = None) -> Tensor:
     """PSNR in dB of each image pair of two NCHW batches in [0, data_range]: a (N,) float64 tensor.
 
     Identical images give ``inf`` unless ``max_db`` caps the result. uint8 inputs need ``data_range=255``;
@@ -151,16 +143,10 @@ def _filter_valid(t: Tensor, g: Tensor) -> Tensor:
     return flat.reshape(*t.shape[:-2], *flat.shape[-2:])
 
 
-def ssim_map(
-    x: Tensor,
-    y: Tensor,
-    *,
-    data_range: float = 1.0,
-    crop_border: int = 0,
-    y_channel: bool = False,
-    quantize: bool = False,
-) -> Tensor:
-    """The per-pixel SSIM map (N, C, H - 10 - 2 crop, W - 10 - 2 crop) whose mean :func:`ssim` reports."""
+def ssim(x: Tensor, y: Tensor, *, data_range: float = 1.0, crop_border: int = 0, y_channel: bool = False,
+         quantize: bool = False, per_pixel: bool = False) -> Tensor:
+    """SSIM of each image pair of two NCHW batches in [0, data_range], channel-averaged: (N,) float64; with
+    ``per_pixel`` the SSIM map itself, (N, C, H - 10 - 2 crop, W - 10 - 2 crop), whose mean that is."""
     a, b = _prepare(x, y, data_range, crop_border, y_channel, quantize)
     if min(a.shape[-2:]) < SSIM_WINDOW:
         raise RestoraError(
@@ -176,21 +162,8 @@ def ssim_map(
     cov = e_ab - mu_a * mu_b
     num = (2 * mu_a * mu_b + c1) * (2 * cov + c2)
     den = (mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2)
-    return num / den
-
-
-def ssim(
-    x: Tensor,
-    y: Tensor,
-    *,
-    data_range: float = 1.0,
-    crop_border: int = 0,
-    y_channel: bool = False,
-    quantize: bool = False,
-) -> Tensor:
-    """SSIM of each image pair of two NCHW batches in [0, data_range], channel-averaged: (N,) float64."""
-    m = ssim_map(x, y, data_range=data_range, crop_border=crop_border, y_channel=y_channel, quantize=quantize)
-    return m.flatten(1).mean(dim=1)
+    ssim_map = num / den
+    return ssim_map if per_pixel else ssim_map.flatten(1).mean(dim=1)
 
 
 IMMERKAER_KERNEL = ((1.0, -2.0, 1.0), (-2.0, 4.0, -2.0), (1.0, -2.0, 1.0))

@@ -125,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = "--debug" in argv
     setup(quiet=any(f in argv for f in ("-q", "--quiet")), debug=debug)
     if lead < len(argv) and argv[lead] == "train":  # its own argparse, unchanged
-        from restora.train import main as train_main
+        from restora.cli.train import main as train_main
 
         try:
             return _call(train_main, argv[lead + 1:], "--debug" in argv[:lead])

@@ -1,4 +1,4 @@
-"""``restora bench``: time solver x prior x size x batch on this device (logic in :mod:`restora.bench`)."""
+"""``restora bench``: time solver x prior x size x batch on this device (:mod:`restora.experiments.speed`)."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ import torch
 
 import restora
 from restora import solvers
-from restora.bench import Case, device_record, markdown_table, run_case
 from restora.cli.files import check_output_file, write_json_atomic
 from restora.cli.log import LOG, error
 from restora.cli.options import check_sigma, str_list
 from restora.cli.progress import RunProgress, enabled
 from restora.cli.runtime import resolve_device, set_threads
 from restora.errors import RestoraError
+from restora.experiments.speed import Case, device_record, markdown_table, run_case
 from restora.operators import tasks
 from restora.pairs import parse_pairs
 from restora.priors.spec import load_spec

@@ -56,8 +56,8 @@ from restora.pairs import parse_pairs
 from restora.priors.base import Prior
 from restora.priors.spec import PriorInfo, PriorSpec, load_spec
 from restora.priors.spec import parse as parse_prior
+from restora.priors.tiling import TiledPrior, TilePlan, available_bytes, plan_tiles, prior_bytes_per_pixel
 from restora.priors.wrappers import TimedPrior, for_channels, synchronize
-from restora.tiling import TiledPrior, TilePlan, available_bytes, plan_tiles, prior_bytes_per_pixel
 
 
 def catalogue(args: argparse.Namespace | None = None) -> str:
@@ -77,17 +77,40 @@ def catalogue(args: argparse.Namespace | None = None) -> str:
 # ------------------------------------------------------------------------------------- checks
 
 
-@dataclass
-class Checked:
-    """What the arguments say, checked before any file is read or a model loaded."""
+@dataclass(frozen=True)
+class RestoreRun:
+    """What a ``restora restore`` run is asked to do, checked before any file is read or a model loaded;
+    every later step reads this, never the parsed arguments."""
 
-    cli: CliSpec
-    sigma: float | None
-    options: dict[str, Any]
-    device: torch.device
-    out: Path
+    solver: str
+    steps: int | None  # --steps; None: the published (or tuned) steps of each task family
+    options: dict[str, Any]  # --opt, checked against the solver's options
+    samples: int
+    seed: int
+    cli: CliSpec  # --task / --mask / --kernel / --task-opt / --sigma-y
+    sigma: float | None  # --sigma-y on the [-1, 1] scale
+    noise_scale: str
+    prior_text: str  # --prior as given (the record names it)
     prior: PriorSpec  # parsed once: its channels and stored solver settings are read without loading it
-    seen: set[str] = field(default_factory=set)
+    dtype: str
+    channels_last: bool | None
+    compile: bool
+    prior_split: float | None
+    device: torch.device
+    inputs: tuple[str, ...]
+    out: Path
+    reference: Path | None
+    crop_border: int
+    resume: bool
+    batch_size: int
+    tile: int | None
+    tile_overlap: int
+    max_memory: int | None
+    save_tensor: bool
+    grid: bool
+    save_intermediate: bool
+    no_progress: bool
+    seen: set[str] = field(default_factory=set)  # the specs checked so far (a cache, not a setting)
 
     @cached_property
     def channels(self) -> int:
@@ -115,7 +138,7 @@ def check_spec(spec: Spec, solver: str) -> str:
     return spec_key(spec)
 
 
-def check_arguments(args: argparse.Namespace) -> Checked:
+def check_arguments(args: argparse.Namespace) -> RestoreRun:
     """Every check that depends on the options alone (exit 2 before any work)."""
     meta = solvers.info(args.solver)
     if not meta.measurement:
@@ -147,17 +170,29 @@ def check_arguments(args: argparse.Namespace) -> Checked:
     in_effect = options_in_effect(args.solver, solver_settings(args.solver, family, None, {},
                                                                prior.solver_settings())[1])
     options = check_solver_options(args.solver, parse_pairs(args.opt, "--opt"), in_effect)
-    checked = Checked(cli, sigma, options, resolve_device(args.device), check_output_dir(args.out), prior,
-                      seen)
-    if args.reference is not None:
-        if not Path(args.reference).is_dir():
+    run = _run_of(args, cli, sigma, options, prior, seen)
+    if run.reference is not None:
+        if not run.reference.is_dir():
             raise RestoraError(f"--reference {args.reference}: no such folder")
-        check_not_folder(checked.out, Path(args.reference), "the --reference folder")
+        check_not_folder(run.out, run.reference, "the --reference folder")
     if sigma is not None:
         given = "" if args.noise_scale == "[-1,1]" else \
             f" (given as {args.sigma_y:g} on the {args.noise_scale} scale)"
         LOG.info(f"sigma_y = {describe_sigma(sigma)}{given}")
-    return checked
+    return run
+
+
+def _run_of(args: argparse.Namespace, cli: CliSpec, sigma: float | None, options: dict[str, Any],
+            prior: PriorSpec, seen: set[str]) -> RestoreRun:
+    return RestoreRun(
+        solver=args.solver, steps=args.steps, options=options, samples=args.samples, seed=args.seed, cli=cli,
+        sigma=sigma, noise_scale=args.noise_scale, prior_text=args.prior, prior=prior, dtype=args.dtype,
+        channels_last=args.channels_last, compile=args.compile, prior_split=args.prior_split,
+        device=resolve_device(args.device), inputs=tuple(args.inputs), out=check_output_dir(args.out),
+        reference=Path(args.reference) if args.reference is not None else None, crop_border=args.crop_border,
+        resume=args.resume, batch_size=args.batch_size, tile=args.tile, tile_overlap=args.tile_overlap,
+        max_memory=args.max_memory, save_tensor=args.save_tensor, grid=args.grid,
+        save_intermediate=args.save_intermediate, no_progress=args.no_progress, seen=seen)
 
 
 MAX_STEPS = 10_000
@@ -210,86 +245,87 @@ class Plan:
         self.failures.clear()
 
 
-def make_plan(args: argparse.Namespace, checked: Checked, ranks: Ranks) -> Plan:
+def make_plan(run: RestoreRun, ranks: Ranks) -> Plan:
     """Inputs, their degradations (command line over sidecars) and shapes, the outputs they will write
     (checked against every file the run reads) and, with --resume, which are complete already."""
-    files = expand_inputs(args.inputs, tensors=True)
+    files = expand_inputs(run.inputs, tensors=True)
     check_unique_stems(files)
-    if checked.cli.task is None and checked.cli.mask is None and not any(
+    if run.cli.task is None and run.cli.mask is None and not any(
             Sidecar.path_for(f).is_file() for f in files):
         raise RestoraError("no --task given, and the inputs have no sidecar JSON (from restora degrade) "
                            "to take it from; pass --task (e.g. --task sr4)")
-    references = {p.stem: p for p in list_images(args.reference)} if args.reference else {}
+    references = {p.stem: p for p in list_images(run.reference)} if run.reference else {}
     plan = Plan(files, [], [], references)
-    previous = outputs.previous_rows(checked.out) if args.resume else {}
-    if args.resume:
-        check_same_run(args, checked)
+    previous = outputs.previous_rows(run.out) if run.resume else {}
+    if run.resume:
+        check_same_run(run)
     read = {**{f: "the input" for f in files}, **{p: "the reference" for p in references.values()}}
-    for name, value in (("the mask", args.mask), ("the kernel", args.kernel)):
+    for name, value in (("the mask", run.cli.mask), ("the kernel", run.cli.kernel)):
         if value is not None and Path(value).expanduser().is_file():
             read[Path(value).expanduser()] = name
     for index, path in ranks.shard(files):
-        item = Item(index, path, checked.out / f"{path.stem}.png")
-        if args.resume and _skip_finished(item, args, previous.get(str(path)), plan):
+        item = Item(index, path, run.out / f"{path.stem}.png")
+        if run.resume and _skip_finished(item, run, previous.get(str(path)), plan):
             continue
         try:
-            item.spec = _item_spec(item, args, checked, read)
+            item.spec = _item_spec(item, run, read)
         except UsageError:
             raise
         except RestoraError as exc:
             plan.failures.append((item, exc))
             continue
         plan.items.append(item)
-    check_no_overwrite([p for it in plan.items for p in _outputs_of(it, args)]
-                       + [checked.out / name for name in ("summary.csv", "run.json", "runs.jsonl")], read)
-    _announce(plan, checked)
+    check_no_overwrite([p for it in plan.items for p in _outputs_of(it, run)]
+                       + [run.out / name for name in ("summary.csv", "run.json", "runs.jsonl")], read)
+    _announce(plan, run)
     return plan
 
 
-def check_same_run(args: argparse.Namespace, checked: Checked) -> None:
+def check_same_run(run: RestoreRun) -> None:
     """--resume continues the run recorded in OUT/run.json: refused (exit 2) when the settings differ."""
     try:
-        before = json.loads((checked.out / "run.json").read_text())
+        before = json.loads((run.out / "run.json").read_text())
     except (OSError, ValueError):
         return
-    now = {**_settings_record(args, checked), "prior": args.prior}
+    now = {**_settings_record(run), "prior": run.prior_text}
     prior = before.get("prior")
     spec = prior.get("spec") if isinstance(prior, dict) else prior
     was = {**{k: before.get(k) for k in now}, "prior": spec}
     changed = [f"{k} {was[k]!r} -> {now[k]!r}" for k in now
                if json.dumps(was[k], default=str) != json.dumps(now[k], default=str)]
     if changed:
-        raise RestoraError(f"--resume: {checked.out} holds a run with other settings ({'; '.join(changed)}): "
+        raise RestoraError(f"--resume: {run.out} holds a run with other settings ({'; '.join(changed)}): "
                            "resume with the same options, or restore into another -o")
 
 
-def _settings_record(args: argparse.Namespace, checked: Checked) -> dict[str, Any]:
+def _settings_record(run: RestoreRun) -> dict[str, Any]:
     """The settings a run is recorded with and a --resume must share (outputs made otherwise would mix)."""
-    return {"solver": args.solver, "steps": args.steps, "solver_options": checked.options,
-            "samples": args.samples, "seed": args.seed, "sigma_y": checked.sigma,
-            "noise_scale": args.noise_scale, "task": args.task, "kernel": args.kernel, "mask": args.mask}
+    return {"solver": run.solver, "steps": run.steps, "solver_options": run.options,
+            "samples": run.samples, "seed": run.seed, "sigma_y": run.sigma,
+            "noise_scale": run.noise_scale, "task": run.cli.task, "kernel": run.cli.kernel,
+            "mask": run.cli.mask}
 
 
-def _item_spec(item: Item, args: argparse.Namespace, checked: Checked, read: dict[Path, str]) -> Spec:
+def _item_spec(item: Item, run: RestoreRun, read: dict[Path, str]) -> Spec:
     if not item.path.is_file():
         raise RestoraError("no such file")
     sidecar_path = Sidecar.path_for(item.path)
     sidecar = Sidecar.read(sidecar_path)
-    spec = resolve(checked.cli, sidecar, item.path.parent, args.seed + item.index)
-    checked.check_spec(spec, args.solver)
+    spec = resolve(run.cli, sidecar, item.path.parent, run.seed + item.index)
+    run.check_spec(spec, run.solver)
     if not spec.kind.image_measurement and item.path.suffix.lower() != ".npy":
         raise RestoraError(f"a {spec.task} measurement is not an image (k-space, sinogram, magnitudes): give "
                            "the .npy array restora degrade writes for it")
     if spec.kind.needs_image_shape and spec.image_shape is None:
         raise UsageError(f"{item.path}: a {spec.task} measurement needs its sidecar JSON (from restora "
                          "degrade) for the image size; restore the folder restora degrade wrote")
-    channels = spec.kind.measurement_channels(checked.channels)
-    if channels == 1 and file_channels(item.path) == 3 and "gray prior" not in checked.seen:
-        checked.seen.add("gray prior")
+    channels = spec.kind.measurement_channels(run.channels)
+    if channels == 1 and file_channels(item.path) == 3 and "gray prior" not in run.seen:
+        run.seen.add("gray prior")
         LOG.warning(f"{item.path.name} is a colour image and the prior is for gray ones: it is restored as "
                     "gray (its luma); use a colour prior (e.g. default or ffdnet-color) to keep the colour")
     # a gray measurement of a whole image stays gray: the colour prior runs it through GrayAsColor
-    item.y_shape = peek_shape(item.path, channels, keep_gray=channels == checked.channels == 3)
+    item.y_shape = peek_shape(item.path, channels, keep_gray=channels == run.channels == 3)
     item.x_shape = spec.shape_of_image(item.y_shape)
     expected = tuple(spec.build(item.x_shape).y_shape(torch.Size(item.x_shape)))
     if expected != item.y_shape:
@@ -304,31 +340,31 @@ def _item_spec(item: Item, args: argparse.Namespace, checked: Checked, read: dic
     return spec
 
 
-def _outputs_of(item: Item, args: argparse.Namespace) -> list[Path]:
-    return outputs.output_paths(item.output.parent, item.path.stem, tensor=args.save_tensor, grid=args.grid,
-                                samples=args.samples, intermediate=args.save_intermediate)
+def _outputs_of(item: Item, run: RestoreRun) -> list[Path]:
+    return outputs.output_paths(item.output.parent, item.path.stem, tensor=run.save_tensor, grid=run.grid,
+                                samples=run.samples, intermediate=run.save_intermediate)
 
 
-def _skip_finished(item: Item, args: argparse.Namespace, previous: dict | None, plan: Plan) -> bool:
+def _skip_finished(item: Item, run: RestoreRun, previous: dict | None, plan: Plan) -> bool:
     """--resume: a complete output is skipped (and scored if its previous row has no metrics); an
     incomplete one is restored again."""
     if not item.output.exists():
         return False
-    broken = [p for p in _outputs_of(item, args) if not outputs.is_complete_output(p)]
+    broken = [p for p in _outputs_of(item, run) if not outputs.is_complete_output(p)]
     if broken:
         what = "missing or incomplete (empty or cannot be decoded)"
         LOG.warning(f"{', '.join(map(str, broken))}: {what}: restoring {item.path.name} again")
         return False
     row = {**(previous or {}), "index": item.index, "file": str(item.path), "output": str(item.output),
            "status": "skipped"}
-    if args.reference and not row.get("psnr"):
-        row.update(outputs.score(item.output, plan.references.get(item.path.stem), args.crop_border,
+    if run.reference and not row.get("psnr"):
+        row.update(outputs.score(item.output, plan.references.get(item.path.stem), run.crop_border,
                                  item.path.name))
     plan.rows.append(row)
     return True
 
 
-def _announce(plan: Plan, checked: Checked) -> None:
+def _announce(plan: Plan, run: RestoreRun) -> None:
     drawn = next((it.spec for it in plan.items
                   if it.spec.source == "command line" and it.spec.draws_random()), None)
     if drawn is not None:
@@ -337,9 +373,9 @@ def _announce(plan: Plan, checked: Checked) -> None:
                     "the measurements were made with; for real measurements pass --mask/--kernel files, or "
                     "restore the outputs of `restora degrade` (sidecars)")
     sidecar_sigmas = sorted({it.spec.sigma_y for it in plan.items if it.spec.source == "sidecar"})
-    if checked.sigma is None and sidecar_sigmas:
+    if run.sigma is None and sidecar_sigmas:
         LOG.info("sigma_y from the sidecars: " + ", ".join(describe_sigma(s) for s in sidecar_sigmas))
-    elif checked.sigma is None and plan.items:
+    elif run.sigma is None and plan.items:
         LOG.info("sigma_y = 0 (no --sigma-y and no sidecar): the measurements are taken as noiseless")
 
 
@@ -373,16 +409,16 @@ class Batch:
         return self.items[0].path.name if len(self.items) == 1 else f"{len(self.items)} images"
 
 
-def make_batches(plan: Plan, args: argparse.Namespace, checked: Checked) -> list[Batch]:
+def make_batches(plan: Plan, run: RestoreRun) -> list[Batch]:
     """Groups of equal key, at most --batch-size each, with the solver settings of their task family."""
     groups: dict[tuple, list[Item]] = {}
     for item in plan.items:
         groups.setdefault(_batch_key(item), []).append(item)
     batches = []
     for group in groups.values():
-        steps, opts = solver_settings(args.solver, group[0].spec.family(), args.steps, checked.options,
-                                      checked.tuned)
-        size = args.batch_size
+        steps, opts = solver_settings(run.solver, group[0].spec.family(), run.steps, run.options,
+                                      run.tuned)
+        size = run.batch_size
         batches += [Batch(group[i:i + size], steps, opts) for i in range(0, len(group), size)]
     return batches
 
@@ -421,18 +457,18 @@ class Solved:
     frames: list[tuple[int, Tensor]] = field(default_factory=list)
 
 
-def plan_memory(batches: list[Batch], prior: Prior, args: argparse.Namespace, device: torch.device) -> None:
+def plan_memory(batches: list[Batch], prior: Prior, run: RestoreRun) -> None:
     """Each batch's tiling, from the prior's estimated memory and what may be used (--max-memory, else
     half of what is free): a batch that cannot fit stops the run here, before any solve (exit 2)."""
-    budget = args.max_memory or _half(available_bytes(device))
-    bpp = prior_bytes_per_pixel(prior, device) if batches and budget is not None else None
+    budget = run.max_memory or _half(available_bytes(run.device))
+    bpp = prior_bytes_per_pixel(prior, run.device) if batches and budget is not None else None
     for batch in batches:
         h, w = batch.items[0].x_shape[-2:]
-        batch.tiles = plan_tiles(prior, h, w, len(batch.items) * args.samples, tile=args.tile,
-                                 overlap=args.tile_overlap, budget=budget, bytes_per_pixel=bpp)
+        batch.tiles = plan_tiles(prior, h, w, len(batch.items) * run.samples, tile=run.tile,
+                                 overlap=run.tile_overlap, budget=budget, bytes_per_pixel=bpp)
 
 
-def solve_batch(batch: Batch, ys: list[Tensor], prior: Prior, args: argparse.Namespace, device: torch.device,
+def solve_batch(batch: Batch, ys: list[Tensor], prior: Prior, run: RestoreRun,
                 progress: RunProgress) -> Solved:
     """The restoration of one batch: operator, tiled prior where planned, the solver with progress."""
     op = _batch_operator(batch.items)
@@ -442,27 +478,27 @@ def solve_batch(batch: Batch, ys: list[Tensor], prior: Prior, args: argparse.Nam
     plan = batch.tiles or TilePlan(None, 1, 0, None)
     net = for_channels(prior, batch.items[0].x_shape[1])
     if plan.tile is not None:
-        net = TiledPrior(net, tile=plan.tile, overlap=args.tile_overlap, tile_batch=plan.tile_batch)
+        net = TiledPrior(net, tile=plan.tile, overlap=run.tile_overlap, tile_batch=plan.tile_batch)
         net.on_tiles = progress.tile
         if plan.tile_batch == 1:
             LOG.info(f"{batch.name()}: the prior would need ~{plan.need_bytes / 2**30:.2f} GiB for the whole "
                      f"image, {plan.budget_bytes / 2**30:.2f} GiB may be used: tiles of {plan.tile} px")
     timed = TimedPrior(net)
     frames: list[tuple[int, Tensor]] = []
-    samples = args.samples
+    samples = run.samples
 
     def callback(step: solvers.Step) -> None:
         progress.nfe()
-        if args.save_intermediate:
+        if run.save_intermediate:
             frames.append((step.nfe, outputs.thumb(step.x0.unflatten(0, (-1, samples)).mean(1))))
 
-    gen = torch.Generator().manual_seed(args.seed + batch.items[0].index)
-    progress.batch(batch.name(), solvers.info(args.solver).nfe(batch.steps, prior, **batch.options))
+    gen = torch.Generator().manual_seed(run.seed + batch.items[0].index)
+    progress.batch(batch.name(), solvers.info(run.solver).nfe(batch.steps, prior, **batch.options))
     t0 = time.perf_counter()
-    draws = solvers.restore_samples(args.solver, timed, op, y.to(device), samples=samples, steps=batch.steps,
-                                    sigma_y=batch.spec.sigma_y, generator=gen, callback=callback,
-                                    **batch.options)
-    synchronize(device)
+    draws = solvers.restore_samples(run.solver, timed, op, y.to(run.device), samples=samples,
+                                    steps=batch.steps, sigma_y=batch.spec.sigma_y, generator=gen,
+                                    callback=callback, **batch.options)
+    synchronize(run.device)
     seconds = time.perf_counter() - t0
     draws = draws.detach().float().cpu()
     spread = draws.clamp(-1, 1).std(1) / 2 if samples > 1 else None
@@ -489,7 +525,7 @@ def read_batch(batch: Batch, rows: list[dict[str, Any]]) -> tuple[list[Item], li
     return good, ys
 
 
-def write_batch(batch: Batch, solved: Solved, args: argparse.Namespace, pinfo: PriorInfo, plan: Plan,
+def write_batch(batch: Batch, solved: Solved, run: RestoreRun, pinfo: PriorInfo, plan: Plan,
                 rows: list[dict[str, Any]]) -> None:
     """Each image's outputs and summary row, OUT/NAME.png last (an input is done once it exists); a
     restoration that is not finite, degenerate, out of range or noise-amplified fails alone."""
@@ -501,30 +537,30 @@ def write_batch(batch: Batch, solved: Solved, args: argparse.Namespace, pinfo: P
                 raise RestoraError(problem)
             spread = solved.spread[i:i + 1] if solved.spread is not None else None
             restored = outputs.write_restoration(solved.x[i:i + 1], spread, item.output,
-                                                 tensor=args.save_tensor)
+                                                 tensor=run.save_tensor)
             ref = plan.references.get(item.path.stem)
-            if args.reference is not None and ref is None:
-                LOG.warning(f"{item.path.name}: no reference named {item.path.stem!r} in {args.reference}")
+            if run.reference is not None and ref is None:
+                LOG.warning(f"{item.path.name}: no reference named {item.path.stem!r} in {run.reference}")
             with outputs.final_image(restored, item.output) as written:
-                scores = outputs.score(written, ref, args.crop_border, item.path.name)
-                if args.grid:
-                    _grid(item, solved, i, initial[i:i + 1], restored, ref, scores, args)
-                if args.save_intermediate and solved.frames:
+                scores = outputs.score(written, ref, run.crop_border, item.path.name)
+                if run.grid:
+                    _grid(item, solved, i, initial[i:i + 1], restored, ref, scores, run)
+                if run.save_intermediate and solved.frames:
                     outputs.write_strip(solved.frames, i,
                                         item.output.parent / "intermediate" / item.output.name)
             rows.append({"index": item.index, "file": str(item.path), "output": str(item.output),
-                         "status": "ok", "task": item.spec.task, "solver": args.solver, "prior": pinfo.name,
+                         "status": "ok", "task": item.spec.task, "solver": run.solver, "prior": pinfo.name,
                          "steps": batch.steps, "nfe": solved.nfe,
                          "seconds": solved.seconds / len(batch.items),
-                         "samples": args.samples, "sigma_y": item.spec.sigma_y,
-                         "seed": args.seed + batch.items[0].index, "batch_size": len(batch.items),
+                         "samples": run.samples, "sigma_y": item.spec.sigma_y,
+                         "seed": run.seed + batch.items[0].index, "batch_size": len(batch.items),
                          "tile": solved.tile, **scores})
         except Exception as exc:
             _fail(item, exc, rows)
 
 
 def _grid(item: Item, solved: Solved, i: int, initial: Tensor, restored: Tensor, ref: Path | None,
-          scores: dict, args: argparse.Namespace) -> None:
+          scores: dict, run: RestoreRun) -> None:
     from restora.pictures import as_unit
 
     y = solved.y[i:i + 1]
@@ -532,7 +568,7 @@ def _grid(item: Item, solved: Solved, i: int, initial: Tensor, restored: Tensor,
         shown, label = as_unit(y), "measurement"
     else:  # compressed sensing, k-space, sinograms: show the cheap estimate (A+ y, FBP)
         shown, label = as_unit(initial), "from y"
-    outputs.write_grid(shown, label, restored, ref, scores.get("psnr"), args.solver,
+    outputs.write_grid(shown, label, restored, ref, scores.get("psnr"), run.solver,
                        item.output.parent / "grid" / item.output.name)
 
 
@@ -544,35 +580,35 @@ def run(args: argparse.Namespace) -> int:
     set_rank(ranks.rank)
     set_threads(args.threads)
     t_start = time.perf_counter()
-    checked = check_arguments(args)
-    plan = make_plan(args, checked, ranks)
-    ranks.init(checked.device)
+    run = check_arguments(args)
+    plan = make_plan(run, ranks)
+    ranks.init(run.device)
     prior = pinfo = None
     if plan.items:
-        prior, pinfo = _load(args, checked)
-    batches = make_batches(plan, args, checked) if prior is not None else []
-    plan_memory(batches, prior, args, checked.device)
+        prior, pinfo = _load(run)
+    batches = make_batches(plan, run) if prior is not None else []
+    plan_memory(batches, prior, run)
     plan.report_failures()
     rows = list(plan.rows)
-    total = sum(solvers.info(args.solver).nfe(b.steps, prior, **b.options) for b in batches)
-    progress = RunProgress(sum(len(b.items) for b in batches), total, enabled=enabled(args.no_progress))
+    total = sum(solvers.info(run.solver).nfe(b.steps, prior, **b.options) for b in batches)
+    progress = RunProgress(sum(len(b.items) for b in batches), total, enabled=enabled(run.no_progress))
     try:
         for batch in batches:
-            _restore(batch, args, prior, pinfo, checked, plan, rows, progress)
+            _restore(batch, run, prior, pinfo, plan, rows, progress)
     finally:
         progress.close()
     used = {b.spec.family(): {"steps": b.steps, **b.options} for b in batches}
-    return summarise(args, ranks, checked, plan, pinfo, rows, t_start, used)
+    return summarise(run, ranks, plan, pinfo, rows, t_start, used)
 
 
-def _load(args: argparse.Namespace, checked: Checked) -> tuple[Prior, PriorInfo]:
-    prior, pinfo = load_spec(checked.prior, device=checked.device, dtype=args.dtype,
-                             channels_last=args.channels_last, compile=args.compile, split=args.prior_split)
+def _load(run: RestoreRun) -> tuple[Prior, PriorInfo]:
+    prior, pinfo = load_spec(run.prior, device=run.device, dtype=run.dtype,
+                             channels_last=run.channels_last, compile=run.compile, split=run.prior_split)
     source = "" if pinfo.weights == pinfo.name else f" ({pinfo.weights})"
     layout = ", channels_last" if pinfo.channels_last else ""
-    LOG.info(f"prior {pinfo.name}{source} on {checked.device}, {pinfo.dtype}{layout}")
+    LOG.info(f"prior {pinfo.name}{source} on {run.device}, {pinfo.dtype}{layout}")
     if pinfo.weights == "random":
-        LOG.warning(f"{args.prior}: random weights, the restorations are meaningless (testing only)")
+        LOG.warning(f"{run.prior_text}: random weights, the restorations are meaningless (testing only)")
     return prior, pinfo
 
 
@@ -580,31 +616,31 @@ def _half(free: int | None) -> int | None:
     return None if free is None else free // 2
 
 
-def _restore(batch: Batch, args: argparse.Namespace, prior: Prior, pinfo: PriorInfo, checked: Checked,
-             plan: Plan, rows: list[dict[str, Any]], progress: RunProgress) -> None:
+def _restore(batch: Batch, run: RestoreRun, prior: Prior, pinfo: PriorInfo, plan: Plan,
+             rows: list[dict[str, Any]], progress: RunProgress) -> None:
     shown = " ".join(f"{k}={v}" for k, v in batch.options.items() if k not in ("x_init",))
-    LOG.info(f"{args.solver} on {batch.spec.family()}: steps={batch.steps} {shown}".rstrip())
+    LOG.info(f"{run.solver} on {batch.spec.family()}: steps={batch.steps} {shown}".rstrip())
     n = len(batch.items)
     good, ys = read_batch(batch, rows)
     if good:
         batch = Batch(good, batch.steps, batch.options, batch.tiles)
         try:
-            solved = solve_batch(batch, ys, prior, args, checked.device, progress)
+            solved = solve_batch(batch, ys, prior, run, progress)
         except Exception as exc:
-            if checked.device.type == "cuda":
+            if run.device.type == "cuda":
                 torch.cuda.empty_cache()
             for item in batch.items:
                 _fail(item, exc, rows)
         else:
-            write_batch(batch, solved, args, pinfo, plan, rows)
+            write_batch(batch, solved, run, pinfo, plan, rows)
     progress.finished(n)
 
 
-def summarise(args: argparse.Namespace, ranks: Ranks, checked: Checked, plan: Plan, pinfo: PriorInfo | None,
-              rows: list[dict[str, Any]], t_start: float, used: dict[str, Any]) -> int:
+def summarise(run: RestoreRun, ranks: Ranks, plan: Plan, pinfo: PriorInfo | None, rows: list[dict[str, Any]],
+              t_start: float, used: dict[str, Any]) -> int:
     """Rank 0 merges the ranks' rows after a barrier and writes summary.csv and run.json; every rank exits
     with the status of the whole run."""
-    out = checked.out
+    out = run.out
     if ranks.world > 1:
         outputs.write_rows(out / f".summary-rank{ranks.rank}.csv", rows)
         ranks.barrier()
@@ -615,7 +651,7 @@ def summarise(args: argparse.Namespace, ranks: Ranks, checked: Checked, plan: Pl
             rows = [row for part in parts for row in outputs.read_rows(part)]
             for part in parts:
                 part.unlink(missing_ok=True)
-        record = {**_run_record(args, ranks, checked, plan, pinfo, t_start), "solver_settings": used}
+        record = {**_run_record(run, ranks, plan, pinfo, t_start), "solver_settings": used}
         try:
             outputs.write_rows(out / "summary.csv", outputs.with_earlier_rows(out / "summary.csv", rows))
             write_json_atomic(out / "run.json", record)
@@ -634,12 +670,12 @@ def summarise(args: argparse.Namespace, ranks: Ranks, checked: Checked, plan: Pl
     return 1 if failed else 0
 
 
-def _run_record(args: argparse.Namespace, ranks: Ranks, checked: Checked, plan: Plan, pinfo: PriorInfo | None,
+def _run_record(run: RestoreRun, ranks: Ranks, plan: Plan, pinfo: PriorInfo | None,
                 t_start: float) -> dict[str, Any]:
-    return {"restora": restora.__version__, "torch": torch.__version__, "device": str(checked.device),
+    return {"restora": restora.__version__, "torch": torch.__version__, "device": str(run.device),
             "world_size": ranks.world, "threads": torch.get_num_threads(),
-            "prior": pinfo.as_dict() if pinfo else {"spec": args.prior}, **_settings_record(args, checked),
-            "batch_size": args.batch_size,
-            "dtype": pinfo.dtype if pinfo else args.dtype,
-            "channels_last": pinfo.channels_last if pinfo else args.channels_last,
+            "prior": pinfo.as_dict() if pinfo else {"spec": run.prior_text}, **_settings_record(run),
+            "batch_size": run.batch_size,
+            "dtype": pinfo.dtype if pinfo else run.dtype,
+            "channels_last": pinfo.channels_last if pinfo else run.channels_last,
             "inputs": [str(f) for f in plan.files], "seconds": round(time.perf_counter() - t_start, 3)}

@@ -23,7 +23,7 @@ from restora.priors.spec import parse as parse_prior
 def check_fits(prior, size: int, device: torch.device) -> None:
     """Refuse (exit 2) a --size whose one call of the prior needs more memory than is free: samples are
     drawn whole (tiles would leave seams in an image that has no measurement to hold them together)."""
-    from restora.tiling import available_bytes, prior_bytes_per_pixel
+    from restora.priors.tiling import available_bytes, prior_bytes_per_pixel
 
     free = available_bytes(device)
     need = prior_bytes_per_pixel(prior, device) * size * size

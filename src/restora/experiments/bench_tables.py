@@ -1,4 +1,4 @@
-"""Markdown tables from ``restora bench`` records (:mod:`restora.bench`) and the naive-loop comparison:
+"""Markdown tables from ``restora bench`` records (:mod:`.speed`) and the naive-loop comparison:
 what docs/performance.md is filled with."""
 
 from __future__ import annotations

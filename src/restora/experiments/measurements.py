@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 import restora
-from restora.bench import cpu_name
+from restora.experiments.speed import cpu_name
 from restora.io import list_images, read_image, to_model
 from restora.operators import Inpaint, Operator, build_operator
 from restora.priors.registry import BUNDLED_FILE

@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from restora.bench import cpu_name
+from restora.experiments.speed import cpu_name
 from restora.train import TrainConfig, train_runtime, weights_compute
 
 

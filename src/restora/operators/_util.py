@@ -20,6 +20,14 @@ def check_nchw(x: Tensor, who: str, channels: int | None = None) -> None:
         raise RestoraError(f"{who} expects {channels} channel(s), got {x.shape[1]} (shape {tuple(x.shape)})")
 
 
+def check_built_size(x: Tensor, size: tuple[int, int], who: str, hint: str = "") -> None:
+    """Raise RestoraError unless ``x`` is NCHW with the (H, W) the operator was built for."""
+    check_nchw(x, who)
+    if tuple(x.shape[-2:]) != tuple(size):
+        raise RestoraError(f"{who} was built for {size[0]}x{size[1]} images, got "
+                           f"{x.shape[-2]}x{x.shape[-1]}{hint}")
+
+
 def check_divisible(h: int, w: int, s: int, who: str) -> None:
     """Raise RestoraError naming the nearest working size unless ``s`` divides ``h`` and ``w``."""
     if h % s or w % s:

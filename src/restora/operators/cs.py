@@ -18,7 +18,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from restora.errors import RestoraError
-from restora.operators._util import check_divisible, check_nchw, default_generator, rand
+from restora.operators._util import check_built_size, check_divisible, check_nchw, default_generator, rand
 from restora.operators.base import Rho, SVDOperator, batch_view
 
 
@@ -200,10 +200,7 @@ class WalshHadamardCS(SVDOperator):
         return self._cache[key]
 
     def _flat(self, x: Tensor) -> Tensor:
-        check_nchw(x, "WalshHadamardCS")
-        if tuple(x.shape[-2:]) != self.size:
-            raise RestoraError(f"WalshHadamardCS was built for {self.size[0]}x{self.size[1]} images, got "
-                               f"{x.shape[-2]}x{x.shape[-1]}; build it with size={tuple(x.shape[-2:])}")
+        check_built_size(x, self.size, "WalshHadamardCS", f"; build it with size={tuple(x.shape[-2:])}")
         return x.reshape(*x.shape[:2], -1)
 
     def _check_y(self, y: Tensor) -> None:

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 from restora.errors import RestoraError
-from restora.operators._util import check_nchw, work_dtype
+from restora.operators._util import check_built_size, check_nchw, work_dtype
 from restora.operators.base import Operator, cgls
 
 CHUNK = 1 << 24  # elements of the (batch x angles x pixels) products built at once
@@ -72,10 +72,7 @@ class CT(Operator):
         return self._cache[key]
 
     def _check(self, x: Tensor) -> None:
-        check_nchw(x, "CT")
-        if tuple(x.shape[-2:]) != self.size:
-            raise RestoraError(f"CT was built for {self.size[0]}x{self.size[1]} images, got "
-                               f"{x.shape[-2]}x{x.shape[-1]}")
+        check_built_size(x, self.size, "CT")
 
     def _chunks(self, batch: int) -> list[slice]:
         per = max(1, CHUNK // max(1, batch * self.size[0] * self.size[1]))

@@ -39,10 +39,20 @@ def _check_scale(scale: int) -> int:
 
 
 class BicubicUpsampling:
-    """The SR family's estimates without a prior: MATLAB bicubic upsampling of the measurement by ``scale``,
-    both as the first guess and as the classical restoration."""
+    """What the SR operators share: shapes that shrink by the integer ``scale``, and the estimates without a
+    prior (MATLAB bicubic upsampling of the measurement, both as the first guess and as the classical
+    restoration)."""
 
     scale: int
+
+    def y_shape(self, x_shape: torch.Size) -> torch.Size:
+        n, c, h, w = x_shape
+        check_divisible(h, w, self.scale, type(self).__name__)
+        return torch.Size((n, c, h // self.scale, w // self.scale))
+
+    def x_shape(self, y_shape: torch.Size) -> torch.Size:
+        n, c, h, w = y_shape
+        return torch.Size((n, c, h * self.scale, w * self.scale))
 
     def initial_estimate(self, y: Tensor) -> Tensor:
         return imresize(y, self.scale)
@@ -105,15 +115,6 @@ class BicubicSR(BicubicUpsampling, SVDOperator):
         check_nchw(y, "BicubicSR")
         m = self._mats(y, hr=False)
         return (m["Ph"] @ y.to(m["Ph"].dtype) @ m["Pw"].T).to(y.dtype)
-
-    def y_shape(self, x_shape: torch.Size) -> torch.Size:
-        n, c, h, w = x_shape
-        check_divisible(h, w, self.scale, "BicubicSR")
-        return torch.Size((n, c, h // self.scale, w // self.scale))
-
-    def x_shape(self, y_shape: torch.Size) -> torch.Size:
-        n, c, h, w = y_shape
-        return torch.Size((n, c, h * self.scale, w * self.scale))
 
     def Vt(self, x: Tensor) -> Tensor:
         check_nchw(x, "BicubicSR")
@@ -224,15 +225,6 @@ class BlurDownsampleSR(BicubicUpsampling, _KernelOperator):
         fx = (fr - sp["FBC"] * (fbr / (sp["W"] + r)).repeat(1, 1, s, s)) / r
         return torch.fft.ifft2(fx).real.to(z.dtype)
 
-    def y_shape(self, x_shape: torch.Size) -> torch.Size:
-        n, c, h, w = x_shape
-        check_divisible(h, w, self.scale, "BlurDownsampleSR")
-        return torch.Size((n, c, h // self.scale, w // self.scale))
-
-    def x_shape(self, y_shape: torch.Size) -> torch.Size:
-        n, c, h, w = y_shape
-        return torch.Size((n, c, h * self.scale, w * self.scale))
-
 
 def _dct_matrix(n: int) -> Tensor:
     """Orthonormal DCT-II matrix (n, n), float64; row 0 is the constant vector 1/sqrt(n)."""
@@ -297,15 +289,6 @@ class AvgPoolSR(BicubicUpsampling, SVDOperator):
         b = self.At(y) + r * z
         pb = self.pinv(self.A(b))
         return (b - pb) / r + pb / (1.0 / s2 + r)
-
-    def y_shape(self, x_shape: torch.Size) -> torch.Size:
-        n, c, h, w = x_shape
-        check_divisible(h, w, self.scale, "AvgPoolSR")
-        return torch.Size((n, c, h // self.scale, w // self.scale))
-
-    def x_shape(self, y_shape: torch.Size) -> torch.Size:
-        n, c, h, w = y_shape
-        return torch.Size((n, c, h * self.scale, w * self.scale))
 
     def Vt(self, x: Tensor) -> Tensor:
         self._check(x)

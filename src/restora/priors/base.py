@@ -90,6 +90,10 @@ class Prior(nn.Module):
                 out = fn(inp, sigma)
         return out[..., :h, :w].to(x.dtype).contiguous()
 
+    def covers(self, sigma: float) -> bool:
+        """Whether noise level ``sigma`` is within the range the model was trained for (to 1e-6 relative)."""
+        return sigma <= self.sigma_max * (1 + 1e-6)
+
     def eps(self, x: Tensor, sigma: Tensor | float) -> Tensor:
         """The noise estimate (x - D(x, sigma)) / sigma."""
         sigma_b = as_sigma(sigma, x).view(-1, 1, 1, 1).to(x.dtype)

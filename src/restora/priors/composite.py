@@ -28,7 +28,7 @@ class NoiseSplitPrior(Prior):
         super().__init__(high.schedule)
         if high.channels != low.channels:
             raise RestoraError(f"cannot splice priors for {high.channels} and {low.channels} channels")
-        if not (math.isfinite(split) and 0 < split <= low.sigma_max * (1 + 1e-6)):
+        if not (math.isfinite(split) and 0 < split and low.covers(split)):
             raise RestoraError(f"the split must be in (0, {low.sigma_max:.4g}] (the low-noise prior's "
                                "range), "
                                f"got {split}")

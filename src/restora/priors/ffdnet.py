@@ -109,7 +109,7 @@ class FFDNetPrior(Prior):
 
     def denoise(self, x: Tensor, sigma: Tensor) -> Tensor:
         top = float(sigma.max())
-        if top > self.sigma_max * (1 + 1e-6):
+        if not self.covers(top):
             raise RestoraError(
                 f"FFDNet was trained for noise std up to {TRAINED_SIGMA_MAX_255:g}/255 on [0, 1] "
                 f"(sigma {self.sigma_max:.4f} on restora's [-1, 1] scale), asked for sigma {top:.4g}: use it "

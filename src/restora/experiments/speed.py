@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from restora.errors import RestoraError
+from restora.io import to_model
 from restora.priors.base import Prior
 from restora.priors.wrappers import TimedPrior, synchronize
 
@@ -91,7 +92,7 @@ def test_images(batch: int, channels: int, size: int, seed: int = 0) -> Tensor:
     g = torch.Generator().manual_seed(seed)
     coarse = torch.rand(batch, channels, max(2, size // 16), max(2, size // 16), generator=g)
     x = F.interpolate(coarse, size=(size, size), mode="bilinear", align_corners=False)
-    return x * 2 - 1
+    return to_model(x)
 
 
 @dataclass
@@ -146,8 +147,8 @@ class Case:
 def run_case(case: Case, prior: Prior, device: torch.device, *, repeats: int, warmup: int) -> dict[str, Any]:
     """Measure one configuration; returns the record written to the JSON (see the module doc)."""
     from restora.operators import build_operator
+    from restora.priors.tiling import TiledPrior, plan_tiles
     from restora.solvers import check_compatible, get
-    from restora.tiling import TiledPrior, plan_tiles
 
     fn = get(case.solver)
     gen = torch.Generator().manual_seed(0)
