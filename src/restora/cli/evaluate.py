@@ -1,4 +1,5 @@
-"""``restora eval``: PSNR / SSIM (RGB and Y), optional LPIPS / FID of restored images against references."""
+"""``restora eval``: fidelity (PSNR / SSIM, RGB and Y), perceptual (LPIPS, DISTS), no-reference (NIQE,
+BRISQUE) and set (FID, KID) metrics of restored images against references."""
 
 from __future__ import annotations
 
@@ -17,31 +18,33 @@ from restora.cli.runtime import resolve_device
 from restora.errors import RestoraError
 from restora.io import IMAGE_SUFFIXES
 
-COLUMNS = (("psnr", "PSNR (dB)", 2), ("ssim", "SSIM", 4), ("psnr_y", "PSNR-Y (dB)", 2),
-           ("ssim_y", "SSIM-Y", 4),
-           ("lpips", "LPIPS", 4))
+COLUMNS = {"psnr": ("PSNR (dB)", 2), "ssim": ("SSIM", 4), "psnr_y": ("PSNR-Y (dB)", 2),
+           "ssim_y": ("SSIM-Y", 4), "lpips": ("LPIPS-alex", 4), "lpips_vgg": ("LPIPS-vgg", 4),
+           "dists": ("DISTS", 4), "niqe": ("NIQE", 3), "brisque": ("BRISQUE", 2)}
+SET_LABELS = {"fid": ("FID", 3), "kid": ("KID", 5), "kid_std": ("KID std over subsets", 5)}
 
 
 def run(args: argparse.Namespace) -> int:
-    from restora.metrics import fid, load_lpips, summarize
+    from restora.metrics import Scorer, parse_metrics, summarize
 
     restored, reference = Path(args.restored), Path(args.reference)
-    pairs = _pairs(args, restored, reference)
-    device = resolve_device(args.device)
-    lpips_model = load_lpips(args.lpips_net, device) if args.lpips else None
-    kw = {"crop_border": args.crop_border, "quantize": not args.no_quantize, "lpips_model": lpips_model}
-    rows = _score(pairs, reference, kw, enabled(args.no_progress))
+    names = parse_metrics(args.metrics)
+    pairs = _pairs(args, restored, reference, names)
+    scorer = Scorer(names, crop_border=args.crop_border, quantize=not args.no_quantize,
+                    device=resolve_device(args.device))
+    rows = _score(pairs, reference, scorer, enabled(args.no_progress))
     if not rows:
         raise RestoraError(f"no images in {restored}")
     for r in rows:
         if "error" in r:
             LOG.error(f"{r['restored']}: {one_line(r['error'])}")
     summary = summarize(rows)
-    extra: dict[str, Any] = {"fid": fid(restored, reference, device=device)} if args.fid else {}
-    conventions = {"crop_border": args.crop_border, "quantize": not args.no_quantize,
+    extra: dict[str, Any] = scorer.set_scores()
+    conventions = {"crop_border": args.crop_border, "quantize": not args.no_quantize, "metrics": list(names),
                    "y_channel": "BT.601 luma, 16..235 (BasicSR bgr2ycbcr only_y)",
                    "ssim": "11x11 Gaussian window, sigma 1.5, valid filtering, channel mean",
-                   "lpips_net": args.lpips_net if args.lpips else None}
+                   "perceptual": "LPIPS v0.1, DISTS, NIQE, BRISQUE on the cropped 8-bit images; FID / KID "
+                                 "on Inception pool3 features of the scored pairs"}
     fmt = args.format or _format_from_suffix(args.out)
     text = {"md": _markdown, "csv": _csv, "json": _json}[fmt](rows, summary, extra, conventions)
     if args.out:
@@ -52,9 +55,10 @@ def run(args: argparse.Namespace) -> int:
     return 1 if summary["failed"] else 0
 
 
-def _pairs(args: argparse.Namespace, restored: Path, reference: Path) -> list[tuple[Path, Path | None]]:
+def _pairs(args: argparse.Namespace, restored: Path, reference: Path,
+           names: tuple[str, ...]) -> list[tuple[Path, Path | None]]:
     """The (restored, reference) pairs to score, after every check of the arguments (exit 2): both paths
-    exist, a table file for -o that is none of the images, --fid with two folders."""
+    exist, a table file for -o that is none of the images, FID / KID with two folders."""
     from restora.metrics import pair_by_name
 
     for p in (restored, reference):
@@ -67,8 +71,8 @@ def _pairs(args: argparse.Namespace, restored: Path, reference: Path) -> list[tu
         if Path(args.out).suffix.lower() in (*IMAGE_SUFFIXES, ".npy"):
             raise RestoraError(f"-o {args.out} names an image: the scores are a table; write them to a .md, "
                                ".csv or .json file")
-    if args.fid and not (restored.is_dir() and reference.is_dir()):
-        raise RestoraError("--fid compares two folders of images")
+    if {"fid", "kid"} & set(names) and not (restored.is_dir() and reference.is_dir()):
+        raise RestoraError("FID and KID compare two folders of images")
     if restored.is_file() and reference.is_file():
         pairs = [(restored, reference)]
     elif reference.is_file():
@@ -81,11 +85,9 @@ def _pairs(args: argparse.Namespace, restored: Path, reference: Path) -> list[tu
     return pairs
 
 
-def _score(pairs: list[tuple[Path, Path | None]], reference: Path, kw: dict[str, Any],
+def _score(pairs: list[tuple[Path, Path | None]], reference: Path, scorer: Any,
            show_progress: bool) -> list[dict[str, Any]]:
     """One row of metrics per pair; a pair that cannot be scored gets a row with its error."""
-    from restora.metrics import evaluate_pair
-
     rows = []
     progress = RunProgress(len(pairs), len(pairs), enabled=show_progress)
     with forward_warnings():
@@ -95,7 +97,7 @@ def _score(pairs: list[tuple[Path, Path | None]], reference: Path, kw: dict[str,
             try:
                 if ref is None:
                     raise RestoraError(f"no reference image named {res.stem!r} in {reference}")
-                rows.append(evaluate_pair(res, ref, **kw))
+                rows.append(scorer.score(res, ref))
             except RestoraError as exc:
                 rows.append({"name": res.stem, "restored": str(res), "reference": str(ref or ""),
                              "error": str(exc)})
@@ -119,7 +121,8 @@ def _num(v: Any, digits: int) -> str:
 
 
 def _columns(rows: list[dict[str, Any]]) -> list[tuple[str, str, int]]:
-    return [c for c in COLUMNS if c[0] != "lpips" or any("lpips" in r for r in rows)]
+    """(key, label, digits) of every per-image metric some row has."""
+    return [(k, *v) for k, v in COLUMNS.items() if any(k in r for r in rows)]
 
 
 def _markdown(rows, summary, extra, conventions) -> str:
@@ -137,8 +140,9 @@ def _markdown(rows, summary, extra, conventions) -> str:
     notes = [f"crop border {conventions['crop_border']}",
              "8-bit values" if conventions["quantize"] else "unquantised values",
              "Y = BT.601 luma (BasicSR/KAIR)"]
-    if "fid" in extra:
-        notes.insert(0, f"FID {extra['fid']:.3f}")
+    sets = [f"{SET_LABELS[k][0]} {_num(extra[k], SET_LABELS[k][1])}" for k in SET_LABELS if k in extra]
+    if sets:
+        notes.insert(0, ", ".join(sets) + f" ({extra['set_size']} pairs)")
     return "\n".join(lines) + "\n\n" + "; ".join(notes) + "\n"
 
 
@@ -151,8 +155,9 @@ def _csv(rows, summary, extra, conventions) -> str:
         w.writerow([r["name"], r["restored"], r["reference"], *(_num(r.get(k), 6) for k in cols),
                     r.get("error", "")])
     w.writerow(["mean", "", "", *(_num(summary.get(k), 6) for k in cols), ""])
-    if "fid" in extra:
-        w.writerow(["fid", "", "", _num(extra["fid"], 6)])
+    for k in SET_LABELS:
+        if k in extra:
+            w.writerow([k, "", "", _num(extra[k], 6)])
     return buf.getvalue()
 
 
