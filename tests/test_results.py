@@ -68,6 +68,8 @@ def test_the_bundled_prior_is_within_half_a_db_of_published_cbm3d_and_ffdnet_rep
         assert full["CBSD68", "default"][f"psnr{sigma}"] > cbm3d - 0.5
         assert abs(full["CBSD68", "ffdnet-color"][f"psnr{sigma}"] - published["CBSD68"][str(sigma)]) < 0.1
         assert abs(full["Set12", "ffdnet-gray"][f"psnr{sigma}"] - published["Set12"][str(sigma)]) < 0.1
+        # the authors' own weights (issue 30): within 0.05 dB of their paper's table
+        assert abs(full["CBSD68", "ffdnet-original"][f"psnr{sigma}"] - published["CBSD68"][str(sigma)]) < 0.05
 
 
 def test_bf16_costs_at_most_a_fifth_of_a_db_against_fp32():

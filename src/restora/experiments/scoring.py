@@ -1,5 +1,6 @@
-"""Scoring methods on a benchmark task's measurements: PSNR / SSIM on 8-bit images, seconds per image,
-rows for the records, and the picture of the first image."""
+"""Scoring methods on a benchmark task's measurements: PSNR / SSIM (and LPIPS-alex / DISTS, with a
+:class:`Perceptual`) on 8-bit images, seconds per image, rows for the records, and the picture of the
+first image."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from torch import Tensor
 
 from restora.experiments.methods import Method, best_of, misfit
 from restora.io import write_image
-from restora.metrics import psnr, ssim
+from restora.metrics import DISTS, LPIPS, dists, lpips, psnr, ssim
 from restora.operators import Operator
 from restora.pictures import as_unit, side_by_side
 
@@ -21,14 +22,28 @@ Chunk = tuple[Operator, list[int], Tensor]
 """An operator, the indices of the images it measured, and their measurement y."""
 
 
+class Perceptual:
+    """LPIPS-alex and DISTS, loaded once, scored on the 8-bit images as PSNR is."""
+
+    def __init__(self) -> None:
+        self.lpips, self.dists = LPIPS.load("alex"), DISTS.load()
+
+    def __call__(self, est: Tensor, ref: Tensor) -> dict:
+        est, ref = ((t.clamp(0, 1) * 255).round() / 255 for t in (est, ref))
+        per_image = lpips(est, ref, model=self.lpips)
+        return {"lpips": float(per_image.mean()), "dists": float(dists(est, ref, model=self.dists).mean()),
+                "lpips_per_image": [round(float(v), 4) for v in per_image]}
+
+
 def row(task: str, label: str, est: Tensor, ref: Tensor, nfe: int, seconds: float,
-        fit: Tensor | None = None) -> dict:
-    """A record row: mean and per-image PSNR, SSIM (8-bit images in [0, 1]); ``fit``: the per-image
-    measurement misfit of the estimate."""
+        fit: Tensor | None = None, perceptual: Perceptual | None = None) -> dict:
+    """A record row: mean and per-image PSNR, SSIM (8-bit images in [0, 1]), LPIPS-alex and DISTS with
+    ``perceptual``; ``fit``: the per-image measurement misfit of the estimate."""
     per_image = psnr(est, ref, quantize=True)
     return {"task": task, "method": label, "nfe": nfe, "seconds_per_image": round(seconds, 2),
             "psnr": float(per_image.mean()), "ssim": float(ssim(est, ref, quantize=True).mean()),
             "psnr_per_image": [round(float(v), 2) for v in per_image],
+            **({} if perceptual is None else perceptual(est, ref)),
             **({} if fit is None else {"misfit_per_image": [round(float(v), 4) for v in fit]})}
 
 
@@ -44,10 +59,12 @@ def variants(method: Method, op: Operator, y: Tensor, est: Tensor) -> dict[str, 
 
 
 def score(task: str, methods: list[Method], chunks: list[Chunk], x: Tensor,
-          align: Callable[[Tensor, Tensor], Tensor] | None = None) -> tuple[list[dict], dict[str, Tensor]]:
+          align: Callable[[Tensor, Tensor], Tensor] | None = None,
+          perceptual: Perceptual | None = None) -> tuple[list[dict], dict[str, Tensor]]:
     """(rows, estimates in [0, 1]) of every method on the measurements of the images ``x`` ([-1, 1]), each
     chunk seeded by its first image; seconds per image over all chunks. ``align(estimate, truth)``
-    resolves an ambiguity of the task (phase retrieval) before scoring, and rows then keep the misfit."""
+    resolves an ambiguity of the task (phase retrieval) before scoring, and rows then keep the misfit;
+    ``perceptual`` adds LPIPS-alex and DISTS."""
     rows, results = [], {}
     refs = as_unit(x)
     for method in methods:
@@ -64,7 +81,7 @@ def score(task: str, methods: list[Method], chunks: list[Chunk], x: Tensor,
         seconds = (time.perf_counter() - start) / len(x)
         for name, est in found.items():
             results[name] = est
-            rows.append(row(task, name, est, refs, method.nfe, seconds, fits.get(name)))
+            rows.append(row(task, name, est, refs, method.nfe, seconds, fits.get(name), perceptual))
             print(f"{task:16s} {name:32s} {rows[-1]['psnr']:.2f} dB  {seconds:.1f} s/image", flush=True)
     return rows, results
 

@@ -26,17 +26,22 @@ def best_per_task(rows: Iterable[Row]) -> dict[str, float]:
 
 
 def quality_table(rows: Sequence[Row]) -> str:
-    """PSNR / SSIM / NFE / seconds, one row per task and method, best PSNR per task in bold."""
+    """PSNR / SSIM (/ LPIPS-alex / DISTS where the rows have them) / NFE / seconds, one row per task and
+    method, best PSNR per task in bold."""
     best = best_per_task(rows)
+    perceptual = any("lpips" in r for r in rows)
 
     def cells(r: Row) -> list[Any]:
         p = f"{r['psnr']:.2f}"
         ssim = "n/a" if r["ssim"] is None else f"{r['ssim']:.4f}"
-        return [r["task"], r["method"], f"**{p}**" if r["psnr"] == best[r["task"]] else p, ssim, r["nfe"],
-                r["seconds_per_image"]]
+        extra = [f"{r[k]:.4f}" if r.get(k) is not None else "n/a" for k in ("lpips", "dists")] if perceptual \
+            else []
+        return [r["task"], r["method"], f"**{p}**" if r["psnr"] == best[r["task"]] else p, ssim, *extra,
+                r["nfe"], r["seconds_per_image"]]
 
-    return markdown(["task", "method", "PSNR (dB)", "SSIM", "NFE", "s / image"], "|---|---|---|---|---|---|",
-                    map(cells, rows))
+    head = ["task", "method", "PSNR (dB)", "SSIM", *(["LPIPS-alex", "DISTS"] if perceptual else []), "NFE",
+            "s / image"]
+    return markdown(head, "|" + "---|" * len(head), map(cells, rows))
 
 
 def margins_table(rows: Sequence[Row], baseline: Callable[[str], str] = lambda task: "classical") -> str:

