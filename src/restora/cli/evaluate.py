@@ -9,7 +9,7 @@ import io
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from restora.cli.files import check_no_overwrite, check_output_file, write_text_atomic
 from restora.cli.log import LOG, forward_warnings, one_line
@@ -17,6 +17,9 @@ from restora.cli.progress import RunProgress, enabled
 from restora.cli.runtime import resolve_device
 from restora.errors import RestoraError
 from restora.io import IMAGE_SUFFIXES
+
+if TYPE_CHECKING:  # the metrics import torch: loaded only when a run scores
+    from restora.metrics import Scorer
 
 COLUMNS = {"psnr": ("PSNR (dB)", 2), "ssim": ("SSIM", 4), "psnr_y": ("PSNR-Y (dB)", 2),
            "ssim_y": ("SSIM-Y", 4), "lpips": ("LPIPS-alex", 4), "lpips_vgg": ("LPIPS-vgg", 4),
@@ -85,7 +88,7 @@ def _pairs(args: argparse.Namespace, restored: Path, reference: Path,
     return pairs
 
 
-def _score(pairs: list[tuple[Path, Path | None]], reference: Path, scorer: Any,
+def _score(pairs: list[tuple[Path, Path | None]], reference: Path, scorer: Scorer,
            show_progress: bool) -> list[dict[str, Any]]:
     """One row of metrics per pair; a pair that cannot be scored gets a row with its error."""
     rows = []

@@ -29,9 +29,9 @@ class Perceptual:
         self.lpips, self.dists = LPIPS.load("alex"), DISTS.load()
 
     def __call__(self, est: Tensor, ref: Tensor) -> dict:
-        est, ref = ((t.clamp(0, 1) * 255).round() / 255 for t in (est, ref))
-        per_image = lpips(est, ref, model=self.lpips)
-        return {"lpips": float(per_image.mean()), "dists": float(dists(est, ref, model=self.dists).mean()),
+        per_image = lpips(est, ref, quantize=True, model=self.lpips)
+        return {"lpips": float(per_image.mean()),
+                "dists": float(dists(est, ref, quantize=True, model=self.dists).mean()),
                 "lpips_per_image": [round(float(v), 4) for v in per_image]}
 
 

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from restora.errors import RestoraError
 from restora.metrics.backbones import TRUNKS, Trunk, fill_trunk, load_flax_checkpoint, vgg16
 from restora.metrics.files import DISTS_WEIGHTS
-from restora.metrics.lpips import check_pair
+from restora.metrics.lpips import unit_pair
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -77,10 +77,11 @@ class DISTS(nn.Module):
         return 1 - (texture + structure)
 
 
-def dists(x: Tensor, y: Tensor, *, data_range: float = 1.0, model: DISTS | None = None) -> Tensor:
-    """DISTS of each image pair of two NCHW batches in [0, data_range] (lower is better): (N,) float32."""
-    check_pair(x, y, "DISTS")
+def dists(x: Tensor, y: Tensor, *, data_range: float = 1.0, quantize: bool = False,
+          model: DISTS | None = None) -> Tensor:
+    """DISTS of each image pair of two NCHW batches in [0, data_range] (lower is better): (N,) float32;
+    ``quantize``: of their 8-bit values."""
+    a, b = unit_pair(x, y, "DISTS", data_range, quantize)
     model = (model if model is not None else DISTS.load()).to(x.device)
-    a, b = (t.float().expand(-1, 3, -1, -1) / data_range for t in (x, y))
     with torch.inference_mode():
         return model(a, b)

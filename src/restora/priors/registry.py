@@ -97,20 +97,20 @@ PRESETS: Mapping[str, ModelSpec] = MappingProxyType({
         name="ffdnet-color", kind="ffdnet", config=MappingProxyType({"channels": 3}),
         description="FFDNet colour denoiser (Zhang et al. TIP 2018, IPOL re-training), noise std <= 75/255 "
                     "on [0,1]: for dpir, or the low-noise half of a composite prior",
-        source=FFDNET_SOURCE, filenames=(FFDNET_FILES["ipol", 3][1],),
+        source=FFDNET_SOURCE, filenames=(FFDNET_FILES["ipol", 3].path,),
     ),
     "ffdnet-original": ModelSpec(
         name="ffdnet-original", kind="ffdnet",
         config=MappingProxyType({"channels": 3, "variant": "original"}),
         description="FFDNet colour denoiser with the authors' original weights (Zhang et al. TIP 2018, KAIR "
                     "conversion), noise std <= 75/255 on [0,1]",
-        source=FFDNET_ORIGINAL_SOURCE, filenames=(FFDNET_FILES["original", 3][1],),
+        source=FFDNET_ORIGINAL_SOURCE, filenames=(FFDNET_FILES["original", 3].path,),
     ),
     "ffdnet-gray": ModelSpec(
         name="ffdnet-gray", kind="ffdnet", config=MappingProxyType({"channels": 1}),
         description="FFDNet gray denoiser (Zhang et al. TIP 2018, IPOL re-training), noise std <= 75/255 "
                     "on [0,1]",
-        source=FFDNET_SOURCE, filenames=(FFDNET_FILES["ipol", 1][1],),
+        source=FFDNET_SOURCE, filenames=(FFDNET_FILES["ipol", 1].path,),
     ),
 })
 DEFAULT_SPLIT = 2 * 75 / 255
