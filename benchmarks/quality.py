@@ -11,7 +11,10 @@ Centre 256x256 crops of CBSD68 (first --limit images, sorted by name), Gaussian 
 sigma_y (default 0.05 on the [-1, 1] scale = 6.375/255 on [0, 1]), one seeded measurement per image
 and task. PSNR / SSIM on 8-bit quantised RGB images in [0, 1] (BasicSR convention, no border crop),
 seconds per image (batched over images that share an operator), NFE = denoiser calls per image.
-``--samples S`` adds, for every sampling solver, the mean of S draws per image (one batched solve; S x
+``--references NAME,...`` adds supervised SR models (:mod:`restora.references`: dat-light, srmd,
+real-esrgan) on the tasks they were trained for, labelled '(supervised)'; ``--kid-patch P`` scores
+the KID of each method's P x P patches. ``--samples S`` adds, for every sampling solver, the mean of S
+draws per image (one batched solve; S x
 the compute): the posterior-mean estimate, which PSNR rewards over a single posterior sample.
 Writes results.json and one picture per task (grid_<task>.png).
 """
@@ -29,6 +32,7 @@ from restora.experiments.methods import (
     classical_method,
     method_options,
     parse_steps,
+    reference_methods,
     solver_methods,
 )
 from restora.experiments.records import write_results
@@ -51,6 +55,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="default: the colour tasks (medical.py runs the gray ones)")
     p.add_argument("--solvers", default=",".join(DEFAULT_SOLVERS), help="solvers run with --prior")
     p.add_argument("--methods", default="", help="SOLVER@PRIOR,... (instead of --solvers / --prior)")
+    p.add_argument("--references", default="",
+                   help="supervised reference models for the SR tasks, e.g. dat-light,srmd,real-esrgan")
     p.add_argument("--sigma-y", type=float, default=0.05, help="noise std on the [-1, 1] scale")
     p.add_argument("--batch", type=int, default=4, help="images per solver call")
     p.add_argument("--steps", default="", help="NFE overrides, e.g. diffpir=50,dps=100")
@@ -63,6 +69,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", default="benchmarks/results/quality")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--no-perceptual", action="store_true", help="score PSNR / SSIM only (no LPIPS, DISTS)")
+    p.add_argument("--kid-patch", type=int, default=0,
+                   help="also score the KID of the estimates' PATCH x PATCH patches against the references'")
     return p.parse_args(argv)
 
 
@@ -72,6 +80,7 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(args.threads)
     steps = parse_steps(args.steps)
     specs = [MethodSpec.parse(m, args.prior) for m in (args.methods or args.solvers).split(",") if m]
+    references = [r for r in args.references.split(",") if r]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     images = centre_crops(Path(args.images), args.size, args.limit)
@@ -86,19 +95,21 @@ def main(argv: list[str] | None = None) -> None:
     tasks = [BENCHMARK_TASKS[t] for t in args.tasks.split(",")]
     meta = {"images": [n for n, _ in images], "size": args.size, "sigma_y": args.sigma_y,
             "sigma_y_scale": "[-1,1]", "priors": list(priors), "methods": [s.text for s in specs],
+            "references": references,
             "settings": {s.text: {t.family: method_options(s, t.family, priors[s.prior], steps, args.no_x8)
                                   for t in tasks} for s in specs},
-            "samples": args.samples, "environment": environment(),
+            "samples": args.samples, "kid_patch": args.kid_patch or None, "environment": environment(),
             "runtime": {n: {"dtype": p.dtype_name, "channels_last": p.channels_last}
                         for n, p in priors.items()}}
     rows: list[dict] = []
-    perceptual = None if args.no_perceptual else Perceptual()
+    perceptual = None if args.no_perceptual else Perceptual(args.kid_patch or None)
     for task in tasks:
         # (operator, image indices, measurement) shared by every method
         chunks = task.measurements(x, args.sigma_y, args.batch, lambda idx: 7 + idx[0])
         methods = [classical_method("classical", args.sigma_y),
                    *solver_methods(specs, priors, chunks[0][0], task.family, sigma_y=args.sigma_y,
-                                   steps=steps, mean_of=args.samples, no_x8=args.no_x8, label=label)]
+                                   steps=steps, mean_of=args.samples, no_x8=args.no_x8, label=label),
+                   *reference_methods(references, chunks[0][0], args.sigma_y)]
         task_rows, results = score(task.name, methods, chunks, x, perceptual=perceptual)
         rows += task_rows
         write_grid(out / f"grid_{task.name}.png", results, as_unit(x), measurement=as_unit(chunks[0][2]))

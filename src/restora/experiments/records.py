@@ -45,7 +45,7 @@ def merge_meta(old: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
     """The metadata of a merged record: this run's, with the lists, runtimes and per-family settings of
     the rows kept from before."""
     both = {**old, **meta}
-    for key in ("methods", "priors"):
+    for key in ("methods", "priors", "references"):
         if key in meta:
             both[key] = list(dict.fromkeys(old.get(key, []) + meta[key]))
     if "runtime" in meta:

@@ -14,7 +14,7 @@ from torch import Tensor
 
 from restora.experiments.methods import Method, best_of, misfit
 from restora.io import write_image
-from restora.metrics import DISTS, LPIPS, dists, lpips, psnr, ssim
+from restora.metrics import DISTS, LPIPS, InceptionV3, dists, features, kid_of_features, lpips, psnr, ssim
 from restora.operators import Operator
 from restora.pictures import as_unit, side_by_side
 
@@ -23,16 +23,34 @@ Chunk = tuple[Operator, list[int], Tensor]
 
 
 class Perceptual:
-    """LPIPS-alex and DISTS, loaded once, scored on the 8-bit images as PSNR is."""
+    """LPIPS-alex and DISTS, loaded once, scored on the 8-bit images as PSNR is; with ``kid_patch`` also
+    the set-level KID (mean, std over subsets) of the estimates' non-overlapping patches of that size
+    against the references' (a dozen crops are too few images for a set metric; their patches are not)."""
 
-    def __init__(self) -> None:
+    def __init__(self, kid_patch: int | None = None) -> None:
         self.lpips, self.dists = LPIPS.load("alex"), DISTS.load()
+        self.kid_patch = kid_patch
+        self.inception = InceptionV3.load() if kid_patch else None
+        self._ref_features: tuple[Tensor, Tensor] | None = None  # (reference images, their features)
+
+    def _patch_features(self, images: Tensor) -> Tensor:
+        p = self.kid_patch
+        eight_bit = (images.clamp(0, 1) * 255).round() / 255
+        patches = eight_bit.unfold(2, p, p).unfold(3, p, p).permute(0, 2, 3, 1, 4, 5)
+        return features(patches.reshape(-1, images.shape[1], p, p), model=self.inception)
 
     def __call__(self, est: Tensor, ref: Tensor) -> dict:
         per_image = lpips(est, ref, quantize=True, model=self.lpips)
-        return {"lpips": float(per_image.mean()),
-                "dists": float(dists(est, ref, quantize=True, model=self.dists).mean()),
-                "lpips_per_image": [round(float(v), 4) for v in per_image]}
+        out = {"lpips": float(per_image.mean()),
+               "dists": float(dists(est, ref, quantize=True, model=self.dists).mean()),
+               "lpips_per_image": [round(float(v), 4) for v in per_image]}
+        if self.kid_patch:
+            if self._ref_features is None or not torch.equal(self._ref_features[0], ref):
+                self._ref_features = (ref.clone(), self._patch_features(ref))
+            found = self._patch_features(est)
+            mean, std = kid_of_features(found, self._ref_features[1], subset_size=100)
+            out |= {"kid": mean, "kid_std": std, "kid_patches": len(found)}
+        return out
 
 
 def row(task: str, label: str, est: Tensor, ref: Tensor, nfe: int, seconds: float,

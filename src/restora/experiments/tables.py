@@ -265,3 +265,31 @@ def script_caption(meta: Mapping[str, Any], speed: Sequence[Row]) -> str:
             + (f"; speed: {speed[0]['nfe']} NFE, the script's network build ({build:.1f} s) not counted"
                if speed else "")
             + f"; {env['processor']}, {env['threads']} thread(s); bundled prior {env['bundled_prior']}.")
+
+
+def pareto_front(rows: Sequence[Row], higher: str = "psnr", lower: str = "lpips") -> set[int]:
+    """Indices of the rows that no other row beats on both axes (``higher`` up, ``lower`` down)."""
+    return {i for i, r in enumerate(rows)
+            if not any(o[higher] >= r[higher] and o[lower] <= r[lower]
+                       and (o[higher], o[lower]) != (r[higher], r[lower]) for o in rows)}
+
+
+def perception_table(rows: Sequence[Row], extra: Sequence[Row] = ()) -> str:
+    """The perception-distortion table: per task every method by PSNR with LPIPS-alex, DISTS and the patch
+    KID (x 1000, +- its std over subsets) where measured; 'front' marks the methods no other beats on both
+    PSNR and LPIPS; the best LPIPS per task in bold. ``extra``: rows of another record on the same
+    measurements (the main table's), added where ``rows`` lack that task and method."""
+    seen = {(r["task"], r["method"]) for r in rows}
+    tasks = list(dict.fromkeys(r["task"] for r in rows))
+    both = [*rows, *(r for r in extra if r["task"] in tasks and (r["task"], r["method"]) not in seen)]
+    out = []
+    for task in tasks:
+        group = sorted((r for r in both if r["task"] == task), key=lambda r: -r["psnr"])
+        front, best = pareto_front(group), min(r["lpips"] for r in group)
+        for i, r in enumerate(group):
+            lp = f"{r['lpips']:.4f}"
+            kid = f"{1000 * r['kid']:.1f} +- {1000 * r['kid_std']:.1f}" if "kid" in r else "n/a"
+            out.append([task, r["method"], f"{r['psnr']:.2f}", f"**{lp}**" if r["lpips"] == best else lp,
+                        f"{r['dists']:.4f}", kid, "yes" if i in front else "", r["nfe"]])
+    return markdown(["task", "method", "PSNR (dB)", "LPIPS-alex", "DISTS", "KID x 1000", "front", "NFE"],
+                    "|:--|:--|---:|---:|---:|---:|:-:|---:|", out)
