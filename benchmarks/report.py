@@ -53,6 +53,12 @@ def rows(name: str) -> list[dict]:
     return record(name)["rows"]
 
 
+def same_machine(*folders: str) -> bool:
+    """Whether the records were measured on one processor with one thread count (timings comparable)."""
+    envs = {(e["processor"], e["threads"]) for e in (record(f)["meta"]["environment"] for f in folders)}
+    return len(envs) == 1
+
+
 def quality_blocks(folder: str, images: str = "CBSD68 centre crops") -> Tables:
     """The caption, table and best-minus-baseline table of a quality.py / medical.py record."""
     meta = record(folder)["meta"]
@@ -78,11 +84,14 @@ def results_tables() -> Tables:
         **quality_blocks("quality-lownoise"), **quality_blocks("quality-lownoise-s001"),
         **quality_blocks("quality-solvers"), **quality_blocks("quality-diffpir-nfe100"),
         **quality_blocks("medical", "Set12 centre crops and the Shepp-Logan phantom,"),
+        "quality-perception:setup": lambda: t.measured_caption(record("quality-perception")["meta"]),
+        "perception": lambda: t.perception_table(rows("quality-perception"), main),
         "composite-gap": lambda: t.averaging_gap_table(main, COMPOSITE, STRONG, samples),
         "levin-lam16": lambda: t.later_minus_earlier(rows("quality-levin-lam16"),
                                                      [r for r in main if r["task"] == "deblur-levin"],
                                                      lambda m: f"{m}:lam=16"),
-        "precision": lambda: t.precision_table(main, rows("quality-lownoise-bf16")),
+        "precision": lambda: t.precision_table(main, rows("quality-lownoise-bf16"),
+                                               same_machine("quality-lownoise", "quality-lownoise-bf16")),
         "nfe100": lambda: t.later_minus_earlier(rows("quality-diffpir-nfe100"), main,
                                                 lambda m: m.replace("diffpir@default", "diffpir")),
         "split:denoise": lambda: t.split_denoise_table(split["denoise"], ["default", "ffdnet-color"]),

@@ -161,3 +161,42 @@ def test_a_reference_restores_a_measurement_in_the_library_convention():
     assert out.shape == x.shape and out.min() >= -1 and out.max() <= 1
     bicubic = op.classical(op.A(x), 0.0)
     assert psnr((out + 1) / 2, (x + 1) / 2).min() > psnr((bicubic + 1) / 2, (x + 1) / 2).min()
+
+
+@needs_srmd
+def test_restora_baseline_restores_sidecar_measurements_resumes_and_refuses_other_tasks(tmp_path, capsys):
+    """`restora baseline`: the task and noise from degrade's sidecars, SRMD above bicubic on the written
+    outputs, a rerun skips the finished ones, a deblurring measurement is refused (exit 2 when --task says
+    so, exit 1 per file when its sidecar does)."""
+    import json
+
+    from cli_helpers import run
+    from restora.io import write_image
+
+    clean = tmp_path / "clean"
+    x, _ = _bicubic_pair(4, (96, 96))
+    write_image(x[0], clean / "a.png")
+    assert run(capsys, "degrade", clean, "--task", "sr4", "--sigma-y", "0.05", "-o", tmp_path / "m")[0] == 0
+    code, errors, _ = run(capsys, "baseline", tmp_path / "m", "--model", "srmd", "-o", tmp_path / "o",
+                          "--reference", clean)
+    assert code == 0 and not errors
+    (row,) = json.loads((tmp_path / "o" / "run.json").read_text())["rows"]
+    assert row["status"] == "ok" and row["task"] == "sr4" and row["sigma_y"] == 0.05
+    bicubic = _bicubic_upsampled(tmp_path / "m" / "a.png")
+    assert row["psnr"] > psnr(bicubic, read_image(clean / "a.png")).item() + 1
+    assert run(capsys, "baseline", tmp_path / "m", "--model", "srmd", "-o", tmp_path / "o")[0] == 0
+    assert json.loads((tmp_path / "o" / "run.json").read_text())["rows"][0]["status"] == "skipped"
+    code, errors, _ = run(capsys, "baseline", tmp_path / "m", "--model", "srmd", "--task", "deblur-gauss",
+                          "-o", tmp_path / "x")
+    assert code == 2 and "bicubic super-resolution" in errors[0]
+    assert run(capsys, "degrade", clean, "--task", "deblur-gauss", "-o", tmp_path / "b")[0] == 0
+    code, errors, _ = run(capsys, "baseline", tmp_path / "b", "--model", "srmd", "-o", tmp_path / "y")
+    assert code == 1 and "a.png" in errors[0] and not (tmp_path / "y" / "a.png").exists()
+
+
+def _bicubic_upsampled(measurement: Path) -> torch.Tensor:
+    """The classical (bicubic) upsampling of an sr4 measurement file, on [0, 1]."""
+    from restora.operators import BicubicSR
+
+    y = read_image(measurement) * 2 - 1
+    return ((BicubicSR(4).classical(y, 0.0) + 1) / 2).clamp(0, 1)

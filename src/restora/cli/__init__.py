@@ -1,4 +1,4 @@
-"""The ``restora`` command line: restore, degrade, eval, sample, bench, models, train.
+"""The ``restora`` command line: restore, degrade, eval, sample, bench, models, baseline, train.
 
 Exit status: 0 success; 1 the command ran but something failed at run time (some inputs could not
 be processed, the others were; a runtime error); 2 the command cannot run as given (bad arguments,
@@ -24,6 +24,7 @@ EXAMPLES = """examples:
   restora sample --prior default -n 4 --size 128 -o samples/
   restora bench --solver diffpir,dps --prior adm-ffhq256:random --batch 1,4 -o bench.json
   restora models list
+  restora baseline measured/ --model srmd -o srmd/ --reference clean/
   restora train --data photos/ --out runs/natural
 
 `restora COMMAND --help` shows each command's options and more examples; docs/cli.md has the rest.
@@ -91,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
     for add in (arguments.add_restore, arguments.add_degrade, arguments.add_evaluate, arguments.add_sample,
-                arguments.add_bench, arguments.add_models):
+                arguments.add_bench, arguments.add_models, arguments.add_baseline):
         add(sub, [glob])
     sub.add_parser("train", help="train a restora prior (`restora train --help`)", add_help=False)
     return parser

