@@ -98,6 +98,7 @@ def results_tables() -> Tables:
         "split:diffpir": lambda: t.split_table(split["diffpir"]),
         "phase-draws": lambda: t.per_image_table(medical["rows"], medical["meta"]["images"],
                                                  "phase-retrieval", "HIO", truth_misfit),
+        "noise-level": lambda: t.noise_level_table(rows("noise-level")),
         "settings": lambda: t.settings_block(settings),
         "composite-tuning": lambda: t.own_tuning_table(
             record("split/tuned-composite.json")["_tuning"]["trials"], settings["diffpir"]),

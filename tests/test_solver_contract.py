@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from restora.errors import RestoraError
-from restora.operators import AvgPoolSR, Inpaint, box_mask
+from restora.operators import AvgPoolSR, BlindBlur, Blur, Inpaint, box_mask, gaussian_kernel
 from restora.priors.gaussian import GaussianPrior
 from restora.solvers import Step, get, info, names, solver, validate_options
 from restora.solvers import registry as solver_registry
@@ -28,9 +28,11 @@ CALLS = [  # (solver, options): every solver, and the options that change its nu
 
 def problem(name: str):
     prior = GaussianPrior.natural_like(1, 8)
-    op = Inpaint(box_mask(8, 8, 4)) if info(name).masks_only else AvgPoolSR(2)
+    op = Inpaint(box_mask(8, 8, 4)) if info(name).masks_only else BlindBlur(3) if info(name).blind else \
+        AvgPoolSR(2)
     x = prior.sample(2, torch.Generator().manual_seed(0)).float()
-    return prior.float(), op, op.measure(x, 0.05, torch.Generator().manual_seed(1))
+    blurs = Blur(gaussian_kernel(3, 0.8)) if op.blind else op  # a blind operator cannot measure
+    return prior.float(), op, blurs.measure(x, 0.05, torch.Generator().manual_seed(1))
 
 
 @pytest.mark.parametrize(("name", "options"), CALLS, ids=[f"{n}-{sorted(o.items())}" for n, o in CALLS])

@@ -9,7 +9,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Any
 
-from restora.cli.options import byte_size, int_list, positive_int, seed_int, str_list
+from restora.cli.options import byte_size, int_list, positive_int, seed_int, sigma_or_auto, str_list
 from restora.scales import NOISE_MODELS, SCALES
 
 NOISE_SCALES = tuple(SCALES)  # '[-1,1]', '[0,1]', '255'
@@ -80,8 +80,9 @@ def add_restore(sub: argparse._SubParsersAction, parents: list[argparse.Argument
                    help="the mask file is white where pixels are missing")
     g.add_argument("--task-opt", action="append", metavar="KEY=VALUE",
                    help="operator option, e.g. quality=20 for jpeg, ratio=0.1 for cs (repeatable)")
-    g.add_argument("--sigma-y", type=float, metavar="S",
-                   help="measurement noise std (default: sidecar, else 0)")
+    g.add_argument("--sigma-y", type=sigma_or_auto, metavar="S|auto",
+                   help="measurement noise std (default: sidecar, else 0); auto: estimated from each "
+                        "measurement (Chen et al. ICCV 2015, image-like measurements)")
     g.add_argument("--noise-scale", choices=NOISE_SCALES, default="[-1,1]",
                    help="scale --sigma-y is quoted on (default [-1,1]; '255' for 8-bit units)")
     g = p.add_argument_group("solver and prior")

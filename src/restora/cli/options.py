@@ -33,6 +33,19 @@ def check_sigma(value: float, flag: str = "--sigma-y", scale: str = "[-1,1]") ->
     return sigma
 
 
+AUTO = "auto"
+
+
+def sigma_or_auto(text: str) -> float | str:
+    """--sigma-y: a number, or ``auto`` (estimate it from each measurement)."""
+    if text.strip().lower() == AUTO:
+        return AUTO
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {text!r}") from None
+
+
 def positive_int(text: str) -> int:
     """argparse type: an integer >= 1."""
     try:

@@ -24,7 +24,8 @@ from restora.metrics import noise_std
 from restora.pictures import as_unit, side_by_side, strip
 
 ROW_FIELDS = ("index", "file", "output", "status", "task", "solver", "prior", "steps", "nfe", "seconds",
-              "samples", "sigma_y", "seed", "batch_size", "tile", "psnr", "ssim", "psnr_y", "ssim_y", "error")
+              "samples", "sigma_y", "sigma_y_estimated", "seed", "batch_size", "tile", "psnr", "ssim",
+              "psnr_y", "ssim_y", "error")
 METRICS = ("psnr", "ssim", "psnr_y", "ssim_y")
 INTERMEDIATE_FRAMES = 8
 THUMB_WIDTH = 128
@@ -37,9 +38,11 @@ NOISE_FLOOR, NOISE_GAIN = 0.2, 3.0  # noisier than both (std on [-1, 1]; clean p
 
 
 def output_paths(out: Path, stem: str, *, tensor: bool, grid: bool, samples: int,
-                 intermediate: bool) -> list[Path]:
+                 intermediate: bool, kernel: bool = False) -> list[Path]:
     """Every file a restored input may write (to check them against the files the run reads)."""
     paths = [out / f"{stem}.png"]
+    if kernel:
+        paths += [out / "kernel" / f"{stem}.png", out / "kernel" / f"{stem}.npy"]
     if tensor:
         paths.append(out / f"{stem}.npy")
     if grid:
@@ -102,6 +105,20 @@ def write_restoration(x: Tensor, spread: Tensor | None, output: Path, *, tensor:
         if tensor:
             save_array(spread[0].numpy(), std_png.with_suffix(".npy"))
     return as_unit(x)
+
+
+KERNEL_VIEW = 256  # pixels on a side of the kernel picture (nearest-neighbour enlargement)
+
+
+def write_kernel(kernel: Tensor, output: Path) -> None:
+    """OUT/kernel/NAME.npy (the estimated kernel, float32, sums to 1) and OUT/kernel/NAME.png (it scaled to
+    its peak and enlarged, to look at)."""
+    folder = output.parent / "kernel"
+    save_array(kernel.float().numpy(), folder / f"{output.stem}.npy")
+    view = (kernel / kernel.max().clamp_min(1e-12))[None, None].float()
+    factor = max(1, KERNEL_VIEW // kernel.shape[-1])
+    write_image(torch.nn.functional.interpolate(view, scale_factor=factor, mode="nearest"),
+                folder / f"{output.stem}.png")
 
 
 @contextmanager

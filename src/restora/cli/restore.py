@@ -32,7 +32,7 @@ from restora.cli.files import (
     write_json_atomic,
 )
 from restora.cli.log import LOG, UsageError, error, forward_warnings, set_rank
-from restora.cli.options import check_sigma, check_solver_options
+from restora.cli.options import AUTO, SIGMA_Y_MAX, check_sigma, check_solver_options
 from restora.cli.progress import RunProgress, enabled
 from restora.cli.runtime import Ranks, resolve_device, set_threads
 from restora.cli.sidecar import Sidecar
@@ -89,6 +89,7 @@ class RestoreRun:
     seed: int
     cli: CliSpec  # --task / --mask / --kernel / --task-opt / --sigma-y
     sigma: float | None  # --sigma-y on the [-1, 1] scale
+    estimate_sigma: bool  # --sigma-y auto: each measurement's noise level estimated from it
     noise_scale: str
     prior_text: str  # --prior as given (the record names it)
     prior: PriorSpec  # parsed once: its channels and stored solver settings are read without loading it
@@ -158,7 +159,8 @@ def check_arguments(args: argparse.Namespace) -> RestoreRun:
                     "unstable (outputs that leave the image range are failed, not written)")
     if args.samples > 1 and not meta.stochastic:
         LOG.warning(f"{args.solver} is deterministic: its --samples {args.samples} draws are all the same")
-    sigma = None if args.sigma_y is None else check_sigma(args.sigma_y, scale=args.noise_scale)
+    given_sigma = args.sigma_y is not None and args.sigma_y != AUTO
+    sigma = check_sigma(args.sigma_y, scale=args.noise_scale) if given_sigma else None
     cli = CliSpec(task=args.task, mask=args.mask, kernel=args.kernel, invert_mask=args.invert_mask,
                   task_options=parse_pairs(args.task_opt, "--task-opt"), sigma_y=sigma)
     check_kernel(args.kernel)
@@ -186,7 +188,8 @@ def _run_of(args: argparse.Namespace, cli: CliSpec, sigma: float | None, options
             prior: PriorSpec, seen: set[str]) -> RestoreRun:
     return RestoreRun(
         solver=args.solver, steps=args.steps, options=options, samples=args.samples, seed=args.seed, cli=cli,
-        sigma=sigma, noise_scale=args.noise_scale, prior_text=args.prior, prior=prior, dtype=args.dtype,
+        sigma=sigma, estimate_sigma=args.sigma_y == AUTO, noise_scale=args.noise_scale, prior_text=args.prior,
+        prior=prior, dtype=args.dtype,
         channels_last=args.channels_last, compile=args.compile, prior_split=args.prior_split,
         device=resolve_device(args.device), inputs=tuple(args.inputs), out=check_output_dir(args.out),
         reference=Path(args.reference) if args.reference is not None else None, crop_border=args.crop_border,
@@ -301,7 +304,7 @@ def check_same_run(run: RestoreRun) -> None:
 def _settings_record(run: RestoreRun) -> dict[str, Any]:
     """The settings a run is recorded with and a --resume must share (outputs made otherwise would mix)."""
     return {"solver": run.solver, "steps": run.steps, "solver_options": run.options,
-            "samples": run.samples, "seed": run.seed, "sigma_y": run.sigma,
+            "samples": run.samples, "seed": run.seed, "sigma_y": AUTO if run.estimate_sigma else run.sigma,
             "noise_scale": run.noise_scale, "task": run.cli.task, "kernel": run.cli.kernel,
             "mask": run.cli.mask}
 
@@ -331,6 +334,8 @@ def _item_spec(item: Item, run: RestoreRun, read: dict[Path, str]) -> Spec:
     if expected != item.y_shape:
         raise RestoraError(f"the measurement is {_dims(item.y_shape)} but {spec.task} makes "
                            f"{_dims(expected)} measurements of {_dims(item.x_shape)} images")
+    if run.estimate_sigma:
+        spec.sigma_y, spec.sigma_estimated = _estimated_sigma(item, spec), True
     read[sidecar_path] = "the sidecar"
     for key, name in (sidecar.files() if sidecar is not None else {}).items():
         read[item.path.parent / name] = f"the sidecar's {key} file"
@@ -340,9 +345,20 @@ def _item_spec(item: Item, run: RestoreRun, read: dict[Path, str]) -> Spec:
     return spec
 
 
+def _estimated_sigma(item: Item, spec: Spec) -> float:
+    """--sigma-y auto: the noise std of the measurement, estimated in its own domain (on [-1, 1])."""
+    from restora.operators.noise_level import estimate_sigma_y
+
+    y = read_measurement(item.path, item.y_shape[1])
+    sigma = min(float(estimate_sigma_y(spec.build(item.x_shape), y)[0]), SIGMA_Y_MAX)
+    LOG.info(f"{item.path.name}: sigma_y estimated {describe_sigma(sigma)}")
+    return sigma
+
+
 def _outputs_of(item: Item, run: RestoreRun) -> list[Path]:
     return outputs.output_paths(item.output.parent, item.path.stem, tensor=run.save_tensor, grid=run.grid,
-                                samples=run.samples, intermediate=run.save_intermediate)
+                                samples=run.samples, intermediate=run.save_intermediate,
+                                kernel=solvers.info(run.solver).blind)
 
 
 def _skip_finished(item: Item, run: RestoreRun, previous: dict | None, plan: Plan) -> bool:
@@ -373,7 +389,9 @@ def _announce(plan: Plan, run: RestoreRun) -> None:
                     "the measurements were made with; for real measurements pass --mask/--kernel files, or "
                     "restore the outputs of `restora degrade` (sidecars)")
     sidecar_sigmas = sorted({it.spec.sigma_y for it in plan.items if it.spec.source == "sidecar"})
-    if run.sigma is None and sidecar_sigmas:
+    if run.estimate_sigma:
+        pass  # each estimate was announced as it was made
+    elif run.sigma is None and sidecar_sigmas:
         LOG.info("sigma_y from the sidecars: " + ", ".join(describe_sigma(s) for s in sidecar_sigmas))
     elif run.sigma is None and plan.items:
         LOG.info("sigma_y = 0 (no --sigma-y and no sidecar): the measurements are taken as noiseless")
@@ -538,6 +556,8 @@ def write_batch(batch: Batch, solved: Solved, run: RestoreRun, pinfo: PriorInfo,
             spread = solved.spread[i:i + 1] if solved.spread is not None else None
             restored = outputs.write_restoration(solved.x[i:i + 1], spread, item.output,
                                                  tensor=run.save_tensor)
+            if solved.op.blind:
+                outputs.write_kernel(solved.op.estimate[i], item.output)
             ref = plan.references.get(item.path.stem)
             if run.reference is not None and ref is None:
                 LOG.warning(f"{item.path.name}: no reference named {item.path.stem!r} in {run.reference}")
@@ -553,6 +573,7 @@ def write_batch(batch: Batch, solved: Solved, run: RestoreRun, pinfo: PriorInfo,
                          "steps": batch.steps, "nfe": solved.nfe,
                          "seconds": solved.seconds / len(batch.items),
                          "samples": run.samples, "sigma_y": item.spec.sigma_y,
+                         "sigma_y_estimated": item.spec.sigma_estimated,
                          "seed": run.seed + batch.items[0].index, "batch_size": len(batch.items),
                          "tile": solved.tile, **scores})
         except Exception as exc:

@@ -59,6 +59,7 @@ class Spec:
     seed: int = 0
     image_shape: tuple[int, ...] | None = None  # (C, H, W) from a sidecar
     source: str = "command line"
+    sigma_estimated: bool = False  # sigma_y measured from the measurement (--sigma-y auto)
 
     @property
     def kind(self) -> Task:

@@ -294,3 +294,13 @@ def perception_table(rows: Sequence[Row], extra: Sequence[Row] = ()) -> str:
                         f"{r['dists']:.4f}", kid, "yes" if i in front else "", r["nfe"]])
     return markdown(["task", "method", "PSNR (dB)", "LPIPS-alex", "DISTS", "KID x 1000", "front", "NFE"],
                     "|:--|:--|---:|---:|---:|---:|:-:|---:|", out)
+
+
+def noise_level_table(rows: Sequence[Row]) -> str:
+    """Accuracy of the noise-level estimate per task, storage and sigma: bias, mean / largest absolute
+    relative error and the share of images within 10 %."""
+    out = [[r["task"], r["storage"], r["sigma_255"], f"{100 * r['bias']:+.1f} %",
+            f"{100 * r['mean_abs']:.1f} %", f"{100 * r['max_abs']:.1f} %", f"{100 * r['within_10pct']:.0f} %",
+            f"{r['seconds']:.2f}"] for r in rows]
+    return markdown(["task", "stored as", "sigma (/255)", "bias", "mean abs. error", "largest abs. error",
+                     "images within 10 %", "s / estimate"], "|:--|:--|---:|---:|---:|---:|---:|---:|", out)

@@ -14,6 +14,7 @@ from restora.operators.base import (
     conjugate_gradient,
     noise_model,
 )
+from restora.operators.blind import BlindBlur
 from restora.operators.blur import Blur, p2o
 from restora.operators.colorize import Colorize
 from restora.operators.compose import Compose
@@ -48,6 +49,7 @@ __all__ = [
     "NOISE_MODELS",
     "AvgPoolSR",
     "BicubicSR",
+    "BlindBlur",
     "BlockCS",
     "Blur",
     "BlurDownsampleSR",

@@ -101,6 +101,8 @@ class Operator:
     """The 0/1 sampling mask of masking operators: known pixels (inpainting), sampled k-space (MRI)."""
     pixel_mask: bool = False
     """A keeps some pixels and drops the others (``mask`` is in image space): inpainting."""
+    blind: bool = False
+    """Part of A is unknown and estimated with the image (blind deblurring): only blind solvers take it."""
     white_spectrum: bool = False
     """V is a real orthogonal map on image-shaped tensors, so V^T of white noise is white noise: SVD
     solvers then draw spectral noise directly instead of transforming it."""

@@ -28,6 +28,8 @@ from torch import Tensor
 from restora.errors import RestoraError
 from restora.operators._util import check_divisible, default_generator
 from restora.operators.base import Operator
+from restora.operators.blind import DEFAULT_SIZE as DEFAULT_BLIND_SIZE
+from restora.operators.blind import BlindBlur
 from restora.operators.blur import Blur
 from restora.operators.colorize import Colorize
 from restora.operators.cs import BlockCS, WalshHadamardCS
@@ -343,6 +345,9 @@ def _tasks() -> dict[str, Task]:
              "kernel='levin:3')", _blur, {"size": 61, "intensity": 0.5, **rcond}, draw=_kernel_draw,
              random=True,
              takes_kernel=True),
+        Task("deblur-blind", "deblur", "blind deblurring: the kernel, at most size x size (odd), is "
+             "estimated with the image (blind solvers only)",
+             lambda ctx, params: BlindBlur(ctx.options["size"]), {"size": DEFAULT_BLIND_SIZE}),
         Task("inpaint-box", "inpaint", "inpainting of a centred box, min(128, H/2, W/2) on a side (size=, "
              "center=False: random place)", _mask_task(_box), {"size": 0, "center": True},
              draw=lambda ctx, g: {"mask": _box(ctx, g)}, random=lambda o: not o["center"], inpaint=True),

@@ -13,7 +13,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from restora.errors import RestoraError
-from restora.solvers import ddim, ddnm, ddrm, diffpir, dpir, dps, ilvr, mcg, pigdm, repaint  # noqa: F401 (register)
+from restora.solvers import (  # noqa: F401 (register)
+    blind_pnp,
+    ddim,
+    ddnm,
+    ddrm,
+    diffpir,
+    dpir,
+    dps,
+    ilvr,
+    mcg,
+    pigdm,
+    repaint,
+)
 from restora.solvers.common import Callback, Step
 from restora.solvers.registry import (
     Option,

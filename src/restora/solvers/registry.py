@@ -28,7 +28,8 @@ if TYPE_CHECKING:
     from restora.priors.base import Prior
 
 SHARED_KEYWORDS = ("steps", "sigma_y", "generator", "callback")
-"""Keywords every solver takes (the rest are its :attr:`SolverInfo.options`)."""
+"""Keywords every solver takes (the rest are its :attr:`SolverInfo.options`); ``sigma_y="auto"`` estimates
+the noise level from the measurement (:mod:`restora.operators.noise_level`)."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,7 @@ class SolverInfo:
     uses_sigma_y: bool = True  # False: sigma_y is only validated (the method ignores the noise level)
     measurement: bool = True  # False: unconditional sampling (ddim), not a restoration solver
     stable_steps: int = 0  # fewer steps than this can leave the image range (measured; 0: not known)
+    blind: bool = False  # estimates part of the operator (deblur-blind's kernel) with the image
     defaults: Mapping[str, Any] = field(default_factory=dict)
     """Each option's value when a call leaves it out, and ``steps``': read once from the function's signature,
     the one place they are declared (:func:`settings` gives the published values per task family instead)."""
@@ -160,6 +162,8 @@ def solver(name: str, summary: str, *, options: Mapping[str, Option] | None = No
                 raise RestoraError(f"{name} needs sigma_y=, the measurement's noise std on the [-1, 1] scale "
                                    "(0 for a noiseless measurement; restora.scales converts other scales)")
             check_compatible(meta["info"], op)
+            if isinstance(kwargs.get("sigma_y"), str) and kwargs["sigma_y"] == "auto":
+                kwargs["sigma_y"] = auto_sigma_y(op, y)
             check_measurement(op, y, kwargs.get("sigma_y", 0.0))
             kwargs = checked(kwargs)
             with torch.no_grad():
@@ -206,6 +210,16 @@ def signature_defaults(name: str, fn: Callable, options: Mapping[str, Option],
     if uses_sigma_y and "sigma_y" in keywords and keywords["sigma_y"].default is not inspect.Parameter.empty:
         raise RestoraError(f"solver {name!r} uses the noise level: sigma_y must have no default")
     return {k: p.default for k, p in keywords.items() if k in options or k == "steps"}
+
+
+def auto_sigma_y(op: Operator, y: Tensor) -> float:
+    """``sigma_y="auto"``: the noise std estimated from the measurement itself (the mean over the batch:
+    a solver takes one noise level; restore images of different noise in separate calls)."""
+    from restora.operators.noise_level import estimate_sigma_y
+
+    if not (isinstance(y, torch.Tensor) and y.ndim == 4):
+        return math.nan  # check_measurement says what is wrong with it
+    return float(estimate_sigma_y(op, y).mean())
 
 
 def check_measurement(op: Operator, y: Tensor, sigma_y: float) -> None:
@@ -294,6 +308,13 @@ def check_compatible(solver_or_info: str | SolverInfo, op: Operator) -> None:
     """Raise a clear error if the solver cannot handle operator ``op``."""
     meta = solver_or_info if isinstance(solver_or_info, SolverInfo) else info(solver_or_info)
     name = meta.name
+    if op.blind and not meta.blind:
+        blind = ", ".join(n for n, i in _SOLVERS.items() if i.blind) or "none registered"
+        raise RestoraError(f"{name} needs a known operator; {type(op).__name__}'s kernel is unknown: use a "
+                           f"blind solver ({blind}), or give the kernel with a non-blind deblur task")
+    if meta.blind and not op.blind:
+        raise RestoraError(f"{name} estimates the blur kernel: use it with task deblur-blind, not "
+                           f"{type(op).__name__}")
     if meta.needs_linear and not op.linear:
         raise RestoraError(f"{name} needs a linear operator; {type(op).__name__} is not (try diffpir or dps)")
     if meta.needs_svd and not op.has_svd:
