@@ -99,6 +99,8 @@ def results_tables() -> Tables:
         "phase-draws": lambda: t.per_image_table(medical["rows"], medical["meta"]["images"],
                                                  "phase-retrieval", "HIO", truth_misfit),
         "noise-level": lambda: t.noise_level_table(rows("noise-level")),
+        "blind": lambda: t.blind_tables(rows("blind"))[0],
+        "blind:kernels": lambda: t.blind_tables(rows("blind"))[1],
         "settings": lambda: t.settings_block(settings),
         "composite-tuning": lambda: t.own_tuning_table(
             record("split/tuned-composite.json")["_tuning"]["trials"], settings["diffpir"]),

@@ -174,7 +174,7 @@ def test_restora_baseline_restores_sidecar_measurements_resumes_and_refuses_othe
     from restora.io import write_image
 
     clean = tmp_path / "clean"
-    x, _ = _bicubic_pair(4, (96, 96))
+    x, _ = _bicubic_pair(4, (192, 192))
     write_image(x[0], clean / "a.png")
     assert run(capsys, "degrade", clean, "--task", "sr4", "--sigma-y", "0.05", "-o", tmp_path / "m")[0] == 0
     code, errors, _ = run(capsys, "baseline", tmp_path / "m", "--model", "srmd", "-o", tmp_path / "o",
@@ -186,6 +186,11 @@ def test_restora_baseline_restores_sidecar_measurements_resumes_and_refuses_othe
     assert row["psnr"] > psnr(bicubic, read_image(clean / "a.png")).item() + 1
     assert run(capsys, "baseline", tmp_path / "m", "--model", "srmd", "-o", tmp_path / "o")[0] == 0
     assert json.loads((tmp_path / "o" / "run.json").read_text())["rows"][0]["status"] == "skipped"
+    assert run(capsys, "baseline", tmp_path / "m", "--model", "srmd", "--sigma-y", "auto",
+               "-o", tmp_path / "a", "--reference", clean)[0] == 0
+    (auto,) = json.loads((tmp_path / "a" / "run.json").read_text())["rows"]
+    assert auto["sigma_y_estimated"] and abs(auto["sigma_y"] / 0.05 - 1) < 0.25  # a 48 px measurement
+    assert auto["psnr"] > row["psnr"] - 0.5
     code, errors, _ = run(capsys, "baseline", tmp_path / "m", "--model", "srmd", "--task", "deblur-gauss",
                           "-o", tmp_path / "x")
     assert code == 2 and "bicubic super-resolution" in errors[0]

@@ -280,8 +280,9 @@ def add_baseline(sub: argparse._SubParsersAction, parents: list[argparse.Argumen
     p.add_argument("--model", required=True, help="dat-light, srmd or real-esrgan")
     p.add_argument("-o", "--out", required=True, metavar="OUTDIR", help="output folder")
     p.add_argument("--task", help="sr2, sr3 or sr4 (default: each measurement's sidecar)")
-    p.add_argument("--sigma-y", type=float, metavar="S",
-                   help="noise std on the [-1, 1] scale that SRMD is told (default: the sidecar's, else 0)")
+    p.add_argument("--sigma-y", type=sigma_or_auto, metavar="S|auto",
+                   help="noise std on the [-1, 1] scale that SRMD is told (default: the sidecar's, else 0; "
+                        "auto: estimated from each measurement)")
     p.add_argument("--reference", metavar="DIR", help="clean images with the same names: score PSNR / SSIM")
     p.add_argument("--crop-border", type=int, default=0, metavar="N", help="pixels ignored when scoring")
     p.add_argument("--seed", type=seed_int, default=0, help="seed of image i without a sidecar: seed + i")

@@ -19,13 +19,14 @@ from restora.cli.files import (
     write_json_atomic,
 )
 from restora.cli.log import LOG, one_line
-from restora.cli.options import check_sigma
+from restora.cli.options import AUTO, check_sigma
 from restora.cli.outputs import score
 from restora.cli.runtime import resolve_device, set_threads
 from restora.cli.sidecar import Sidecar
 from restora.cli.specs import CliSpec, Spec, probe_operator, read_measurement, resolve
 from restora.errors import RestoraError
 from restora.io import list_images, write_image
+from restora.operators.noise_level import estimate_sigma_y
 from restora.pictures import as_unit
 from restora.references.models import Reference, ReferenceRestorer, check_operator, reference
 
@@ -37,17 +38,22 @@ def _spec(path: Path, cli: CliSpec, seed: int, ref: Reference) -> Spec:
     return spec
 
 
-def restore_one(model: ReferenceRestorer, path: Path, spec: Spec, device: torch.device) -> torch.Tensor:
-    """The restoration (1, 3, H, W) on [-1, 1] of one measurement file."""
+def restore_one(model: ReferenceRestorer, path: Path, spec: Spec, device: torch.device,
+                estimate: bool) -> tuple[torch.Tensor, float]:
+    """The restoration (1, 3, H, W) on [-1, 1] of one measurement file, and the sigma_y it was given
+    (``estimate``: measured from the file, :mod:`restora.operators.noise_level`)."""
     y = read_measurement(path, 3)
     op = spec.build(spec.shape_of_image(tuple(y.shape)))
-    return model(op, y.to(device), spec.sigma_y).cpu()
+    sigma = float(estimate_sigma_y(op, y)[0]) if estimate else spec.sigma_y
+    return model(op, y.to(device), sigma).cpu(), sigma
 
 
 def run(args: argparse.Namespace) -> int:
     set_threads(args.threads)
     ref = reference(args.model)  # an unknown name is exit 2 before anything is read
-    cli = CliSpec(task=args.task, sigma_y=None if args.sigma_y is None else check_sigma(args.sigma_y))
+    estimate = args.sigma_y == AUTO
+    given = None if args.sigma_y is None or estimate else check_sigma(args.sigma_y)
+    cli = CliSpec(task=args.task, sigma_y=given)
     if args.task is not None:
         check_operator(ref, probe_operator(resolve(cli, None, Path("."), 0))[0])
     inputs = expand_inputs(args.inputs, tensors=True)
@@ -70,8 +76,10 @@ def run(args: argparse.Namespace) -> int:
                 row["status"] = "skipped"
             else:
                 t0 = time.perf_counter()
-                write_image(as_unit(restore_one(model, path, spec, device)), target)
-                row.update(status="ok", seconds=round(time.perf_counter() - t0, 3))
+                restored, sigma = restore_one(model, path, spec, device, estimate)
+                write_image(as_unit(restored), target)
+                row.update(status="ok", seconds=round(time.perf_counter() - t0, 3), sigma_y=sigma,
+                           sigma_y_estimated=estimate)
             row.update(score(target, clean.get(path.stem), args.crop_border, path.name))
         except RestoraError as exc:
             LOG.error(f"{path.name}: {one_line(exc)}")

@@ -4,6 +4,7 @@ first image."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -114,3 +115,19 @@ def write_grid(path: Path, results: dict[str, Tensor], ref: Tensor,
     if measurement is not None:
         tiles, labels = [measurement[:1], *tiles], ["measurement", *labels]
     write_image(side_by_side(tiles, [*labels, "reference"]), path)
+
+
+def aligned_psnr(est: Tensor, ref: Tensor, max_shift: int, border: int) -> tuple[float, tuple[int, int]]:
+    """PSNR (8-bit, [-1, 1] inputs, one image) at the best integer shift of ``est`` within +-``max_shift``,
+    ``border`` pixels left out on every side: a blind restoration is defined up to the shift of its kernel
+    (Levin et al. CVPR 2009 score blind methods the same way). Returns (PSNR, the shift)."""
+    if border < max_shift:
+        raise ValueError(f"border ({border}) must be at least max_shift ({max_shift})")
+    inner = (..., slice(border, -border), slice(border, -border))
+    ref_unit = ((ref + 1) / 2).clamp(0, 1)[inner]
+    best = (-math.inf, (0, 0))
+    for dy in range(-max_shift, max_shift + 1):
+        for dx in range(-max_shift, max_shift + 1):
+            moved = ((torch.roll(est, (dy, dx), (-2, -1)) + 1) / 2).clamp(0, 1)[inner]
+            best = max(best, (float(psnr(moved, ref_unit, quantize=True)[0]), (dy, dx)))
+    return best

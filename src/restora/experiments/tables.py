@@ -304,3 +304,28 @@ def noise_level_table(rows: Sequence[Row]) -> str:
             f"{r['seconds']:.2f}"] for r in rows]
     return markdown(["task", "stored as", "sigma (/255)", "bias", "mean abs. error", "largest abs. error",
                      "images within 10 %", "s / estimate"], "|:--|:--|---:|---:|---:|---:|---:|---:|", out)
+
+
+def blind_tables(rows: Sequence[Row]) -> tuple[str, str]:
+    """(summary, per kernel) of a blind-deblurring record: per method the mean shift-aligned PSNR, the
+    mean kernel NCC, NFE and seconds; then per Levin kernel each method's PSNR (mean over the crops)."""
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    kernels = sorted({r["kernel"] for r in rows})
+
+    def mean(values: Iterable[float]) -> float:
+        v = list(values)
+        return sum(v) / len(v)
+
+    summary = []
+    for m in methods:
+        mine = [r for r in rows if r["method"] == m]
+        nccs = [r["kernel_ncc"] for r in mine if r["kernel_ncc"] is not None]
+        summary.append([m, f"{mean(r['psnr'] for r in mine):.2f}",
+                        f"{mean(nccs):.3f}" if nccs else "true kernel", mine[0]["nfe"],
+                        f"{mean(r['seconds'] for r in mine):.1f}"])
+    psnr = {(k, m): mean(r["psnr"] for r in rows if (r["kernel"], r["method"]) == (k, m))
+            for k in kernels for m in methods}
+    per_kernel = [[f"levin:{k}", *(f"{psnr[k, m]:.2f}" for m in methods)] for k in kernels]
+    return (markdown(["method", "PSNR (dB, aligned)", "kernel NCC", "NFE", "s / image"],
+                     "|:--|---:|---:|---:|---:|", summary),
+            markdown(["kernel", *methods], "|:--|" + "---:|" * len(methods), per_kernel))

@@ -312,6 +312,28 @@ def _medical_tasks() -> list[Task]:
     return [*mri, *ct, phase]
 
 
+def _deblur_tasks() -> list[Task]:
+    rcond = {"rcond": None}
+    return [
+        Task("deblur", "deblur", "deblurring with a given kernel= (spec like 'levin:3', a file or a tensor)",
+             _blur,
+             rcond, draw=_kernel_draw, takes_kernel=True),
+        Task("deblur-gauss", "deblur", "Gaussian deblurring, 61x61 kernel with std 3.0 (size=, std=)", _blur,
+             {"size": 61, "std": 3.0, **rcond}, draw=_kernel_draw, takes_kernel=True),
+        Task("deblur-aniso", "deblur", "anisotropic Gaussian deblurring, 25x25, stds 4.0/1.5 at 45 degrees "
+             "(sigma_x=, ...)", _blur,
+             {"size": 25, "sigma_x": 4.0, "sigma_y": 1.5, "theta": math.pi / 4, **rcond},
+             draw=_kernel_draw, takes_kernel=True),
+        Task("deblur-motion", "deblur", "motion deblurring, random 61x61 shake of intensity 0.5 (or "
+             "kernel='levin:3')", _blur, {"size": 61, "intensity": 0.5, **rcond}, draw=_kernel_draw,
+             random=True,
+             takes_kernel=True),
+        Task("deblur-blind", "deblur", "blind deblurring: the kernel, at most size x size (odd), is "
+             "estimated with the image (blind solvers only)",
+             lambda ctx, params: BlindBlur(ctx.options["size"]), {"size": DEFAULT_BLIND_SIZE}),
+    ]
+
+
 def _tasks() -> dict[str, Task]:
     tasks = [Task("denoise", "denoise",
                   "denoising (A = identity; the noise comes from sigma_y / the noise model)",
@@ -330,24 +352,8 @@ def _tasks() -> dict[str, Task]:
     for s in (2, 4, 8):
         tasks.append(Task(f"sr{s}-pool", "sr", f"x{s} SR by {s}x{s} block averaging"
                           + (" (DDRM/DDNM)" if s < 8 else ""), _sr(s, "pool"), scale=s))
-    rcond = {"rcond": None}
     tasks += [
-        Task("deblur", "deblur", "deblurring with a given kernel= (spec like 'levin:3', a file or a tensor)",
-             _blur,
-             rcond, draw=_kernel_draw, takes_kernel=True),
-        Task("deblur-gauss", "deblur", "Gaussian deblurring, 61x61 kernel with std 3.0 (size=, std=)", _blur,
-             {"size": 61, "std": 3.0, **rcond}, draw=_kernel_draw, takes_kernel=True),
-        Task("deblur-aniso", "deblur", "anisotropic Gaussian deblurring, 25x25, stds 4.0/1.5 at 45 degrees "
-             "(sigma_x=, ...)", _blur,
-             {"size": 25, "sigma_x": 4.0, "sigma_y": 1.5, "theta": math.pi / 4, **rcond},
-             draw=_kernel_draw, takes_kernel=True),
-        Task("deblur-motion", "deblur", "motion deblurring, random 61x61 shake of intensity 0.5 (or "
-             "kernel='levin:3')", _blur, {"size": 61, "intensity": 0.5, **rcond}, draw=_kernel_draw,
-             random=True,
-             takes_kernel=True),
-        Task("deblur-blind", "deblur", "blind deblurring: the kernel, at most size x size (odd), is "
-             "estimated with the image (blind solvers only)",
-             lambda ctx, params: BlindBlur(ctx.options["size"]), {"size": DEFAULT_BLIND_SIZE}),
+        *_deblur_tasks(),
         Task("inpaint-box", "inpaint", "inpainting of a centred box, min(128, H/2, W/2) on a side (size=, "
              "center=False: random place)", _mask_task(_box), {"size": 0, "center": True},
              draw=lambda ctx, g: {"mask": _box(ctx, g)}, random=lambda o: not o["center"], inpaint=True),
