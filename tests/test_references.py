@@ -197,6 +197,10 @@ def test_restora_baseline_restores_sidecar_measurements_resumes_and_refuses_othe
     assert run(capsys, "degrade", clean, "--task", "deblur-gauss", "-o", tmp_path / "b")[0] == 0
     code, errors, _ = run(capsys, "baseline", tmp_path / "b", "--model", "srmd", "-o", tmp_path / "y")
     assert code == 1 and "a.png" in errors[0] and not (tmp_path / "y" / "a.png").exists()
+    before = (tmp_path / "m" / "a.png").read_bytes()
+    code, errors, _ = run(capsys, "baseline", tmp_path / "m", "--model", "srmd", "-o", tmp_path / "m")
+    assert code == 2 and "overwrite the input" in errors[0]
+    assert (tmp_path / "m" / "a.png").read_bytes() == before
 
 
 def _bicubic_upsampled(measurement: Path) -> torch.Tensor:

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from restora.cli.files import (
+    check_no_overwrite,
     check_output_dir,
     check_unique_stems,
     expand_inputs,
@@ -62,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
     if args.reference is not None and not Path(args.reference).is_dir():
         raise RestoraError(f"--reference {args.reference}: no such folder")
     clean = {p.stem: p for p in list_images(Path(args.reference))} if args.reference else {}
+    check_no_overwrite([out / f"{p.stem}.png" for p in inputs],
+                       {**{p: "the input" for p in inputs}, **{p: "the reference" for p in clean.values()}})
     device = resolve_device(args.device)
     model = ReferenceRestorer(ref.name)
     rows: list[dict[str, Any]] = []
