@@ -388,12 +388,12 @@ def _announce(plan: Plan, run: RestoreRun) -> None:
         LOG.warning(f"--task {drawn.task} draws a random {what} per image (seed + index): it must be the one "
                     "the measurements were made with; for real measurements pass --mask/--kernel files, or "
                     "restore the outputs of `restora degrade` (sidecars)")
+    if run.sigma is not None or run.estimate_sigma:  # announced at check time, or per file as estimated
+        return
     sidecar_sigmas = sorted({it.spec.sigma_y for it in plan.items if it.spec.source == "sidecar"})
-    if run.estimate_sigma:
-        pass  # each estimate was announced as it was made
-    elif run.sigma is None and sidecar_sigmas:
+    if sidecar_sigmas:
         LOG.info("sigma_y from the sidecars: " + ", ".join(describe_sigma(s) for s in sidecar_sigmas))
-    elif run.sigma is None and plan.items:
+    elif plan.items:
         LOG.info("sigma_y = 0 (no --sigma-y and no sidecar): the measurements are taken as noiseless")
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from statistics import fmean
 from typing import Any
 
 Row = Mapping[str, Any]
@@ -311,19 +312,14 @@ def blind_tables(rows: Sequence[Row]) -> tuple[str, str]:
     mean kernel NCC, NFE and seconds; then per Levin kernel each method's PSNR (mean over the crops)."""
     methods = list(dict.fromkeys(r["method"] for r in rows))
     kernels = sorted({r["kernel"] for r in rows})
-
-    def mean(values: Iterable[float]) -> float:
-        v = list(values)
-        return sum(v) / len(v)
-
     summary = []
     for m in methods:
         mine = [r for r in rows if r["method"] == m]
         nccs = [r["kernel_ncc"] for r in mine if r["kernel_ncc"] is not None]
-        summary.append([m, f"{mean(r['psnr'] for r in mine):.2f}",
-                        f"{mean(nccs):.3f}" if nccs else "true kernel", mine[0]["nfe"],
-                        f"{mean(r['seconds'] for r in mine):.1f}"])
-    psnr = {(k, m): mean(r["psnr"] for r in rows if (r["kernel"], r["method"]) == (k, m))
+        summary.append([m, f"{fmean(r['psnr'] for r in mine):.2f}",
+                        f"{fmean(nccs):.3f}" if nccs else "true kernel", mine[0]["nfe"],
+                        f"{fmean(r['seconds'] for r in mine):.1f}"])
+    psnr = {(k, m): fmean(r["psnr"] for r in rows if (r["kernel"], r["method"]) == (k, m))
             for k in kernels for m in methods}
     per_kernel = [[f"levin:{k}", *(f"{psnr[k, m]:.2f}" for m in methods)] for k in kernels]
     return (markdown(["method", "PSNR (dB, aligned)", "kernel NCC", "NFE", "s / image"],

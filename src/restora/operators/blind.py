@@ -28,7 +28,6 @@ class KernelStack(Operator):
     def __init__(self, kernels: Tensor) -> None:
         if kernels.ndim != 3:
             raise RestoraError(f"expected (N, s, s) kernels, got {tuple(kernels.shape)}")
-        self.kernels = kernels
         self._blurs = [Blur(k) for k in kernels]
 
     def _each(self, x: Tensor, fn) -> Tensor:
@@ -54,6 +53,11 @@ class KernelStack(Operator):
 
     def x_shape(self, y_shape: torch.Size) -> torch.Size:
         return torch.Size(y_shape)
+
+    def classical(self, y: Tensor, sigma_y: float = 0.0,
+                  generator: torch.Generator | None = None) -> Tensor:
+        """Each image's own discrepancy-principle Tikhonov deconvolution (its weight set by its kernel)."""
+        return self._each(y, lambda op, i: op.classical(y[i:i + 1], sigma_y))
 
 
 class BlindBlur(Operator):
@@ -114,5 +118,4 @@ class BlindBlur(Operator):
         check_nchw(y, "BlindBlur")
         gray = ((y.float() + 1) / 2).mean(1)
         self.set_estimate(torch.stack([estimate_kernel(g.cpu(), self.size) for g in gray]))
-        blurs = self.known()._blurs
-        return torch.cat([blurs[i].classical(y[i:i + 1], sigma_y) for i in range(y.shape[0])])
+        return self.known().classical(y, sigma_y)

@@ -19,7 +19,7 @@ from torch import Tensor
 
 from restora.errors import RestoraError
 from restora.operators.blur import p2o
-from restora.operators.kernel_fit import centre_kernel, fit_kernel, project_kernel, resize_kernel
+from restora.operators.kernel_fit import centre_kernel, differences, fit_kernel, project_kernel, resize_kernel
 
 LAMBDA = 4e-3  # the L0 weight at the coarsest level, on [0, 1] (Pan et al.'s setting for natural images)
 LAMBDA_MIN = 1e-3  # floor: below it the L0 image keeps noise edges and the kernel fit degrades
@@ -46,8 +46,7 @@ def l0_image(y: Tensor, k: Tensor, lam: float) -> Tensor:
     den_k, den_d = big_k.abs() ** 2, dx.abs() ** 2 + dy.abs() ** 2
     x, beta = y, 2 * lam
     while beta < BETA_MAX:
-        gx = torch.roll(x, -1, dims=-1) - x
-        gy = torch.roll(x, -1, dims=-2) - x
+        gx, gy = differences(x)
         small = gx**2 + gy**2 < lam / beta
         gx, gy = gx.masked_fill(small, 0), gy.masked_fill(small, 0)
         num = num_y + beta * (dx.conj() * torch.fft.fft2(gx) + dy.conj() * torch.fft.fft2(gy))

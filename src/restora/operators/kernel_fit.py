@@ -22,21 +22,19 @@ from restora.operators.blur import p2o
 KEEP = 0.05  # entries below this fraction of the largest are set to zero (Pan et al.'s 1/20)
 
 
+def differences(img: Tensor) -> tuple[Tensor, Tensor]:
+    """The circular forward differences of an image along x and y (the gradient both blind steps use)."""
+    return torch.roll(img, -1, dims=-1) - img, torch.roll(img, -1, dims=-2) - img
+
+
 def gradient_spectra(img: Tensor) -> Tensor:
     """(2, H, W) complex: the FFTs of the circular horizontal and vertical differences of a (H, W) image."""
-    dx = torch.roll(img, -1, dims=-1) - img
-    dy = torch.roll(img, -1, dims=-2) - img
-    return torch.fft.fft2(torch.stack([dx, dy]))
-
-
-def embed(k: Tensor, shape: tuple[int, int]) -> Tensor:
-    """The (H, W) transfer function of a (s, s) kernel (restora's origin convention)."""
-    return p2o(k, shape)
+    return torch.fft.fft2(torch.stack(differences(img)))
 
 
 def crop(spectrum: Tensor, size: int) -> Tensor:
     """The (size, size) kernel whose transfer function is nearest ``spectrum`` on that support (adjoint of
-    :func:`embed`)."""
+    :func:`restora.operators.blur.p2o`)."""
     full = torch.fft.ifft2(spectrum).real
     return torch.roll(full, shifts=(size // 2, size // 2), dims=(-2, -1))[..., :size, :size]
 
@@ -58,7 +56,7 @@ def fit_kernel(x: Tensor, y: Tensor, size: int, gamma: float = 1e-3, iters: int 
     shape = tuple(x.shape[-2:])
 
     def normal(k: Tensor) -> Tensor:
-        return crop(energy * embed(k, shape), size) + ridge * k
+        return crop(energy * p2o(k, shape), size) + ridge * k
 
     start = torch.zeros(1, size, size, dtype=torch.float64)  # CG works per leading (batch) index
     start[0, size // 2, size // 2] = 1.0
