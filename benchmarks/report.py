@@ -26,12 +26,13 @@ from restora.experiments.records import write_json
 from restora.experiments.suite import load_suite
 from restora.experiments.training import training_summary
 from restora.priors.loaders import load_state_dict, read_metadata
-from restora.priors.registry import BUNDLED_FILE
+from restora.priors.registry import BUNDLED_FILE, KERNEL_FILE
 
 BENCH = Path(__file__).resolve().parent
 ROOT, RESULTS = BENCH.parent, BENCH / "results"
 SUITE = load_suite(BENCH / "suite.toml")
 WEIGHTS = ROOT / "src" / "restora" / "weights" / BUNDLED_FILE
+KERNEL_WEIGHTS, KERNEL_STAGE = WEIGHTS.parent / KERNEL_FILE, "training-kernel-v1.json"
 STAGES = [f"training-natural-v{n}.json" for n in (1, 2, 3)]  # the stages that made the bundled weights
 # Published CBM3D PSNR on CBSD68 (Zhang et al., "Beyond a Gaussian Denoiser", TIP 2017, Table III).
 CBM3D_PUBLISHED = {"15": 33.52, "25": 30.71, "50": 27.38}
@@ -101,6 +102,10 @@ def results_tables() -> Tables:
         "noise-level": lambda: t.noise_level_table(rows("noise-level")),
         "blind": lambda: t.blind_tables(rows("blind"))[0],
         "blind:kernels": lambda: t.blind_tables(rows("blind"))[1],
+        "blind-shakes": lambda: t.blind_tables(rows("blind-shakes"))[0],
+        "blind-shakes:kernels": lambda: t.blind_tables(rows("blind-shakes"))[1],
+        "blind-photos": lambda: t.blind_photos_table(rows("blind-photos"),
+                                                     record("blind-photos")["meta"]["noise_sigma"]),
         "settings": lambda: t.settings_block(settings),
         "composite-tuning": lambda: t.own_tuning_table(
             record("split/tuned-composite.json")["_tuning"]["trials"], settings["diffpir"]),
@@ -191,8 +196,13 @@ def card_tables() -> Tables:
     }
 
 
+def kernel_card_tables() -> Tables:
+    return cards.kernel_card_tables(record(KERNEL_STAGE), KERNEL_WEIGHTS, ROOT)
+
+
 DOCUMENTS = {ROOT / "docs" / "results.md": results_tables, ROOT / "docs" / "peers.md": peers_tables,
-             ROOT / "docs" / "performance.md": performance_tables, WEIGHTS.with_suffix(".md"): card_tables}
+             ROOT / "docs" / "performance.md": performance_tables, WEIGHTS.with_suffix(".md"): card_tables,
+             KERNEL_WEIGHTS.with_suffix(".md"): kernel_card_tables}
 
 
 def refresh_record(run: Path) -> None:

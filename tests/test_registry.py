@@ -103,18 +103,21 @@ def test_unidentified_file(tmp_path: Path) -> None:
         load(path, path)
 
 
-def test_default_prior() -> None:
-    bundled = registry.WEIGHTS_DIR / registry.BUNDLED_FILE
-    if bundled.is_file():
-        for name in ("default", "restora-natural"):
+@pytest.mark.parametrize(("names", "file", "channels"), [
+    (("default", "restora-natural"), registry.BUNDLED_FILE, 3),
+    (("restora-kernel",), registry.KERNEL_FILE, 1)])
+def test_bundled_priors(names: tuple[str, ...], file: str, channels: int) -> None:
+    if (registry.WEIGHTS_DIR / file).is_file():
+        for name in names:
             prior = load(name)
-            assert isinstance(prior, EDMPrior)
-            x = torch.rand(1, 3, 20, 24) * 2 - 1
+            assert isinstance(prior, EDMPrior) and prior.channels == channels
+            x = torch.rand(1, channels, 31, 24) * 2 - 1
             with torch.inference_mode():
                 assert prior(x, 0.1).shape == x.shape
+            assert registry.info(name)["channels"] == channels
     else:
-        with pytest.raises(RestoraError, match="bundled prior weights are missing") as caught:
-            load("default")
+        with pytest.raises(RestoraError, match=r"bundled weights of .* are missing") as caught:
+            load(names[0])
         assert "restora train --export" in str(caught.value)
 
 

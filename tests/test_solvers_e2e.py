@@ -32,7 +32,7 @@ FEW_STEPS = {
     "diffpir": {"steps": 3}, "ddrm": {"steps": 3}, "ddnm": {"steps": 3}, "pigdm": {"steps": 3},
     "dps": {"steps": 3}, "mcg": {"steps": 3}, "ilvr": {"steps": 3},
     "repaint": {"steps": 4, "jump_length": 2, "jump_n_sample": 2}, "dpir": {"steps": 3},
-    "blind-pnp": {"steps": 2, "rounds": 1},
+    "blind-pnp": {"steps": 2, "rounds": 1}, "blind-dps": {"steps": 2},
 }
 
 
@@ -52,7 +52,7 @@ def images():
 def operator_for(solver: str):
     if solver == "repaint":
         return Inpaint(box_mask(64, 64, 24))
-    if solver == "blind-pnp":
+    if solver.startswith("blind-"):
         return BlindBlur(5)
     return AvgPoolSR(4)
 

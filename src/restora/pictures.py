@@ -17,6 +17,14 @@ def _font() -> ImageFont.ImageFont:
     return ImageFont.load_default()
 
 
+def kernel_view(kernel: Tensor, side: int, canvas: int = 0) -> Tensor:
+    """A blur kernel (s, s) to look at: scaled to its peak, centred on a black ``canvas`` x ``canvas``
+    square when that is larger, nearest-enlarged to ``side`` x ``side``; (1, 1, side, side) in [0, 1]."""
+    view = (kernel / kernel.max().clamp_min(1e-12)).float()
+    view = F.pad(view, [max(canvas - kernel.shape[-1], 0) // 2] * 4)[None, None]
+    return F.interpolate(view, size=(side, side), mode="nearest")
+
+
 def to_display(img: Tensor, size: tuple[int, int]) -> Tensor:
     """(1 or 3, h, w) or (1, C, h, w) in [0, 1] -> (3, H, W), nearest-upscaled to ``size`` (so small
     measurements stay visibly pixelated) and gray expanded to RGB."""

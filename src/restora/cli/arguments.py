@@ -86,9 +86,9 @@ def add_restore(sub: argparse._SubParsersAction, parents: list[argparse.Argument
     g.add_argument("--noise-scale", choices=NOISE_SCALES, default="[-1,1]",
                    help="scale --sigma-y is quoted on (default [-1,1]; '255' for 8-bit units)")
     g = p.add_argument_group("solver and prior")
-    g.add_argument("--solver", default="diffpir",
-                   help="diffpir (default), dpir, ddrm, ddnm, dps, pigdm, mcg, ilvr, repaint (all listed "
-                        "below)")
+    g.add_argument("--solver",
+                   help="diffpir (default; blind-pnp for --task deblur-blind), dpir, ddrm, ddnm, dps, pigdm, "
+                        "mcg, ilvr, repaint, blind-dps (all listed below)")
     g.add_argument("--opt", action="append", metavar="KEY=VALUE",
                    help="solver option, e.g. --opt lam=7 --opt zeta=0.3 (repeatable)")
     g.add_argument("--steps", type=positive_int, help="denoiser evaluations (default: the solver's)")

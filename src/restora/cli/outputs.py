@@ -21,7 +21,7 @@ from restora.cli.specs import save_array, save_measurement_array
 from restora.errors import RestoraError
 from restora.io import atomic_write, save_image, to_unit, write_image
 from restora.metrics import noise_std
-from restora.pictures import as_unit, side_by_side, strip
+from restora.pictures import as_unit, kernel_view, side_by_side, strip
 
 ROW_FIELDS = ("index", "file", "output", "status", "task", "solver", "prior", "steps", "nfe", "seconds",
               "samples", "sigma_y", "sigma_y_estimated", "seed", "batch_size", "tile", "psnr", "ssim",
@@ -115,10 +115,8 @@ def write_kernel(kernel: Tensor, output: Path) -> None:
     its peak and enlarged, to look at)."""
     folder = output.parent / "kernel"
     save_array(kernel.float().numpy(), folder / f"{output.stem}.npy")
-    view = (kernel / kernel.max().clamp_min(1e-12))[None, None].float()
-    factor = max(1, KERNEL_VIEW // kernel.shape[-1])
-    write_image(torch.nn.functional.interpolate(view, scale_factor=factor, mode="nearest"),
-                folder / f"{output.stem}.png")
+    side = kernel.shape[-1] * max(1, KERNEL_VIEW // kernel.shape[-1])
+    write_image(kernel_view(kernel, side), folder / f"{output.stem}.png")
 
 
 @contextmanager

@@ -139,8 +139,14 @@ def check_spec(spec: Spec, solver: str) -> str:
     return spec_key(spec)
 
 
+def default_solver(task: str | None) -> str:
+    """The solver ``restore`` runs without --solver: DiffPIR, or blind-pnp for a blind task."""
+    return "blind-pnp" if task is not None and tasks.info(task).blind else "diffpir"
+
+
 def check_arguments(args: argparse.Namespace) -> RestoreRun:
     """Every check that depends on the options alone (exit 2 before any work)."""
+    args.solver = args.solver or default_solver(args.task)
     meta = solvers.info(args.solver)
     if not meta.measurement:
         raise RestoraError(f"{args.solver} samples without a measurement: use `restora sample`; restoration "

@@ -23,7 +23,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description="Train a restora diffusion prior (EDM denoising score matching).",
         epilog="examples:\n  restora train --data ../shared/data/train/natural --out runs/natural\n"
                "  torchrun --nproc-per-node 4 -m restora train --data imgs/ --out runs/x --resume\n"
-               "  restora train --export runs/x/checkpoint.pt prior.safetensors",
+               "  restora train --export runs/x/checkpoint.pt prior.safetensors\n"
+               "  restora train --kernels 31 --model kernel --out runs/kernel   (a blur-kernel prior)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--data", action="append", default=[], help="image folder (repeatable)")
@@ -85,8 +86,11 @@ def main(argv: list[str] | None = None) -> int:
         check_export(args)
         export(*args.export, half=args.half, solver_settings=args.solver_settings)
         return 0
-    if not args.data:
-        raise RestoraError("give at least one --data folder of training images")
+    if not args.data and not args.kernels:
+        raise RestoraError("give at least one --data folder of training images (or --kernels SIZE for a "
+                           "kernel prior)")
+    if args.data and args.kernels:
+        raise RestoraError("--kernels trains on generated blur kernels: leave out --data")
     cfg = TrainConfig(**{k: getattr(args, k) for k in asdict(TrainConfig())})
     problem = cfg.problem()
     if problem is not None:
@@ -99,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.resume and (Path(cfg.out) / "checkpoint.pt").exists():
         saved = json.loads(torch.load(Path(cfg.out) / "checkpoint.pt", map_location="cpu",
                                       weights_only=True)["config"])
-        for key in ("model", "crop", "sigma_data", "sigma_min", "sigma_max"):
+        for key in ("model", "crop", "sigma_data", "sigma_min", "sigma_max", "kernels"):
             if saved[key] != fields[key]:
                 raise RestoraError(f"--resume with a different {key} ({fields[key]!r} vs {saved[key]!r})")
     train(cfg, resume=args.resume, progress=not args.no_progress)

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from restora.experiments.tables import markdown
+from restora.priors.loaders import load_state_dict, read_metadata
 
 Record = Mapping[str, Any]
 VAL_KEYS = ("psnr15", "psnr25", "psnr50")  # the validation log's columns (restora.train.validate)
@@ -93,9 +94,12 @@ def stages_table(records: Sequence[Record], final_step: int) -> str:
 def train_command(cfg: Mapping[str, Any], step: int, init_from: str | None = None) -> str:
     """The training command of one stage (resumable with --resume)."""
     start = f" --init-from {init_from}" if init_from else f" --model {cfg['model']}"
-    return (f"restora train --data {' --data '.join(cfg['data'])} --out {cfg['out']}{start} "
-            f"--steps {cfg['steps']} --stop-at {step} --batch-size {cfg['batch_size']} "
-            f"--crop {cfg['crop']} --lr {cfg['lr']} --seed {cfg['seed']} --threads {cfg['threads']}")
+    data = f"--kernels {cfg['kernels']}" if cfg.get("kernels") else \
+        f"--data {' --data '.join(cfg['data'])}"
+    shape = f"--lr {cfg['lr']} --warmup {cfg['warmup']}" if cfg.get("kernels") else \
+        f"--crop {cfg['crop']} --lr {cfg['lr']}"
+    return (f"restora train {data} --out {cfg['out']}{start} --steps {cfg['steps']} --stop-at {step} "
+            f"--batch-size {cfg['batch_size']} {shape} --seed {cfg['seed']} --threads {cfg['threads']}")
 
 
 def commands_block(records: Sequence[Record], final_step: int, weights: str,
@@ -206,3 +210,23 @@ def box_trend_table(now: Mapping[str, float], then: Mapping[str, float], names: 
     return markdown(["DiffPIR estimate", *names, "dB per doubling",
                      f"crops to reach the classical fill ({now['classical']:.2f} dB)",
                      "hours more at the last stage's speed"], "|:--|---:|---:|---:|---:|---:|", out)
+
+
+def kernel_card_tables(stage: Record, weights: Path, root: Path) -> dict[str, Callable[[], str]]:
+    """The kernel prior's card tables: facts, its one training run, the commands, the validation log on
+    held-out random kernels (the run's last entry is the exported EMA weights)."""
+    step, cfg = int(read_metadata(weights)["train_steps"]), stage["config"]
+    span = spans([stage], step)[0]
+    params = sum(v.numel() for v in load_state_dict(weights).values())
+    export = f"restora train --export {cfg['out']}/checkpoint.pt {weights.relative_to(root)}"
+    return {
+        "kcard:facts": lambda: markdown(
+            ["parameters", "file", "steps", "kernels seen", "training hours", "threads"],
+            "|---:|---:|---:|---:|---:|---:|",
+            [[f"{params / 1e6:.2f} M", f"{weights.stat().st_size / 2**20:.1f} MiB", step,
+              f"{span.crops_at(step):.0f}", f"{span.hours_at(step):.2f}", cfg["threads"]]]),
+        "kcard:stages": lambda: stages_table([stage], step),
+        "kcard:commands": lambda: f"```\n{train_command(cfg, step)}\n{export}\n```",
+        "kcard:validation": lambda: validation_table([stage], step, weights.stem, stage["val"][-1]),
+    }
+

@@ -117,10 +117,12 @@ def write_grid(path: Path, results: dict[str, Tensor], ref: Tensor,
     write_image(side_by_side(tiles, [*labels, "reference"]), path)
 
 
-def aligned_psnr(est: Tensor, ref: Tensor, max_shift: int, border: int) -> tuple[float, tuple[int, int]]:
+def aligned_scores(est: Tensor, ref: Tensor, max_shift: int, border: int,
+                   lpips_model: LPIPS | None = None) -> dict:
     """PSNR (8-bit, [-1, 1] inputs, one image) at the best integer shift of ``est`` within +-``max_shift``,
-    ``border`` pixels left out on every side: a blind restoration is defined up to the shift of its kernel
-    (Levin et al. CVPR 2009 score blind methods the same way). Returns (PSNR, the shift)."""
+    ``border`` pixels left out on every side, and the SSIM (and LPIPS-alex with ``lpips_model``) at that
+    shift: a blind restoration is defined up to the shift of its kernel (Levin et al. CVPR 2009 score blind
+    methods the same way). Returns {psnr, ssim[, lpips], shift}."""
     if border < max_shift:
         raise ValueError(f"border ({border}) must be at least max_shift ({max_shift})")
     inner = (..., slice(border, -border), slice(border, -border))
@@ -130,4 +132,8 @@ def aligned_psnr(est: Tensor, ref: Tensor, max_shift: int, border: int) -> tuple
         for dx in range(-max_shift, max_shift + 1):
             moved = ((torch.roll(est, (dy, dx), (-2, -1)) + 1) / 2).clamp(0, 1)[inner]
             best = max(best, (float(psnr(moved, ref_unit, quantize=True)[0]), (dy, dx)))
-    return best
+    moved = ((torch.roll(est, best[1], (-2, -1)) + 1) / 2).clamp(0, 1)[inner]
+    out = {"psnr": best[0], "ssim": float(ssim(moved, ref_unit, quantize=True)[0]), "shift": best[1]}
+    if lpips_model is not None:
+        out["lpips"] = float(lpips(moved, ref_unit, quantize=True, model=lpips_model)[0])
+    return out

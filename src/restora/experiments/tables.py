@@ -308,20 +308,33 @@ def noise_level_table(rows: Sequence[Row]) -> str:
 
 
 def blind_tables(rows: Sequence[Row]) -> tuple[str, str]:
-    """(summary, per kernel) of a blind-deblurring record: per method the mean shift-aligned PSNR, the
-    mean kernel NCC, NFE and seconds; then per Levin kernel each method's PSNR (mean over the crops)."""
+    """(summary, per kernel) of a blind-deblurring record: per method the crops it ran on, the mean
+    shift-aligned PSNR / SSIM / LPIPS, the mean kernel NCC, NFE and seconds; then per kernel (``levin:3``,
+    ``shake:1``) each method's PSNR (mean over the crops it ran on)."""
     methods = list(dict.fromkeys(r["method"] for r in rows))
-    kernels = sorted({r["kernel"] for r in rows})
+    kernels = sorted({r["kernel"] for r in rows}, key=lambda k: (k.split(":")[0], int(k.split(":")[1])))
     summary = []
     for m in methods:
         mine = [r for r in rows if r["method"] == m]
         nccs = [r["kernel_ncc"] for r in mine if r["kernel_ncc"] is not None]
-        summary.append([m, f"{fmean(r['psnr'] for r in mine):.2f}",
+        summary.append([m, len({r["image"] for r in mine}), *(f"{fmean(r[key] for r in mine):.{digits}f}"
+                                                              for key, digits in (("psnr", 2), ("ssim", 3),
+                                                                                  ("lpips", 3))),
                         f"{fmean(nccs):.3f}" if nccs else "true kernel", mine[0]["nfe"],
                         f"{fmean(r['seconds'] for r in mine):.1f}"])
-    psnr = {(k, m): fmean(r["psnr"] for r in rows if (r["kernel"], r["method"]) == (k, m))
+    psnr = {(k, m): [r["psnr"] for r in rows if (r["kernel"], r["method"]) == (k, m)]
             for k in kernels for m in methods}
-    per_kernel = [[f"levin:{k}", *(f"{psnr[k, m]:.2f}" for m in methods)] for k in kernels]
-    return (markdown(["method", "PSNR (dB, aligned)", "kernel NCC", "NFE", "s / image"],
-                     "|:--|---:|---:|---:|---:|", summary),
+    per_kernel = [[k, *(f"{fmean(psnr[k, m]):.2f}" if psnr[k, m] else "-" for m in methods)] for k in kernels]
+    return (markdown(["method", "crops", "PSNR (dB, aligned)", "SSIM", "LPIPS", "kernel NCC", "NFE",
+                      "s / image"], "|:--|---:|---:|---:|---:|---:|---:|---:|", summary),
             markdown(["kernel", *methods], "|:--|" + "---:|" * len(methods), per_kernel))
+
+
+def blind_photos_table(rows: Sequence[Row], added: float) -> str:
+    """The photos restored blind from a JPEG: per image its size, the noise level estimated from the JPEG
+    (the noise ``added`` before compression, on [-1, 1]) and the found kernel's NCC with the hidden one."""
+    return markdown(["image", "size", f"sigma_y estimated (added {added}, [-1, 1])", "kernel NCC"],
+                    "|:--|:--|---:|---:|",
+                    [[r["image"], "x".join(map(str, r["size"])), f"{r['sigma_y_estimate']:.4f}",
+                      f"{r['kernel_ncc']:.3f}"] for r in rows])
+

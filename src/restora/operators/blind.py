@@ -16,9 +16,16 @@ from torch import Tensor
 from restora.errors import RestoraError
 from restora.operators._util import check_nchw
 from restora.operators.base import Operator, Rho
-from restora.operators.blur import Blur
+from restora.operators.blur import Blur, p2o
 
 DEFAULT_SIZE = 31
+
+
+def blur_by(x: Tensor, kernels: Tensor) -> Tensor:
+    """Circular blur of image i of ``x`` (N, C, H, W) by kernel i of ``kernels`` (N, s, s), differentiable in
+    both (the blind solvers' forward model)."""
+    spectrum = p2o(kernels[:, None].to(x.dtype), tuple(x.shape[-2:]))
+    return torch.fft.ifft2(torch.fft.fft2(x) * spectrum).real
 
 
 class KernelStack(Operator):

@@ -39,9 +39,12 @@ def crop(spectrum: Tensor, size: int) -> Tensor:
     return torch.roll(full, shifts=(size // 2, size // 2), dims=(-2, -1))[..., :size, :size]
 
 
-def fit_kernel(x: Tensor, y: Tensor, size: int, gamma: float = 1e-3, iters: int = 40) -> Tensor:
+def fit_kernel(x: Tensor, y: Tensor, size: int, gamma: float = 1e-3, iters: int = 40,
+               towards: Tensor | None = None) -> Tensor:
     """The (size, size) least-squares kernel with ``y ~ k * x`` (each (H, W), or (C, H, W) summed over
-    channels) in the gradient domain, ``gamma`` times the gradient energy as ridge; not yet projected."""
+    channels) in the gradient domain, ``gamma`` times the gradient energy as ridge pulling it towards
+    ``towards`` (a kernel prior's estimate, the half-quadratic split of Fast Diffusion EM) or 0; not yet
+    projected."""
     if x.shape != y.shape or x.ndim not in (2, 3):
         raise RestoraError(f"fit_kernel needs an image and a measurement of one (H, W) or (C, H, W) shape, "
                            f"got {tuple(x.shape)} and {tuple(y.shape)}")
@@ -51,8 +54,10 @@ def fit_kernel(x: Tensor, y: Tensor, size: int, gamma: float = 1e-3, iters: int 
     gx = torch.cat([gradient_spectra(c) for c in x])
     gy = torch.cat([gradient_spectra(c) for c in y])
     energy = (gx.abs() ** 2).sum(0)
-    rhs = crop((gx.conj() * gy).sum(0), size)
     ridge = gamma * float(energy.mean())
+    rhs = crop((gx.conj() * gy).sum(0), size)
+    if towards is not None:
+        rhs = rhs + ridge * towards.double()
     shape = tuple(x.shape[-2:])
 
     def normal(k: Tensor) -> Tensor:

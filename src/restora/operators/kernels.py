@@ -156,6 +156,42 @@ def motion_kernel(size: int = 61, intensity: float = 0.5, generator: torch.Gener
     return (k / k.sum()).to(torch.float32)
 
 
+MOTION_SHARE = 0.8  # random_kernel: camera shakes; the rest anisotropic Gaussians (defocus, lens blur)
+
+
+def random_kernel(size: int, generator: torch.Generator | None = None) -> Tensor:
+    """A random blur kernel on a ``size`` x ``size`` grid (odd), the training distribution of restora's
+    kernel prior: with probability 0.8 a camera shake (:func:`motion_kernel`, intensity uniform in [0, 1]:
+    at size 31, extents of 6 to 24 pixels), else an anisotropic Gaussian (stds uniform in [0.5, size / 8]
+    pixels, orientation uniform). Never the Levin09 kernels (a test set)."""
+    size = int(size)
+    if size < 3 or size % 2 == 0:
+        raise RestoraError(f"random kernel size must be odd and >= 3, got {size}")
+    g = default_generator(generator)
+    pick, intensity, sx, sy, theta = rand((5,), g).tolist()
+    if pick < MOTION_SHARE:
+        return motion_kernel(size, intensity, g)
+    top = max(0.5, size / 8)
+    return anisotropic_gaussian_kernel(size, 0.5 + sx * (top - 0.5), 0.5 + sy * (top - 0.5), math.pi * theta)
+
+
+def kernel_to_image(k: Tensor) -> Tensor:
+    """Kernels (..., s, s) as images in [-1, 1] for a diffusion prior: peak-normalised, 2 k / max k - 1
+    (background -1), the scale BlindDPS trains its kernel prior on."""
+    peak = k.amax(dim=(-2, -1), keepdim=True).clamp_min(1e-12)
+    return 2 * k.clamp_min(0) / peak - 1
+
+
+def image_to_kernel(z: Tensor) -> Tensor:
+    """The kernels (..., s, s) an image of :func:`kernel_to_image` stands for: (z + 1) / 2 made
+    non-negative, each summing to 1 (an all-background image: the identity)."""
+    k = ((z + 1) / 2).clamp_min(0)
+    total = k.sum(dim=(-2, -1), keepdim=True)
+    delta = torch.zeros_like(k)
+    delta[..., k.shape[-2] // 2, k.shape[-1] // 2] = 1
+    return torch.where(total > 1e-12, k / total.clamp_min(1e-12), delta)
+
+
 def _read_file_kernel(path: Path, key: str | None) -> Tensor:
     suffix = path.suffix.lower()
     if not path.is_file():

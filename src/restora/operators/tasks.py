@@ -80,6 +80,7 @@ class Task:
     gray_measurement: bool = False  # the measurement has one channel (colorize)
     needs_image_shape: bool = False  # the image size cannot be read off the measurement (cs, ct)
     image_measurement: bool = True  # the measurement is an image (else: k-space, sinogram, magnitudes)
+    blind: bool = False  # part of the operator is unknown (only blind solvers restore it)
 
     # ---- options and random parameters
     def check_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
@@ -330,7 +331,7 @@ def _deblur_tasks() -> list[Task]:
              takes_kernel=True),
         Task("deblur-blind", "deblur", "blind deblurring: the kernel, at most size x size (odd), is "
              "estimated with the image (blind solvers only)",
-             lambda ctx, params: BlindBlur(ctx.options["size"]), {"size": DEFAULT_BLIND_SIZE}),
+             lambda ctx, params: BlindBlur(ctx.options["size"]), {"size": DEFAULT_BLIND_SIZE}, blind=True),
     ]
 
 

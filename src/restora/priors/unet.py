@@ -165,8 +165,10 @@ MODEL_SIZES = {
     "small": UNetConfig(channels=32, channel_mult=(1, 2, 3, 4, 4), num_blocks=(1, 1, 2, 2, 2)),
     "base": UNetConfig(channels=64, channel_mult=(1, 2, 3, 4, 4), num_blocks=(1, 2, 2, 2, 2)),
     "large": UNetConfig(channels=96, channel_mult=(1, 2, 3, 4, 4), num_blocks=(2, 2, 2, 2, 2)),
+    "kernel": UNetConfig(in_channels=1, channels=32, channel_mult=(1, 2, 2), num_blocks=(1, 2, 2), groups=8),
 }
-"""Named architectures of :class:`UNet` (``restora train --model``); the bundled prior is ``small``."""
+"""Named architectures of :class:`UNet` (``restora train --model``); the bundled prior is ``small``, the
+bundled kernel prior ``kernel`` (one channel, 31x31 kernels padded to 32)."""
 
 
 def build_restora_prior(config: UNetConfig | dict, sigma_data: float = 0.5,

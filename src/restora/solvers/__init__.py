@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from restora.errors import RestoraError
 from restora.solvers import (  # noqa: F401 (register)
+    blind_dps,
     blind_pnp,
     ddim,
     ddnm,

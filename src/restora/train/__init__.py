@@ -22,10 +22,10 @@ from torch import Tensor
 from tqdm import tqdm
 
 from restora.errors import RestoraError
-from restora.io import list_images, read_image, to_model
 from restora.priors.base import EDMPrior, fast_runtime
 from restora.priors.loaders import load_restora_prior, read_metadata, save_restora_prior
 from restora.priors.unet import MODEL_SIZES, UNetConfig, build_restora_prior
+from restora.train.data import ImageBank, KernelBank, kernel_validation_set, split_paths, validation_set
 
 VAL_SIGMAS_255 = (15, 25, 50)
 
@@ -66,6 +66,7 @@ class TrainConfig:
     rewarm: int = 200  # with init_from: warm-up steps of the fresh optimizer
     compile: bool = False  # torch.compile the training forward (pays on GPUs)
     time_budget: float = 0.0  # seconds of training; > 0: ``steps`` re-planned from the first steps' speed
+    kernels: int = 0  # > 0: a kernel prior over kernels x kernels blur kernels drawn on the fly (no --data)
 
     def problem(self) -> str | None:
         """What makes this configuration unusable (one sentence naming the option), else None."""
@@ -78,6 +79,8 @@ class TrainConfig:
         for key in ("stop_at", "warmup", "rewarm", "threads", "seed"):
             if getattr(self, key) < 0:
                 return f"--{key.replace('_', '-')} must be >= 0, got {getattr(self, key)}"
+        if self.kernels and (self.kernels < 3 or self.kernels % 2 == 0):
+            return f"--kernels must be an odd kernel side >= 3 (0: train on images), got {self.kernels}"
         if self.seed * 1000 + 1000 > 2**63:  # each rank draws its data from seed * 1000 + rank
             return f"--seed must be below 2^63 / 1000 (rank r draws from seed * 1000 + r), got {self.seed}"
         finite = ("lr", "min_lr_ratio", "weight_decay", "grad_clip", "ema_decay", "p_mean", "p_std",
@@ -103,64 +106,6 @@ class TrainConfig:
                 return (f"--model must be one of {', '.join(MODEL_SIZES)} or a UNet config as JSON, got "
                         f"{self.model[:80]!r} ({str(exc).splitlines()[0][:120]})")
         return None
-
-
-# ----------------------------------------------------------------------------- data
-
-
-class ImageBank:
-    """Training images held in memory as uint8 CHW tensors; draws augmented random crops."""
-
-    def __init__(self, paths: list[Path], crop: int) -> None:
-        self.images = []
-        for p in paths:
-            img = read_image(p, channels=3, as_uint8=True)[0]
-            if min(img.shape[-2:]) >= crop:
-                self.images.append(img)
-        if not self.images:
-            raise RestoraError(f"no training image is at least {crop}x{crop} pixels")
-        self.crop = crop
-
-    def sample(self, n: int, gen: torch.Generator) -> Tensor:
-        """A batch of ``n`` crops in [-1, 1] with random flips and 90-degree rotations."""
-        idx = torch.randint(len(self.images), (n,), generator=gen).tolist()
-        out = []
-        for i in idx:
-            img = self.images[i]
-            h, w = img.shape[-2:]
-            top = int(torch.randint(h - self.crop + 1, (1,), generator=gen))
-            left = int(torch.randint(w - self.crop + 1, (1,), generator=gen))
-            patch = img[:, top : top + self.crop, left : left + self.crop]
-            k, flip = torch.randint(4, (2,), generator=gen).tolist()
-            patch = torch.rot90(patch, k, dims=(1, 2))
-            if flip % 2:
-                patch = patch.flip(-1)
-            out.append(patch)
-        return torch.stack(out).float() / 127.5 - 1
-
-
-def split_paths(folders: list[str], holdout_every: int) -> tuple[list[Path], list[Path]]:
-    """Deterministic train / validation split: every ``holdout_every``-th image (sorted) is held out."""
-    paths = [p for folder in folders for p in list_images(folder)]
-    if not paths:
-        raise RestoraError(f"no images found in {folders}")
-    if holdout_every <= 1 or len(paths) < 2:
-        return paths, []
-    val = paths[holdout_every - 1 :: holdout_every]
-    held = set(val)
-    return [p for p in paths if p not in held], val
-
-
-def validation_set(paths: list[Path], crop: int) -> Tensor | None:
-    """Centre crops of the held-out images (only those large enough), in [-1, 1]."""
-    crops = []
-    for p in paths:
-        img = read_image(p, channels=3)
-        h, w = img.shape[-2:]
-        if min(h, w) >= crop:
-            top, left = (h - crop) // 2, (w - crop) // 2
-            crops.append(to_model(img[0, :, top : top + crop, left : left + crop]))
-    return torch.stack(crops) if crops else None
 
 
 # ----------------------------------------------------------------------------- training pieces
@@ -258,11 +203,14 @@ def setup_distributed() -> tuple[int, int, torch.device]:
 
 
 def build_model(cfg: TrainConfig) -> EDMPrior:
-    """The prior named by ``cfg.model`` (a size name or UNetConfig JSON), initialised from ``cfg.seed``."""
+    """The prior named by ``cfg.model`` (a size name or UNetConfig JSON), initialised from ``cfg.seed``;
+    one input channel for a kernel prior."""
     if cfg.model in MODEL_SIZES:
         unet = copy.deepcopy(MODEL_SIZES[cfg.model])
     else:
         unet = UNetConfig(**json.loads(cfg.model))
+    if cfg.kernels:
+        unet = replace(unet, in_channels=1)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         return build_restora_prior(unet, cfg.sigma_data, cfg.sigma_min, cfg.sigma_max)
@@ -362,7 +310,7 @@ def start_run(cfg: TrainConfig, resume: bool) -> Run:
     return run
 
 
-def train_step(run: Run, forward: torch.nn.Module, bank: ImageBank, cfg: TrainConfig) -> float:
+def train_step(run: Run, forward: torch.nn.Module, bank: ImageBank | KernelBank, cfg: TrainConfig) -> float:
     """One optimisation step (learning rate of the schedule, a batch of crops, EDM loss, clipped AdamW step,
     EMA), counted into the run's compute; returns the loss."""
     wall0, cpu0 = time.perf_counter(), time.process_time()
@@ -429,9 +377,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     run = start_run(cfg, resume)
-    train_paths, val_paths = split_paths(cfg.data, cfg.holdout_every)
-    bank = ImageBank(train_paths, cfg.crop)
-    val_images = validation_set(val_paths, cfg.val_crop) if run.rank == 0 else None
+    bank, val_images = training_data(cfg, run)
     model = run.prior
     if run.world > 1:
         model = torch.nn.parallel.DistributedDataParallel(
@@ -451,6 +397,17 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
     if run.world > 1:
         dist.barrier()
     return Path(cfg.out) / "checkpoint.pt"
+
+
+def training_data(cfg: TrainConfig, run: Run) -> tuple[ImageBank | KernelBank, Tensor | None]:
+    """(what the run draws its batches from, the validation images rank 0 reports on): photo crops of
+    ``cfg.data`` and their held-out split, or with ``cfg.kernels`` random kernels and a fixed-seed set of
+    them (a resumed kernel run draws a fresh pool from its restored generator)."""
+    if cfg.kernels:
+        return KernelBank(cfg.kernels, run.gen), kernel_validation_set(cfg.kernels) if run.rank == 0 else None
+    train_paths, val_paths = split_paths(cfg.data, cfg.holdout_every)
+    val = validation_set(val_paths, cfg.val_crop) if run.rank == 0 else None
+    return ImageBank(train_paths, cfg.crop), val
 
 
 class TimeBudget:
@@ -502,12 +459,16 @@ def export(checkpoint: str | Path, out: str | Path, use_ema: bool = True, half: 
     the new settings, so that settings tuned later need no training checkpoint."""
     if Path(checkpoint).suffix == ".safetensors":
         prior = load_restora_prior(checkpoint)
-        extra = {k: v for k, v in read_metadata(checkpoint).items() if k in ("train_steps", "train_compute")}
+        extra = {k: v for k, v in read_metadata(checkpoint).items()
+                 if k in ("train_steps", "train_compute", "train_data")}
     else:
         state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        prior = build_model(TrainConfig(**json.loads(state["config"])))
+        config = TrainConfig(**json.loads(state["config"]))
+        prior = build_model(config)
         prior.load_state_dict(state["ema" if use_ema else "model"])
         extra = {"train_steps": str(state["step"])}
+        if config.kernels:
+            extra["train_data"] = f"blur kernels {config.kernels}x{config.kernels} (random_kernel)"
         if state.get("compute"):
             extra["train_compute"] = json.dumps(state["compute"])
     if solver_settings is not None:
