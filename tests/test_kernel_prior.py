@@ -74,6 +74,15 @@ def test_train_refuses_a_kernel_run_it_cannot_do(argv, tmp_path):
         main([*argv, "--out", str(tmp_path / "r")])
 
 
+def test_a_kernel_run_refuses_to_start_from_an_image_prior_and_back(tmp_path):
+    image_prior = str(registry.WEIGHTS_DIR / registry.BUNDLED_FILE)
+    with pytest.raises(RestoraError, match="is an image prior"):
+        main(["--kernels", "15", "--init-from", image_prior, "--out", str(tmp_path / "k")])
+    if BUNDLED.is_file():
+        with pytest.raises(RestoraError, match="is a kernel prior"):
+            main(["--data", str(tmp_path), "--init-from", str(BUNDLED), "--out", str(tmp_path / "i")])
+
+
 def test_the_fit_is_pulled_towards_the_prior_estimate():
     x = torch.rand(64, 64, generator=torch.Generator().manual_seed(0))
     k = levin_kernel(3)

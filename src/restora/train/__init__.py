@@ -238,6 +238,12 @@ def with_weights_architecture(cfg: TrainConfig) -> TrainConfig:
     meta = read_metadata(cfg.init_from)
     if "unet" not in meta:
         raise RestoraError(f"--init-from {cfg.init_from}: not a restora prior file (no UNet config in it)")
+    of_kernels = meta.get("train_data", "").startswith("blur kernels")
+    if of_kernels != bool(cfg.kernels):
+        what, run = ("a kernel prior", "an image run (--data)") if of_kernels else \
+            ("an image prior", "a kernel run (--kernels)")
+        raise RestoraError(f"--init-from {cfg.init_from} is {what}: it cannot start {run}; continue a prior "
+                           "of the same kind, or start from scratch with --model")
     return replace(cfg, model=json.dumps(json.loads(meta["unet"]), sort_keys=True),
                    sigma_data=float(meta["sigma_data"]), sigma_min=float(meta["sigma_min"]),
                    sigma_max=float(meta["sigma_max"]))
