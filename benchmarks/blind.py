@@ -33,7 +33,7 @@ from restora.io import write_image
 from restora.metrics import LPIPS
 from restora.operators import BlindBlur, Blur
 from restora.operators.kernel_fit import kernel_similarity
-from restora.operators.kernels import levin_kernel, motion_kernel
+from restora.operators.kernels import levin_kernel, random_shake
 from restora.pictures import kernel_view, side_by_side
 from restora.priors import load
 from restora.solvers import get
@@ -51,8 +51,7 @@ def kernels(kind: str, count: int) -> list[tuple[str, torch.Tensor]]:
     if kind == "levin":
         return [(f"levin:{i}", levin_kernel(i)) for i in range(1, 9)]
     gen = torch.Generator().manual_seed(SHAKE_SEED)
-    return [(f"shake:{i + 1}", motion_kernel(31, 0.3 + 0.7 * float(torch.rand(1, generator=gen)), gen))
-            for i in range(count)]
+    return [(f"shake:{i + 1}", random_shake(31, gen)) for i in range(count)]
 
 
 def methods(prior_name: str, size: int, dps_steps: int, dps_zeta: float) -> dict:

@@ -22,7 +22,7 @@ from restora.experiments.records import write_json
 from restora.io import read_image, to_model, to_unit, write_image
 from restora.operators import BlindBlur, Blur
 from restora.operators.kernel_fit import kernel_similarity
-from restora.operators.kernels import motion_kernel
+from restora.operators.kernels import random_shake
 from restora.operators.noise_level import estimate_sigma_y
 from restora.pictures import kernel_view, side_by_side
 from restora.priors import load
@@ -54,7 +54,7 @@ def main() -> None:
             x = to_model(read_image(data_root() / "test" / "Set5" / name, channels=3))
             h, w = (s - s % 2 for s in x.shape[-2:])
             x = x[..., :h, :w]
-            k = motion_kernel(31, 0.3 + 0.7 * float(torch.rand(1, generator=gen)), gen)
+            k = random_shake(31, gen)
             y = Blur(k).A(x) + NOISE * torch.randn(x.shape, generator=gen)
             as_jpeg(y, Path(tmp) / "photo.jpg")
             photo = to_model(read_image(Path(tmp) / "photo.jpg", channels=3))  # all the method gets

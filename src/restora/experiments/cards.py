@@ -229,4 +229,3 @@ def kernel_card_tables(stage: Record, weights: Path, root: Path) -> dict[str, Ca
         "kcard:commands": lambda: f"```\n{train_command(cfg, step)}\n{export}\n```",
         "kcard:validation": lambda: validation_table([stage], step, weights.stem, stage["val"][-1]),
     }
-

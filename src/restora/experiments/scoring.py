@@ -4,7 +4,6 @@ first image."""
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -127,13 +126,14 @@ def aligned_scores(est: Tensor, ref: Tensor, max_shift: int, border: int,
         raise ValueError(f"border ({border}) must be at least max_shift ({max_shift})")
     inner = (..., slice(border, -border), slice(border, -border))
     ref_unit = ((ref + 1) / 2).clamp(0, 1)[inner]
-    best = (-math.inf, (0, 0))
-    for dy in range(-max_shift, max_shift + 1):
-        for dx in range(-max_shift, max_shift + 1):
-            moved = ((torch.roll(est, (dy, dx), (-2, -1)) + 1) / 2).clamp(0, 1)[inner]
-            best = max(best, (float(psnr(moved, ref_unit, quantize=True)[0]), (dy, dx)))
-    moved = ((torch.roll(est, best[1], (-2, -1)) + 1) / 2).clamp(0, 1)[inner]
-    out = {"psnr": best[0], "ssim": float(ssim(moved, ref_unit, quantize=True)[0]), "shift": best[1]}
+
+    def moved(shift: tuple[int, int]) -> Tensor:  # est shifted, on [0, 1], borders out
+        return ((torch.roll(est, shift, (-2, -1)) + 1) / 2).clamp(0, 1)[inner]
+
+    shifts = [(dy, dx) for dy in range(-max_shift, max_shift + 1) for dx in range(-max_shift, max_shift + 1)]
+    score, shift = max((float(psnr(moved(s), ref_unit, quantize=True)[0]), s) for s in shifts)
+    best = moved(shift)
+    out = {"psnr": score, "ssim": float(ssim(best, ref_unit, quantize=True)[0]), "shift": shift}
     if lpips_model is not None:
-        out["lpips"] = float(lpips(moved, ref_unit, quantize=True, model=lpips_model)[0])
+        out["lpips"] = float(lpips(best, ref_unit, quantize=True, model=lpips_model)[0])
     return out

@@ -317,11 +317,10 @@ def blind_tables(rows: Sequence[Row]) -> tuple[str, str]:
     for m in methods:
         mine = [r for r in rows if r["method"] == m]
         nccs = [r["kernel_ncc"] for r in mine if r["kernel_ncc"] is not None]
-        summary.append([m, len({r["image"] for r in mine}), *(f"{fmean(r[key] for r in mine):.{digits}f}"
-                                                              for key, digits in (("psnr", 2), ("ssim", 3),
-                                                                                  ("lpips", 3))),
-                        f"{fmean(nccs):.3f}" if nccs else "true kernel", mine[0]["nfe"],
-                        f"{fmean(r['seconds'] for r in mine):.1f}"])
+        mean = {key: fmean(r[key] for r in mine) for key in ("psnr", "ssim", "lpips", "seconds")}
+        summary.append([m, len({r["image"] for r in mine}), f"{mean['psnr']:.2f}", f"{mean['ssim']:.3f}",
+                        f"{mean['lpips']:.3f}", f"{fmean(nccs):.3f}" if nccs else "true kernel",
+                        mine[0]["nfe"], f"{mean['seconds']:.1f}"])
     psnr = {(k, m): [r["psnr"] for r in rows if (r["kernel"], r["method"]) == (k, m)]
             for k in kernels for m in methods}
     per_kernel = [[k, *(f"{fmean(psnr[k, m]):.2f}" if psnr[k, m] else "-" for m in methods)] for k in kernels]
@@ -337,4 +336,3 @@ def blind_photos_table(rows: Sequence[Row], added: float) -> str:
                     "|:--|:--|---:|---:|",
                     [[r["image"], "x".join(map(str, r["size"])), f"{r['sigma_y_estimate']:.4f}",
                       f"{r['kernel_ncc']:.3f}"] for r in rows])
-

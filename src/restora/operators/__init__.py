@@ -35,6 +35,7 @@ from restora.operators.kernels import (
     load_kernel,
     motion_kernel,
     random_kernel,
+    random_shake,
     validate_kernel,
 )
 from restora.operators.masks import box_mask, half_mask, lines_mask, load_mask, random_mask
@@ -100,6 +101,7 @@ __all__ = [
     "random_kernel",
     "random_mask",
     "random_orthogonal",
+    "random_shake",
     "resize_matrix",
     "sigma_on_model_scale",
     "sparse_view_angles",

@@ -175,6 +175,14 @@ def random_kernel(size: int, generator: torch.Generator | None = None) -> Tensor
     return anisotropic_gaussian_kernel(size, 0.5 + sx * (top - 0.5), 0.5 + sy * (top - 0.5), math.pi * theta)
 
 
+def random_shake(size: int, generator: torch.Generator | None = None, min_intensity: float = 0.3) -> Tensor:
+    """A camera shake (:func:`motion_kernel`) of intensity uniform in [``min_intensity``, 1]: the test
+    shakes of the blind benchmarks, without :func:`random_kernel`'s nearly-point blurs."""
+    g = default_generator(generator)
+    u = float(torch.rand(1, generator=g, device=g.device))  # float32, as the committed records drew it
+    return motion_kernel(size, min_intensity + (1 - min_intensity) * u, g)
+
+
 def kernel_to_image(k: Tensor) -> Tensor:
     """Kernels (..., s, s) as images in [-1, 1] for a diffusion prior: peak-normalised, 2 k / max k - 1
     (background -1), the scale BlindDPS trains its kernel prior on."""

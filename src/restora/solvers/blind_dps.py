@@ -12,8 +12,9 @@ The L1 term of a kernel summing to 1 is 1 + 2 x its negative mass: it pushes the
 ``zeta_i`` is the authors' released schedule, zeta sqrt(abar_i) on the VP iterates (their code "implements
 gradually increasing scale that shows stable performance"; the paper reports a constant one), turned into
 VE coordinates as in DPS (:func:`restora.solvers.common.vp_step_factor`). Released settings
-(github.com/BlindDPS/blind-dps, run_deblur.sh and configs/motion_deblur_config.yaml): 1000 DDPM steps,
-reg_ord 1, reg_scale 1.0, sigma_y 0.02 on [-1, 1]; zeta = 1 is their schedule's scale.
+(github.com/BlindDPS/blind-dps): 1000 DDPM steps, reg_ord 1 and reg_scale 1.0 (run_deblur.sh), sigma_y
+0.02 on [-1, 1] (configs/motion_deblur_config.yaml), and the step sqrt(abar_t) itself, i.e. zeta = 1
+(BlindDPS.p_sample_loop in guided_diffusion/gaussian_diffusion.py, which overrides the config's scale 0.3).
 
 The NFE count is that of the image prior (the kernel prior, ~1M parameters, is called alongside at each
 step). The restored image and ``op.estimate`` (the kernels of the last step) are the result.
@@ -64,7 +65,7 @@ def blind_dps(prior: Prior, op: Operator, y: Tensor, *, steps: int = 1000, sigma
     """Restore ``y = k * x + n`` with ``k`` unknown (``op``: a :class:`BlindBlur`); sets ``op.estimate``.
     ``zeta``: scale of the guidance schedule zeta sqrt(abar); ``reg``: weight of the kernel's L1 norm."""
     assert isinstance(op, BlindBlur)  # the registry lets only blind operators through
-    kprior = load_kernel_prior(kernel_prior, y)
+    kprior = load_kernel_prior(kernel_prior, y.device)
     sigmas, x, progress = begin(prior, image_template(op, y), steps, spacing, generator, callback)
     canvas = op.size + 2 * canvas_margin(op.size)
     z = initial_noise(y.new_empty(y.shape[0], 1, canvas, canvas), sigmas[0], generator)

@@ -49,7 +49,7 @@ def blind_pnp(prior: Prior, op: Operator, y: Tensor, *, steps: int = 8, sigma_y:
     """Restore ``y = k * x + n`` with ``k`` unknown (``op``: a :class:`BlindBlur`); sets ``op.estimate``."""
     assert isinstance(op, BlindBlur)  # the registry lets only blind operators through
     progress = Progress(callback, _count(steps, rounds=rounds))
-    kprior = None if kernel_prior is None else load_kernel_prior(kernel_prior, torch.empty(0))
+    kprior = None if kernel_prior is None else load_kernel_prior(kernel_prior, "cpu")  # where kernels are fit
     unit_y = ((y.float() + 1) / 2).cpu()
     kernels = torch.stack([estimate_kernel(g, op.size) for g in unit_y.mean(1)])
     if kprior is not None:
@@ -68,4 +68,3 @@ def blind_pnp(prior: Prior, op: Operator, y: Tensor, *, steps: int = 8, sigma_y:
                                                                  towards=towards[i]))
                                        for i in range(len(kernels))])
     return x
-

@@ -4,6 +4,7 @@ than its training size, centred on a canvas of that size with zero (-1) backgrou
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -28,10 +29,10 @@ def crop_kernel_image(z: Tensor, size: int) -> Tensor:
     return z[..., m:m + size, m:m + size]
 
 
-def load_kernel_prior(name: str, like: Tensor) -> Prior:
-    """The kernel prior called ``name`` (a preset or weights file), on ``like``'s device, refusing one that
-    is not a one-channel prior."""
-    prior = load(name).to(like.device)
+def load_kernel_prior(name: str, device: torch.device | str) -> Prior:
+    """The kernel prior called ``name`` (a preset or weights file), on ``device``, refusing one that is not a
+    one-channel prior."""
+    prior = load(name).to(device)
     if prior.channels != 1:
         raise RestoraError(f"kernel_prior {name!r} has {prior.channels} channels; a kernel prior "
                            "has one (restora-kernel, or a prior trained with `restora train --kernels`)")
@@ -44,4 +45,3 @@ def denoise_kernels(kprior: Prior, kernels: Tensor, sigma: float) -> Tensor:
     size = kernels.shape[-1]
     z = F.pad(kernel_to_image(kernels)[:, None], [canvas_margin(size)] * 4, value=-1.0)
     return image_to_kernel(crop_kernel_image(kprior(z, sigma), size)[:, 0])
-

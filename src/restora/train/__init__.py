@@ -28,6 +28,7 @@ from restora.priors.unet import MODEL_SIZES, UNetConfig, build_restora_prior
 from restora.train.data import ImageBank, KernelBank, kernel_validation_set, split_paths, validation_set
 
 VAL_SIGMAS_255 = (15, 25, 50)
+KERNEL_DATA = "blur kernels"  # how a kernel prior's weights begin their train_data metadata
 
 
 @dataclass
@@ -238,7 +239,7 @@ def with_weights_architecture(cfg: TrainConfig) -> TrainConfig:
     meta = read_metadata(cfg.init_from)
     if "unet" not in meta:
         raise RestoraError(f"--init-from {cfg.init_from}: not a restora prior file (no UNet config in it)")
-    of_kernels = meta.get("train_data", "").startswith("blur kernels")
+    of_kernels = meta.get("train_data", "").startswith(KERNEL_DATA)
     if of_kernels != bool(cfg.kernels):
         what, run = ("a kernel prior", "an image run (--data)") if of_kernels else \
             ("an image prior", "a kernel run (--kernels)")
@@ -474,7 +475,7 @@ def export(checkpoint: str | Path, out: str | Path, use_ema: bool = True, half: 
         prior.load_state_dict(state["ema" if use_ema else "model"])
         extra = {"train_steps": str(state["step"])}
         if config.kernels:
-            extra["train_data"] = f"blur kernels {config.kernels}x{config.kernels} (random_kernel)"
+            extra["train_data"] = f"{KERNEL_DATA} {config.kernels}x{config.kernels} (random_kernel)"
         if state.get("compute"):
             extra["train_compute"] = json.dumps(state["compute"])
     if solver_settings is not None:
