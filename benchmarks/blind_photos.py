@@ -19,7 +19,7 @@ from PIL import Image
 
 from restora.experiments.measurements import data_root, environment
 from restora.experiments.records import write_json
-from restora.io import read_image, to_model, to_unit, write_image
+from restora.io import read_image, to_model, to_uint8, to_unit, write_image
 from restora.operators import BlindBlur, Blur
 from restora.operators.kernel_fit import kernel_similarity
 from restora.operators.kernels import random_shake
@@ -34,8 +34,7 @@ NOISE, QUALITY, SECRET_SEED = 0.02, 90, 31_337  # sigma on [-1, 1]; JPEG quality
 
 def as_jpeg(x: torch.Tensor, path: Path) -> None:
     """Write a [-1, 1] image as an 8-bit JPEG (the degraded "photo" the method gets)."""
-    pixels = (to_unit(x, clip=True)[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-    Image.fromarray(pixels).save(path, quality=QUALITY)
+    Image.fromarray(to_uint8(to_unit(x, clip=True))).save(path, quality=QUALITY)
 
 
 def main() -> None:
