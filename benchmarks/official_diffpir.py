@@ -4,12 +4,17 @@
     .venv-peers/bin/python benchmarks/official_diffpir.py --clone PATH/TO/DiffPIR --speed   # ADM-256 timing
 
 ``--clone`` is a local checkout of github.com/yuanzhi-zhu/DiffPIR (read at commit 111d26e; never fetched
-here). Its ``main_ddpir_inpainting.py`` runs unchanged except for the lines :data:`PATCHES` replaces:
-the test folder and mask (restora's images as PNGs and restora's centred 128x128 box, written to a
-scratch folder), LPIPS off (no weights offline) and the network: restora's bundled prior wrapped as a
-guided-diffusion epsilon model (:class:`EpsModel`), so both loops call the same denoiser. Its 20 NFE,
-lambda 1, zeta 1, noiseless setting is what restora's inpainting defaults copy. The script needs
-what the clone imports (opencv, torchvision, matplotlib: ``pip install restora[peers]``).
+here). Its ``main_ddpir_inpainting.py`` runs with the few lines :mod:`restora.experiments.official` patches
+(restora's crops and centred 128x128 box, LPIPS off, restora's bundled prior as its network). Its 20 NFE,
+lambda 1, zeta 1, noiseless setting is what restora's inpainting defaults copy. The script needs what the
+clone imports (opencv, matplotlib; torchvision is stubbed where missing: ``pip install restora[peers]``).
+
+``--equal-psnr`` times, in one run, the SR script (its own bicubic measurement and noise, 100 NFE, lambda 1,
+zeta 0.25) and the inpainting script (20 NFE) against restora's DiffPIR at the fewest NFE of ``--nfe`` whose
+mean PSNR comes within 0.1 dB of the script's, cold and warm-started as ``--init auto`` does (the warm
+start's estimate is timed too), on the same crops, seeds and bundled prior: the scripts' network in fp32
+NCHW as they run it (the build of their own network is timed alone and subtracted), restora's in its
+default runtime; and restora's loop at each script's NFE, settings and runtime (the loops alone).
 
 ``--speed`` times the same script's loop on the guided-diffusion FFHQ-256 network (random weights:
 the layout, not the checkpoint, sets the cost) against restora's DiffPIR on those very weights, one
@@ -23,17 +28,25 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image
 
 from restora.experiments.measurements import BENCHMARK_TASKS, centre_crops, data_root, environment, mean_sem
+from restora.experiments.official import (
+    INPAINTING,
+    PATCHES,
+    SCRIPT,
+    SUPER_RESOLUTION,
+    official_main,
+    official_runs,
+    sr_measurement,
+    write_inputs,
+)
 from restora.experiments.records import write_json
+from restora.experiments.warm import WARM_DEFAULTS, Estimator
 from restora.metrics import psnr, ssim
 from restora.pictures import as_unit
 from restora.priors import load
@@ -41,82 +54,18 @@ from restora.priors.adm import build_adm_prior
 from restora.priors.registry import PRESETS
 from restora.solvers import get, settings
 
-SCRIPT = "main_ddpir_inpainting.py"
-MODEL_LINE = 'model.load_state_dict(torch.load(args.model_path, map_location="cpu"))'
-PATCHES = {
-    "testset_name            = 'demo_test'": "testset_name = 'restora'",
-    "mask_name               = 'gt_keep_masks/face/000000.png'": "mask_name = 'mask.png'",
-    "load_mask               = False": "load_mask = True",
-    "calc_LPIPS              = True": "calc_LPIPS = False",
-    MODEL_LINE: "model = RESTORA_MODEL",
-}
 
-
-class EpsModel(torch.nn.Module):
-    """A restora prior as guided-diffusion's epsilon network on VP iterates x_t = sqrt(abar) (x0 +
-    sigma eps): eps = (x_t - sqrt(abar) D(x_t / sqrt(abar), sigma)) / sqrt(1 - abar), with zero
-    learned-variance channels (the DiffPIR loop only reads the x0 prediction)."""
-
-    def __init__(self, prior, alphas_cumprod) -> None:
-        super().__init__()
-        self.prior = prior
-        self.register_buffer("abar", torch.as_tensor(np.asarray(alphas_cumprod), dtype=torch.float64))
-
-    def forward(self, x: torch.Tensor, t: torch.Tensor, **kwargs) -> torch.Tensor:
-        abar = self.abar[t.long()].float().view(-1, 1, 1, 1)
-        x0 = self.prior(x / abar.sqrt(), ((1 - abar) / abar).sqrt().flatten())
-        eps = (x - abar.sqrt() * x0) / (1 - abar).sqrt()
-        return torch.cat([eps, torch.zeros_like(eps)], dim=1)
-
-
-def official_main(clone: Path, model_for, iter_num: int = 20) -> dict:
-    """The namespace of the clone's inpainting script with :data:`PATCHES` applied (its ``main`` not yet
-    run); ``model_for(diffusion)`` gives the network it runs (it still builds its own first)."""
-    source = (clone / SCRIPT).read_text()
-    patches = {**PATCHES, "iter_num                = 20": f"iter_num = {iter_num}"}
-    for old, new in patches.items():
-        if source.count(old) != 1:
-            sys.exit(f"{clone / SCRIPT}: expected one line {old!r} (a different commit than 111d26e?)")
-        source = source.replace(old, new)
-    source = source.replace("model = RESTORA_MODEL", "model = RESTORA_MODEL(diffusion)")
-    if str(clone) not in sys.path:
-        sys.path.insert(0, str(clone))
-    namespace = {"__name__": "official_diffpir", "RESTORA_MODEL": model_for}
-    exec(compile(source, str(clone / SCRIPT), "exec"), namespace)
-    return namespace
-
-
-def write_inputs(work: Path, images, mask: torch.Tensor) -> None:
-    """restora's crops and mask as the PNGs the script reads (testsets/restora/*, testsets/mask.png)."""
-    folder = work / "testsets" / "restora"
-    folder.mkdir(parents=True)
-    for name, img in images:
-        Image.fromarray(to_uint8(as_unit(img))).save(folder / f"{name}.png")
-    keep = mask[0].expand(3, -1, -1)
-    Image.fromarray(to_uint8(keep)).save(work / "testsets" / "mask.png")
-
-
-def to_uint8(img: torch.Tensor) -> np.ndarray:
-    """[0, 1] CHW (or 1CHW) -> HWC uint8."""
-    return (img.squeeze(0).clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
-
-
-def read_outputs(work: Path, names: list[str]) -> torch.Tensor:
-    """The script's estimates (results/<run>/<name>_<model>.png) as [0, 1] NCHW."""
-    out = []
-    for name in names:
-        (path,) = (work / "results").glob(f"*/{name}_*.png")
-        out.append(torch.from_numpy(np.array(Image.open(path))).permute(2, 0, 1).float() / 255)
-    return torch.stack(out)
+def inpainting_problem(args):
+    """(crops as (name, image), ref in [0, 1], the box operator, its noiseless measurement) of every run."""
+    images = centre_crops(data_root() / "test" / "CBSD68", args.size, args.limit)
+    x = torch.cat([img for _, img in images])
+    op = BENCHMARK_TASKS["inpaint-box"].operator([0], x.shape)
+    return images, as_unit(x), op, op.measure(x, 0.0, torch.Generator().manual_seed(7))
 
 
 def quality(args, clone: Path) -> list[dict]:
     """Official loop vs restora's DiffPIR (its defaults and the official ending) on inpaint-box."""
-    images = centre_crops(data_root() / "test" / "CBSD68", args.size, args.limit)
-    x = torch.cat([img for _, img in images])
-    ref = as_unit(x)
-    op = BENCHMARK_TASKS["inpaint-box"].operator([0], x.shape)
-    y = op.measure(x, 0.0, torch.Generator().manual_seed(7))
+    images, ref, op, y = inpainting_problem(args)
     prior = load("default")
     rows = []
 
@@ -126,22 +75,10 @@ def quality(args, clone: Path) -> list[dict]:
         rows.append({"task": "inpaint-box", "method": label, "psnr": mean, "psnr_sem": sem,
                      "psnr_seeds": scores, "ssim": sum(float(ssim(e, ref, quantize=True).mean())
                                                        for e in estimates) / len(estimates),
-                     "seconds_per_image": seconds / len(estimates) / len(x)})
+                     "seconds_per_image": seconds})
         print(f"inpaint-box {label:40s} {mean:.2f} +- {sem:.2f} dB", flush=True)
 
-    estimates, seconds = [], 0.0
-    main = official_main(clone, lambda diffusion: EpsModel(prior, diffusion.alphas_cumprod))["main"]
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        write_inputs(work, images, op.mask)
-        with contextlib.chdir(work):
-            for seed in range(args.seeds):  # each run overwrites the script's output PNGs
-                torch.manual_seed(100 + seed)
-                start = time.perf_counter()
-                main()
-                seconds += time.perf_counter() - start
-                estimates.append(read_outputs(work, [n for n, _ in images]))
-    record("official DiffPIR script", estimates, seconds)
+    record("official DiffPIR script", *official_runs(clone, images, op.mask, prior, args.seeds))
     family = BENCHMARK_TASKS["inpaint-box"].family
     variants = {"restora diffpir": {},
                 "restora diffpir clip_x0, official ending": {"clip_x0": True, "denoise_last": False}}
@@ -154,8 +91,71 @@ def quality(args, clone: Path) -> list[dict]:
                                  **{**settings("diffpir", family), "steps": 20, **extra})
             seconds += time.perf_counter() - start
             estimates.append(as_unit(out.clamp(-1, 1)))
-        record(label, estimates, seconds)
+        record(label, estimates, seconds / args.seeds / len(ref))
     return rows
+
+
+def equal_psnr(args, clone: Path) -> list[dict]:
+    """Seconds per image at equal PSNR, SR (the script's own measurement) and box inpainting: each script at
+    its released NFE, restora at the fewest NFE of --nfe within 0.1 dB of it, cold and (where --init auto
+    has a start for the family) warm, and restora's loop at the script's NFE, settings and fp32 runtime."""
+    rows = []
+    released = (("sr4", SUPER_RESOLUTION, 100, 0.1), ("inpaint-box", INPAINTING, 20, 0.0))
+    for task, script, nfe, sigma_y in released:
+        images, ref, op, y = inpainting_problem(args) if task == "inpaint-box" else sr_problem(args, clone)
+        family = BENCHMARK_TASKS[task].family
+
+        def mean_psnr(estimates: list[torch.Tensor], ref=ref) -> float:
+            return sum(float(psnr(e, ref, quantize=True).mean()) for e in estimates) / len(estimates)
+
+        estimates, official = official_runs(clone, images, getattr(op, "mask", None), load("default"),
+                                            args.seeds, script, nfe)
+        target = mean_psnr(estimates)
+        rows.append({"task": task, "method": "official DiffPIR script", "nfe": nfe, "psnr": target,
+                     "seconds_per_image": official, "runtime": {"dtype": "fp32", "channels_last": False}})
+        print(f"{task} official {nfe} NFE {target:.2f} dB, {official:.2f} s/image", flush=True)
+        start, budgets = WARM_DEFAULTS.get("diffpir", {}).get(family), [int(n) for n in args.nfe.split(",")]
+        variants = [("restora diffpir at the script's settings, fp32 NCHW", "fp32", False, [nfe], {}, False),
+                    ("restora diffpir cold, default runtime", "auto", None, budgets, {}, True),
+                    *([("restora diffpir warm (--init auto), default runtime", "auto", None, budgets, start,
+                        True)] if start else [])]
+        for label, dtype, layout, budgets, warm, tuned in variants:
+            prior = load("default").configure(dtype=dtype, channels_last=layout)
+            estimate = Estimator(warm["init"], {}) if warm else None
+            for steps in budgets:
+                options = {**settings("diffpir", family, prior if tuned else None), "steps": steps,
+                           **{k: v for k, v in warm.items() if k not in ("init", "steps")}}
+                outs, begin = [], time.perf_counter()
+                for seed in range(args.seeds):  # one image per call, as the scripts run them
+                    g = torch.Generator().manual_seed(100 + seed)
+                    one = BENCHMARK_TASKS[task].operator([0], y[:1].shape if task == "inpaint-box" else
+                                                         (1, *ref.shape[1:]))
+                    out = []
+                    for i in range(len(ref)):
+                        extra = {} if estimate is None else {
+                            "x_init": estimate(one, y[i:i + 1], sigma_y=sigma_y, family=family, generator=g)}
+                        out.append(get("diffpir")(prior, one, y[i:i + 1], sigma_y=sigma_y, generator=g,
+                                                  **options, **extra))
+                    outs.append(as_unit(torch.cat(out).clamp(-1, 1)))
+                seconds = (time.perf_counter() - begin) / args.seeds / len(ref)
+                score = mean_psnr(outs)
+                print(f"{task} {label} {steps} NFE {score:.2f} dB, {seconds:.2f} s/image", flush=True)
+                if score >= target - 0.1 or steps == budgets[-1]:
+                    rows.append({"task": task, "method": label, "nfe": steps, "psnr": score,
+                                 "reaches_official": score >= target - 0.1, "options": options,
+                                 "init": warm.get("init"), "seconds_per_image": seconds,
+                                 "speedup_vs_official": official / seconds,
+                                 "runtime": {"dtype": prior.dtype_name,
+                                             "channels_last": prior.channels_last}})
+                    break
+    return rows
+
+
+def sr_problem(args, clone: Path):
+    """(crops, ref in [0, 1], the sr4 operator, the SR script's own noisy measurement of them)."""
+    images = centre_crops(data_root() / "test" / "CBSD68", args.size, args.limit)
+    x = torch.cat([img for _, img in images])
+    return images, as_unit(x), BENCHMARK_TASKS["sr4"].operator([0], x.shape), sr_measurement(clone, images)
 
 
 def speed(args, clone: Path) -> list[dict]:
@@ -168,7 +168,7 @@ def speed(args, clone: Path) -> list[dict]:
     op = BENCHMARK_TASKS["inpaint-box"].operator([0], x.shape)
     y = op.measure(x, 0.0, torch.Generator().manual_seed(7))
     nets = []
-    script = official_main(clone, lambda diffusion: nets[0], iter_num=args.speed_steps)
+    script = official_main(clone, lambda diffusion: nets[0], args.speed_steps)
     config = dict(model_path="", num_channels=128, num_res_blocks=1, attention_resolutions="16")
     options = script["utils_model"].create_argparser(config).parse_args([])
     torch.manual_seed(0)
@@ -178,7 +178,7 @@ def speed(args, clone: Path) -> list[dict]:
     build = time.perf_counter() - start
     nets.append(net.eval())
     with tempfile.TemporaryDirectory() as tmp:
-        write_inputs(Path(tmp), images, op.mask)
+        write_inputs(Path(tmp), images, op.mask, clone)
         with contextlib.chdir(tmp):
             start = time.perf_counter()
             script["main"]()
@@ -216,6 +216,9 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--speed", action="store_true", help="also time the FFHQ-256 network")
     p.add_argument("--speed-steps", type=int, default=10)
+    p.add_argument("--equal-psnr", action="store_true", help="seconds per image at equal PSNR (see above)")
+    p.add_argument("--no-quality", action="store_true", help="keep the record's quality rows (not rerun)")
+    p.add_argument("--nfe", default="3,5,8,10,15,20,30,50,100", help="restora's budgets for --equal-psnr")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default="benchmarks/results/peers/official.json")
     args = p.parse_args()
@@ -224,10 +227,15 @@ def main() -> None:
     clone = args.clone.resolve()
     out = Path(args.out)
     previous = json.loads(out.read_text()) if out.exists() else {}
-    result = {"meta": {"clone": str(clone), "script": SCRIPT, "patched": list(PATCHES), "size": args.size,
-                       "seeds": args.seeds, "nfe": 20, "environment": environment()},
-              "rows": quality(args, clone) if args.limit else previous.get("rows", []),
-              "speed": speed(args, clone) if args.speed else previous.get("speed", [])}
+    rerun = not args.no_quality or args.speed  # the meta describes the quality and speed rows
+    meta = {"clone": str(clone), "script": SCRIPT, "patched": list(PATCHES), "size": args.size,
+            "seeds": args.seeds, "nfe": 20, "environment": environment()} if rerun or "meta" not in previous \
+        else previous["meta"]
+    equal = {"rows": equal_psnr(args, clone), "seeds": args.seeds, "size": args.size, "limit": args.limit,
+             "patched": {s.file: list(s.patches) for s in (SUPER_RESOLUTION, INPAINTING)},
+             "environment": environment()} if args.equal_psnr else previous.get("equal_psnr")
+    result = {"meta": meta, "rows": previous.get("rows", []) if args.no_quality else quality(args, clone),
+              "speed": speed(args, clone) if args.speed else previous.get("speed", []), "equal_psnr": equal}
     write_json(out, result)
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from restora.experiments import bench_tables as bt
 from restora.experiments import cards
+from restora.experiments import nfe_tables as nt
 from restora.experiments import tables as t
 from restora.experiments.documents import fill
 from restora.experiments.records import write_json
@@ -106,6 +107,7 @@ def results_tables() -> Tables:
         "blind-shakes:kernels": lambda: t.blind_tables(rows("blind-shakes"))[1],
         "blind-photos": lambda: t.blind_photos_table(rows("blind-photos"),
                                                      record("blind-photos")["meta"]["noise_sigma"]),
+        **nt.nfe_blocks(record("nfe")),
         "settings": lambda: t.settings_block(settings),
         "composite-tuning": lambda: t.own_tuning_table(
             record("split/tuned-composite.json")["_tuning"]["trials"], settings["diffpir"]),
@@ -125,7 +127,8 @@ def peers_tables() -> Tables:
             "official": lambda: t.seeds_table(official["rows"], per_task=False, seconds=False),
             "official:differences": lambda: t.differences_table(
                 official["rows"], [(m, "official DiffPIR script") for m in mine]),
-            "official:speed": lambda: t.speed_table(official["speed"])}
+            "official:speed": lambda: t.speed_table(official["speed"]),
+            "official:equal-psnr": lambda: nt.equal_psnr_table(official["equal_psnr"])}
 
 
 def bench(*groups: str, columns: bool = True, gflop: float | None = None) -> str:
@@ -150,6 +153,7 @@ def performance_tables() -> Tables:
         "naive": lambda: bt.naive_table(extra["naive"]),
         "gpu": lambda: bt.gpu_tables({p.stem: record(f"performance/{p.name}")
                                       for p in sorted((RESULTS / "performance").glob("gpu-*.json"))}),
+        "compile": lambda: nt.compile_table(record("performance/compile.json")),
         "runtime-choice": lambda: bt.runtime_choice_table(
             {k: record(f"performance/{g}.json") for k, g in variants.items()}),
     }

@@ -38,3 +38,14 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def save_tiny_prior(path: Path) -> Path:
+    """A random-weight tiny restora prior (seed 0) saved at ``path``: the CLI's tests restore with it."""
+    from restora.priors.loaders import save_restora_prior
+    from restora.priors.unet import MODEL_SIZES, build_restora_prior
+
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        save_restora_prior(build_restora_prior(MODEL_SIZES["tiny"]), path)
+    return path

@@ -16,6 +16,7 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import save_tiny_prior
 from restora.cli import main
 from restora.priors.base import fast_runtime
 from restora.priors.loaders import save_restora_prior
@@ -57,9 +58,7 @@ def smooth_image(rng: np.random.Generator, size: int, channels: int = 3) -> np.n
 def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder with tiny.safetensors (random tiny restora prior) and clean/ (three 32x32 RGB images)."""
     root = tmp_path_factory.mktemp("cli")
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        save_restora_prior(build_restora_prior(MODEL_SIZES["tiny"]), root / "tiny.safetensors")
+    save_tiny_prior(root / "tiny.safetensors")
     rng = np.random.default_rng(0)
     (root / "clean").mkdir()
     for i in range(3):

@@ -19,10 +19,14 @@ CALLS = [  # (solver, options): every solver, and the options that change its nu
     ("repaint", {"steps": 6, "jump_length": 2, "jump_n_sample": 3}),
     ("ddnm", {"steps": 8, "travel_length": 3, "travel_repeat": 2}),
     ("dpir", {"steps": 1}),
-    ("diffpir", {"steps": 8, "sigma_start": 0.5}),  # starts part-way down the ladder: fewer calls
-    ("diffpir", {"steps": 8, "sigma_start": 0.5, "spacing": "uniform"}),
     ("diffpir", {"steps": 5, "denoise_last": False}),  # the official ending drops the last call
-    ("diffpir", {"steps": 3, "sigma_start": 1e-6}),  # below the whole ladder: the lowest level alone
+    ("diffpir", {"steps": 5, "order": 2}),
+    ("ddnm", {"steps": 6, "travel_length": 2, "travel_repeat": 2, "sigma_start": 0.3}),
+    ("repaint", {"steps": 6, "jump_length": 2, "jump_n_sample": 2, "sigma_start": 0.3}),
+    # a warm start spreads the same number of calls below its level, on every ladder
+    *[(name, {"steps": 5, "sigma_start": 0.5, "spacing": spacing})
+      for name in names(restoration_only=True) if "sigma_start" in info(name).options and name != "dpir"
+      for spacing in ("uniform", "quad", "karras", "logsnr", "karras-3")],
 ]
 
 
@@ -45,8 +49,9 @@ def test_callbacks_equal_the_announced_number_of_calls(name, options):
     assert [s.nfe for s in steps] == list(range(1, announced + 1))
     assert {s.total for s in steps} == {announced}
     assert all(s.sigma > 0 and s.x0.shape == s.x.shape for s in steps)
-    if name == "diffpir" and ("sigma_start" in options or "denoise_last" in options):
-        assert announced < options["steps"]  # the count the registry used to announce was wrong
+    if "sigma_start" in options and options.get("travel_repeat", options.get("jump_n_sample", 1)) == 1:
+        assert announced == options["steps"]
+        assert max(s.sigma for s in steps) == pytest.approx(options["sigma_start"])
     if options.get("jump_n_sample") == 3:
         assert announced == 6 + 2 * 2 * 2  # two jump points, each redone twice, two levels per jump
 

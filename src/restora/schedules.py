@@ -14,7 +14,10 @@ from torch import Tensor
 
 from restora.errors import RestoraError
 
-SPACINGS = ("uniform", "quad", "karras")
+SPACINGS = ("uniform", "quad", "karras", "logsnr")
+"""Named ladders: VP timesteps evenly spaced (DDIM) or dense at low noise (DiffPIR's quad), Karras et al.'s
+rho = 7 ramp (``karras-RHO`` picks another rho, e.g. ``karras-3``), and log-SNR uniform (evenly spaced in
+log sigma, DPM-Solver's ``logSNR`` steps; its ``time_uniform`` / ``time_quadratic`` are uniform / quad)."""
 
 
 def linear_betas(num_steps: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02) -> Tensor:
@@ -146,9 +149,56 @@ def karras_sigmas(steps: int, sigma_min: float, sigma_max: float, rho: float = 7
     return (hi + ramp * (lo - hi)) ** rho
 
 
-def sampling_sigmas(schedule: VPSchedule, steps: int, spacing: str = "uniform") -> Tensor:
-    """Decreasing sigmas (float64) for a sampler: a VP timestep subsequence, or Karras spacing
-    between the schedule's extreme sigmas."""
-    if spacing == "karras":
-        return karras_sigmas(steps, schedule.sigma_min, schedule.sigma_max)
-    return schedule.sigma(spaced_timesteps(steps, schedule.num_steps, spacing))
+def parse_spacing(spacing: str) -> tuple[str, float]:
+    """(kind, rho) of a spacing name: one of :data:`SPACINGS`, or ``karras-RHO`` (rho > 0); a RestoraError
+    names the choices otherwise."""
+    if isinstance(spacing, str) and spacing.startswith("karras-"):
+        try:
+            rho = float(spacing.removeprefix("karras-"))
+        except ValueError:
+            rho = math.nan
+        if math.isfinite(rho) and rho > 0:
+            return "karras", rho
+    elif spacing in SPACINGS:
+        return spacing, 7.0
+    raise RestoraError(f"unknown timestep spacing {spacing!r}; choose one of {', '.join(SPACINGS)} or "
+                       "karras-RHO (e.g. karras-3)")
+
+
+def is_spacing(spacing: object) -> bool:
+    """Whether ``spacing`` names a ladder :func:`sampling_sigmas` knows."""
+    try:
+        parse_spacing(spacing)  # type: ignore[arg-type]
+    except RestoraError:
+        return False
+    return True
+
+
+def sampling_sigmas(schedule: VPSchedule, steps: int, spacing: str = "uniform",
+                    top: float | None = None) -> Tensor:
+    """``steps`` decreasing sigmas (float64) for a sampler, from the schedule's top level (or ``top``, a warm
+    start's level) down to its lowest: VP timesteps (``uniform``, ``quad``), a Karras ramp or log-SNR uniform.
+
+    Without ``top`` the VP spacings are the integer timesteps of :func:`spaced_timesteps` (as the released
+    codes index their tables); with it they are fractional timesteps from t(top) down to 0, so that a warm
+    start makes exactly ``steps`` calls whatever its level."""
+    kind, rho = parse_spacing(spacing)
+    if steps < 1:
+        raise RestoraError(f"steps must be >= 1, got {steps}")
+    high = schedule.sigma_max if top is None else float(top)
+    if not schedule.sigma_min * (1 - 1e-3) <= high <= schedule.sigma_max * (1 + 1e-9):
+        raise RestoraError(f"a start at sigma {high:.4g} ([-1, 1] scale) is outside the prior's ladder "
+                           f"[{schedule.sigma_min:.4g}, {schedule.sigma_max:.4g}]: give sigma_start in that "
+                           "range")
+    high = min(max(high, schedule.sigma_min), schedule.sigma_max)  # a rounded end counts as the end
+    if kind == "karras":
+        return karras_sigmas(steps, schedule.sigma_min, high, rho) if high > schedule.sigma_min else \
+            torch.full((steps,), high, dtype=torch.float64)
+    if kind == "logsnr":
+        return torch.linspace(math.log(high), math.log(schedule.sigma_min), steps, dtype=torch.float64).exp()
+    if top is None:
+        return schedule.sigma(spaced_timesteps(steps, schedule.num_steps, spacing))
+    ramp = torch.linspace(0, 1, steps, dtype=torch.float64)
+    t_top = schedule.t(high)
+    t = t_top * (1 - ramp) if kind == "uniform" else (t_top - (t_top + 1) * ramp.sqrt()).clamp_min(0)
+    return schedule.sigma(t)

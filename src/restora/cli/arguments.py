@@ -92,6 +92,13 @@ def add_restore(sub: argparse._SubParsersAction, parents: list[argparse.Argument
     g.add_argument("--opt", action="append", metavar="KEY=VALUE",
                    help="solver option, e.g. --opt lam=7 --opt zeta=0.3 (repeatable)")
     g.add_argument("--steps", type=positive_int, help="denoiser evaluations (default: the solver's)")
+    g.add_argument("--init", metavar="auto|EST|FILE|DIR",
+                   help="warm start (CCDF): begin from an estimate noised to sigma_start instead of "
+                        "from pure noise; auto: the estimate, level, ladder and NFE measured best for the "
+                        "solver and task (docs/results.md, section 10); or initial, pinv, classical, a "
+                        "method SOLVER@PRIOR (e.g. dpir@ffdnet-color), an image, or a folder of estimates "
+                        "named like the inputs (e.g. another run's -o); --opt sigma_start=S and --steps win "
+                        "over the measured ones")
     g.add_argument("--prior", default="default",
                    help="default, a preset (adm-ffhq256, ffdnet-color, ...) or NAME:WEIGHTS_FILE, a weights "
                         "file, adm:CONFIG.json (with --weights), diffusers:FOLDER, or HIGH+LOW "
@@ -121,7 +128,9 @@ def add_restore(sub: argparse._SubParsersAction, parents: list[argparse.Argument
                         "the solver itself stays fp32)")
     g.add_argument("--channels-last", action=argparse.BooleanOptionalAction,
                    help="channels_last memory layout for the prior (default: on)")
-    g.add_argument("--compile", action="store_true", help="torch.compile the prior")
+    g.add_argument("--compile", nargs="?", const="on", default="auto", choices=("auto", "on", "off"),
+                   help="torch.compile the prior: auto (default) where the run's network calls repay the "
+                        "compilation, as measured on CPU (docs/performance.md); --compile alone: on")
     g.add_argument("--threads", type=positive_int,
                    help="CPU threads for torch (default: the cores not already busy, see docs/cli.md)")
     g.add_argument("--resume", action="store_true", help="skip inputs whose output is already complete")

@@ -34,7 +34,7 @@ from restora.cli.files import (
 from restora.cli.log import LOG, UsageError, error, forward_warnings, set_rank
 from restora.cli.options import AUTO, SIGMA_Y_MAX, check_sigma, check_solver_options
 from restora.cli.progress import RunProgress, enabled
-from restora.cli.runtime import Ranks, resolve_device, set_threads
+from restora.cli.runtime import Ranks, persistent_compile_cache, resolve_device, set_threads
 from restora.cli.sidecar import Sidecar
 from restora.cli.specs import (
     CliSpec,
@@ -49,11 +49,13 @@ from restora.cli.specs import (
     read_measurement,
     resolve,
 )
+from restora.cli.warm import InitEstimates, check_init, warm_settings
 from restora.errors import RestoraError
 from restora.io import list_images
 from restora.operators import Inpaint, Operator, tasks
 from restora.pairs import parse_pairs
 from restora.priors.base import Prior
+from restora.priors.compiling import compile_pays, image_calls
 from restora.priors.spec import PriorInfo, PriorSpec, load_spec
 from restora.priors.spec import parse as parse_prior
 from restora.priors.tiling import TiledPrior, TilePlan, available_bytes, plan_tiles, prior_bytes_per_pixel
@@ -85,6 +87,7 @@ class RestoreRun:
     solver: str
     steps: int | None  # --steps; None: the published (or tuned) steps of each task family
     options: dict[str, Any]  # --opt, checked against the solver's options
+    init: str | Path | None  # --init: a named estimate or method, a file or a folder (None: cold start)
     samples: int
     seed: int
     cli: CliSpec  # --task / --mask / --kernel / --task-opt / --sigma-y
@@ -95,7 +98,7 @@ class RestoreRun:
     prior: PriorSpec  # parsed once: its channels and stored solver settings are read without loading it
     dtype: str
     channels_last: bool | None
-    compile: bool
+    compile: str  # --compile: auto (where it pays, restora.priors.compiling), on or off
     prior_split: float | None
     device: torch.device
     inputs: tuple[str, ...]
@@ -112,6 +115,11 @@ class RestoreRun:
     save_intermediate: bool
     no_progress: bool
     seen: set[str] = field(default_factory=set)  # the specs checked so far (a cache, not a setting)
+
+    @cached_property
+    def estimates(self) -> InitEstimates | None:
+        """The --init estimates of the batches (None: cold starts)."""
+        return None if self.init is None else InitEstimates(self.init, self.device)
 
     @cached_property
     def channels(self) -> int:
@@ -179,6 +187,9 @@ def check_arguments(args: argparse.Namespace) -> RestoreRun:
                                                                prior.solver_settings())[1])
     options = check_solver_options(args.solver, parse_pairs(args.opt, "--opt"), in_effect)
     run = _run_of(args, cli, sigma, options, prior, seen)
+    if run.init is not None:
+        level = options.get("sigma_start", "as measured for the task family")
+        LOG.info(f"warm start from {run.init} (sigma_start {level})")
     if run.reference is not None:
         if not run.reference.is_dir():
             raise RestoraError(f"--reference {args.reference}: no such folder")
@@ -193,7 +204,8 @@ def check_arguments(args: argparse.Namespace) -> RestoreRun:
 def _run_of(args: argparse.Namespace, cli: CliSpec, sigma: float | None, options: dict[str, Any],
             prior: PriorSpec, seen: set[str]) -> RestoreRun:
     return RestoreRun(
-        solver=args.solver, steps=args.steps, options=options, samples=args.samples, seed=args.seed, cli=cli,
+        solver=args.solver, steps=args.steps, options=options, init=check_init(args.init, args.solver),
+        samples=args.samples, seed=args.seed, cli=cli,
         sigma=sigma, estimate_sigma=args.sigma_y == AUTO, noise_scale=args.noise_scale, prior_text=args.prior,
         prior=prior, dtype=args.dtype,
         channels_last=args.channels_last, compile=args.compile, prior_split=args.prior_split,
@@ -310,6 +322,7 @@ def check_same_run(run: RestoreRun) -> None:
 def _settings_record(run: RestoreRun) -> dict[str, Any]:
     """The settings a run is recorded with and a --resume must share (outputs made otherwise would mix)."""
     return {"solver": run.solver, "steps": run.steps, "solver_options": run.options,
+            "init": None if run.init is None else str(run.init),
             "samples": run.samples, "seed": run.seed, "sigma_y": AUTO if run.estimate_sigma else run.sigma,
             "noise_scale": run.noise_scale, "task": run.cli.task, "kernel": run.cli.kernel,
             "mask": run.cli.mask}
@@ -442,6 +455,10 @@ def make_batches(plan: Plan, run: RestoreRun) -> list[Batch]:
     for group in groups.values():
         steps, opts = solver_settings(run.solver, group[0].spec.family(), run.steps, run.options,
                                       run.tuned)
+        if run.init is not None:
+            warm_steps, opts = warm_settings(run.solver, group[0].spec.family(), run.init, run.steps, opts,
+                                             run.options)
+            steps = warm_steps or steps
         size = run.batch_size
         batches += [Batch(group[i:i + size], steps, opts) for i in range(0, len(group), size)]
     return batches
@@ -517,11 +534,14 @@ def solve_batch(batch: Batch, ys: list[Tensor], prior: Prior, run: RestoreRun,
             frames.append((step.nfe, outputs.thumb(step.x0.unflatten(0, (-1, samples)).mean(1))))
 
     gen = torch.Generator().manual_seed(run.seed + batch.items[0].index)
+    warm = {} if run.estimates is None else {"x_init": run.estimates(
+        [it.path for it in batch.items], op, y.to(run.device), solver=run.solver, sigma_y=batch.spec.sigma_y,
+        family=batch.spec.family(), generator=gen).repeat_interleave(samples, 0)}
     progress.batch(batch.name(), solvers.info(run.solver).nfe(batch.steps, prior, **batch.options))
     t0 = time.perf_counter()
     draws = solvers.restore_samples(run.solver, timed, op, y.to(run.device), samples=samples,
                                     steps=batch.steps, sigma_y=batch.spec.sigma_y, generator=gen,
-                                    callback=callback, **batch.options)
+                                    callback=callback, **batch.options, **warm)
     synchronize(run.device)
     seconds = time.perf_counter() - t0
     draws = draws.detach().float().cpu()
@@ -618,6 +638,8 @@ def run(args: argparse.Namespace) -> int:
     plan.report_failures()
     rows = list(plan.rows)
     total = sum(solvers.info(run.solver).nfe(b.steps, prior, **b.options) for b in batches)
+    if run.compile == "auto" and pinfo is not None:
+        _compile_where_it_pays(prior, pinfo, batches, run)
     progress = RunProgress(sum(len(b.items) for b in batches), total, enabled=enabled(run.no_progress))
     try:
         for batch in batches:
@@ -629,14 +651,26 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _load(run: RestoreRun) -> tuple[Prior, PriorInfo]:
+    if run.compile != "off":
+        persistent_compile_cache()
     prior, pinfo = load_spec(run.prior, device=run.device, dtype=run.dtype,
-                             channels_last=run.channels_last, compile=run.compile, split=run.prior_split)
+                             channels_last=run.channels_last, compile=run.compile == "on",
+                             split=run.prior_split)
     source = "" if pinfo.weights == pinfo.name else f" ({pinfo.weights})"
     layout = ", channels_last" if pinfo.channels_last else ""
     LOG.info(f"prior {pinfo.name}{source} on {run.device}, {pinfo.dtype}{layout}")
     if pinfo.weights == "random":
         LOG.warning(f"{run.prior_text}: random weights, the restorations are meaningless (testing only)")
     return prior, pinfo
+
+
+def _compile_where_it_pays(prior: Prior, pinfo: PriorInfo, batches: list[Batch], run: RestoreRun) -> None:
+    """--compile auto: torch.compile the prior where the run's network calls repay the compilation."""
+    work = sum(image_calls(solvers.info(run.solver).nfe(b.steps, prior, **b.options),
+                           len(b.items) * run.samples, *b.items[0].x_shape[-2:]) for b in batches)
+    if compile_pays(pinfo.name, run.device, work):
+        LOG.info(f"compiling the prior (--compile auto: {work:.0f} image-calls of 256 px repay it here)")
+        prior.configure(dtype=pinfo.dtype, channels_last=pinfo.channels_last, compile=True)
 
 
 def _half(free: int | None) -> int | None:

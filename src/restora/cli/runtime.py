@@ -114,3 +114,14 @@ class Ranks:
     def shard(self, items: Sequence[Any]) -> list[tuple[int, Any]]:
         """(global index, item) of this rank's share: items rank, rank + world, ..."""
         return [(i, item) for i, item in enumerate(items) if i % self.world == self.rank]
+
+
+def persistent_compile_cache() -> str:
+    """Point torch's on-disk compile caches (FX graphs, AOTAutograd) at
+    ``$XDG_CACHE_HOME/restora/torch-compile`` (default ~/.cache) instead of its /tmp default, so that a
+    reboot does not cost the next run the full compilation; a TORCHINDUCTOR_CACHE_DIR the user set wins.
+    Returns the folder in effect."""
+    if not os.environ.get("TORCHINDUCTOR_CACHE_DIR"):
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = os.path.join(base, "restora", "torch-compile")
+    return os.environ["TORCHINDUCTOR_CACHE_DIR"]

@@ -78,20 +78,44 @@ def spectral_noise(op: Operator, template: Tensor, generator: torch.Generator | 
     return noise if op.white_spectrum else op.Vt(noise)
 
 
-def noise_levels(prior: Prior, steps: int, spacing: str) -> list[float]:
+def noise_levels(prior: Prior, steps: int, spacing: str, sigma_start: float | None = None) -> list[float]:
     """``steps`` decreasing sigmas on the prior's time grid followed by 0 (Python floats, so the loop
-    needs no device syncs); refused when they leave the prior's noise range."""
-    sigmas = [float(s) for s in sampling_sigmas(prior.schedule, steps, spacing)]
+    needs no device syncs), from the prior's top level or, for a warm start, from ``sigma_start``; refused
+    when they leave the prior's noise range."""
+    sigmas = [float(s) for s in sampling_sigmas(prior.schedule, steps, spacing, sigma_start)]
     check_noise_range(prior, sigmas[0])
     return [*sigmas, 0.0]
 
 
+def warm_start(op: Operator, y: Tensor, sigma_start: float | None, x_init: Tensor | None) -> Tensor | None:
+    """The estimate a warm start (CCDF, Chung et al. 2022) noises to ``sigma_start``: ``x_init``, or the
+    operator's cheap initial estimate; None for a cold start. ``x_init`` without a level is refused (at the
+    top level the estimate would drown), as is one of another shape than the image."""
+    if sigma_start is None:
+        if x_init is not None:
+            raise RestoraError("x_init is a warm start: give sigma_start too (the noise level it starts at, "
+                               "[-1, 1] scale)")
+        return None
+    if x_init is None:
+        return op.initial_estimate(y)
+    shape = tuple(op.x_shape(y.shape))
+    if not isinstance(x_init, Tensor) or tuple(x_init.shape) != shape:
+        got = tuple(x_init.shape) if isinstance(x_init, Tensor) else type(x_init).__name__
+        raise RestoraError(f"x_init must be an image of shape {shape} (the one y comes from), got {got}")
+    if not bool(torch.isfinite(x_init).all()):
+        raise RestoraError("x_init contains NaN or infinite values")
+    return x_init.to(device=y.device, dtype=y.real.dtype)
+
+
 def begin(prior: Prior, template: Tensor, steps: int, spacing: str, generator: torch.Generator | None,
-          callback: Callback | None, nfe: int | None = None) -> tuple[list[float], Tensor, Progress]:
+          callback: Callback | None, nfe: int | None = None, *, sigma_start: float | None = None,
+          x_init: Tensor | None = None) -> tuple[list[float], Tensor, Progress]:
     """The start of a sampling loop: the sigma ladder (ending in 0), x_T = sigma_max z shaped like
-    ``template``, and the reporter of the ``nfe`` (default ``steps``) denoiser calls to come."""
-    sigmas = noise_levels(prior, steps, spacing)
-    return sigmas, initial_noise(template, sigmas[0], generator), Progress(callback, nfe or steps)
+    ``template`` (or, warm, ``x_init`` + sigma_start z: :func:`warm_start` gives it), and the reporter of the
+    ``nfe`` (default ``steps``) denoiser calls to come."""
+    sigmas = noise_levels(prior, steps, spacing, sigma_start)
+    x = initial_noise(template, sigmas[0], generator)
+    return sigmas, x if x_init is None else x_init + x, Progress(callback, nfe or steps)
 
 
 def check_noise_range(prior: Prior, top: float) -> None:

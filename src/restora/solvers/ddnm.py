@@ -33,8 +33,9 @@ from restora.solvers.common import (
     randn_like,
     spectral_noise,
     spectral_setup,
+    warm_start,
 )
-from restora.solvers.registry import at_least, solver, spacing_option, unit_interval
+from restora.solvers.registry import at_least, solver, spacing_option, unit_interval, warm_option
 
 DEFAULTS = {"*": {"steps": 100, "eta": 0.85}}
 """The release README's settings (100 steps, eta 0.85, no time travel) for every task family."""
@@ -67,9 +68,10 @@ def _count_nfe(steps: int, travel_length: int = 1, travel_repeat: int = 1, **_: 
 @solver("ddnm", "range-null space decomposition; DDNM+ for noisy y, time travel (Wang et al. 2023)",
         published=DEFAULTS, count_nfe=_count_nfe,
         options={"eta": unit_interval(), "spacing": spacing_option(), "travel_length": at_least(1),
-                 "travel_repeat": at_least(1)})
+                 "travel_repeat": at_least(1), "sigma_start": warm_option()})
 def ddnm(prior: Prior, op: Operator, y: Tensor, *, steps: int = 100, sigma_y: float,
          eta: float = 0.85, spacing: str = "uniform", travel_length: int = 1, travel_repeat: int = 1,
+         sigma_start: float | None = None, x_init: Tensor | None = None,
          generator: torch.Generator | None = None, callback: Callback | None = None) -> Tensor:
     """DDNM for sigma_y = 0, DDNM+ for sigma_y > 0 ([-1, 1] scale); NFEs = steps plus re-done steps."""
     template = image_template(op, y)
@@ -78,7 +80,8 @@ def ddnm(prior: Prior, op: Operator, y: Tensor, *, steps: int = 100, sigma_y: fl
         s, _uty, y_bar, measured = spectral_setup(op, y, template.shape)
         std_y = sigma_y / s.clamp_min(1e-30)
     sigmas, x, progress = begin(prior, template, steps, spacing, generator, callback,
-                                _count_nfe(steps, travel_length, travel_repeat))
+                                _count_nfe(steps, travel_length, travel_repeat), sigma_start=sigma_start,
+                                x_init=warm_start(op, y, sigma_start, x_init))
     x_bar = None  # V^T x when a spectral step made x (saves a transform per step)
     for i, j in pairwise(jump_schedule(steps, travel_length, travel_repeat)):
         if j < i:  # time travel: back to the noisier level sigma_j

@@ -27,8 +27,9 @@ from restora.solvers.common import (
     noise_levels,
     spectral_noise,
     spectral_setup,
+    warm_start,
 )
-from restora.solvers.registry import non_negative, solver, spacing_option, unit_interval
+from restora.solvers.registry import non_negative, solver, spacing_option, unit_interval, warm_option
 
 DEFAULTS = {"*": {"steps": 20, "eta": 0.85, "eta_b": 1.0}}
 """The paper's settings (Sec. 5: 20 steps, eta 0.85, eta_b 1), for every task family ("*")."""
@@ -36,22 +37,29 @@ DEFAULTS = {"*": {"steps": 20, "eta": 0.85, "eta_b": 1.0}}
 
 @solver("ddrm", "denoising diffusion restoration in the operator's SVD basis (Kawar et al. 2022)",
         published=DEFAULTS, needs_svd=True,
-        options={"eta": unit_interval(), "eta_b": non_negative(), "spacing": spacing_option()})
+        options={"eta": unit_interval(), "eta_b": non_negative(), "spacing": spacing_option(),
+                 "sigma_start": warm_option()})
 def ddrm(prior: Prior, op: Operator, y: Tensor, *, steps: int = 20, sigma_y: float,
-         eta: float = 0.85, eta_b: float = 1.0, spacing: str = "uniform",
+         eta: float = 0.85, eta_b: float = 1.0, spacing: str = "uniform", sigma_start: float | None = None,
+         x_init: Tensor | None = None,
          generator: torch.Generator | None = None, callback: Callback | None = None) -> Tensor:
-    """Restore ``y = A x + n`` (noise std ``sigma_y`` on [-1, 1]) with ``steps`` NFEs; needs an SVD."""
+    """Restore ``y = A x + n`` (noise std ``sigma_y`` on [-1, 1]) with ``steps`` NFEs; needs an SVD.
+    ``sigma_start`` warm-starts from ``x_init`` (default: the operator's initial estimate) noised to that
+    level instead of DDRM's initialisation from y_bar."""
     template = image_template(op, y)
     s, uty, y_bar, measured = spectral_setup(op, y, template.shape)
-    sigmas = noise_levels(prior, steps, spacing)
+    sigmas = noise_levels(prior, steps, spacing, sigma_start)
     safe_sy = max(sigma_y, 1e-12)
     noise_std_y = sigma_y / s.clamp_min(1e-30)  # std of y_bar per measured component
 
-    # x_T: measured components that the noise level already dominates start from y_bar (DDRM init)
     z = spectral_noise(op, template, generator)
     top = sigmas[0]
-    from_y = measured & (s * top > sigma_y)
-    x_bar = torch.where(from_y, y_bar + (top**2 - noise_std_y**2).clamp_min(0).sqrt() * z, top * z)
+    x_start = warm_start(op, y, sigma_start, x_init)
+    if x_start is None:  # x_T: measured components the noise level dominates start from y_bar (DDRM init)
+        from_y = measured & (s * top > sigma_y)
+        x_bar = torch.where(from_y, y_bar + (top**2 - noise_std_y**2).clamp_min(0).sqrt() * z, top * z)
+    else:  # warm start: the estimate plus noise at the start level, in spectral coordinates
+        x_bar = op.Vt(x_start) + top * z
     x = op.V(x_bar)
     uty_scaled, y_bar_scaled = uty / safe_sy, eta_b * y_bar
     zero = torch.zeros((), dtype=y_bar.dtype, device=y.device)

@@ -25,12 +25,12 @@ The paper's own text was not available offline to compare; these are the code's 
 
 from __future__ import annotations
 
+import math
 from itertools import pairwise
 
 import torch
 from torch import Tensor
 
-from restora.errors import RestoraError
 from restora.operators.base import Operator
 from restora.priors.base import Prior
 from restora.solvers.common import (
@@ -42,8 +42,17 @@ from restora.solvers.common import (
     noise_levels,
     randn_like,
     renoise,
+    warm_start,
 )
-from restora.solvers.registry import Option, at_least, positive, solver, spacing_option, unit_interval
+from restora.solvers.registry import (
+    Option,
+    at_least,
+    positive,
+    solver,
+    spacing_option,
+    unit_interval,
+    warm_option,
+)
 
 DEFAULTS = {
     "sr": {"steps": 100, "lam": 1.0, "zeta": 0.25},
@@ -62,43 +71,44 @@ the data step is a near pseudo-inverse at the top noise level and the output spa
 def levels(prior: Prior, steps: int, spacing: str = "quad", sigma_start: float | None = None,
            denoise_last: bool = True) -> list[float]:
     """The noise levels DiffPIR walks, one denoiser call per consecutive pair: the prior's ``steps``-level
-    ladder ending in 0, cut to the levels <= ``sigma_start`` (at least the lowest), without the final 0 for
+    ladder (from ``sigma_start`` for a warm start) ending in 0, without the final 0 for
     ``denoise_last=False`` (the official ending). The loop and the NFE count both come from here."""
-    sigmas = noise_levels(prior, steps, spacing)
-    if sigma_start is not None:
-        sigmas = [*([s for s in sigmas[:-1] if s <= sigma_start] or sigmas[-2:-1]), 0.0]
+    sigmas = noise_levels(prior, steps, spacing, sigma_start)
     return sigmas if denoise_last else sigmas[:-1]
 
 
-def count_nfe(steps: int, prior: Prior | None = None, spacing: str = "quad", sigma_start: float | None = None,
-              denoise_last: bool = True, **_: object) -> int:
-    """Denoiser calls of :func:`diffpir` (``prior`` is needed with ``sigma_start``: the cut depends on its
-    noise levels)."""
-    if prior is None:
-        if sigma_start is not None:
-            raise RestoraError("diffpir's NFE with sigma_start depends on the prior's noise levels: pass "
-                               "prior=")
-        return steps - (0 if denoise_last else 1)
-    return len(levels(prior, steps, spacing, sigma_start, denoise_last)) - 1
+def count_nfe(steps: int, denoise_last: bool = True, **_: object) -> int:
+    """Denoiser calls of :func:`diffpir`: ``steps``, one fewer with the official ending."""
+    return steps - (0 if denoise_last else 1)
+
+
+def second_order(x0: Tensor, previous: Tensor | None, h: float, h_previous: float) -> Tensor:
+    """DPM-Solver++(2M)'s extrapolated clean estimate x0 + (x0 - x0_prev) h / (2 h_prev), h = log(sigma /
+    sigma_next) (Lu et al. 2022, Alg. 2); the first step, without a previous estimate, stays first order."""
+    if previous is None:
+        return x0
+    return x0 + (x0 - previous) * (h / (2 * h_previous))
 
 
 @solver("diffpir", "HQS splitting with the operator's prox (Zhu et al. 2023)", published=DEFAULTS,
         count_nfe=count_nfe, needs_linear=False, stable_steps=STABLE_STEPS,
         options={"lam": positive(), "zeta": unit_interval(), "spacing": spacing_option(),
-                 "sigma_start": positive(optional=True), "grad_steps": at_least(1), "clip_x0": Option(bool),
-                 "denoise_last": Option(bool)})
+                 "sigma_start": warm_option(), "grad_steps": at_least(1), "clip_x0": Option(bool),
+                 "denoise_last": Option(bool), "order": Option(int, lambda v: v in (1, 2), "1 or 2")})
 def diffpir(prior: Prior, op: Operator, y: Tensor, *, steps: int = 100, sigma_y: float,
             lam: float = 1.0, zeta: float = 0.25, spacing: str = "quad", sigma_start: float | None = None,
             x_init: Tensor | None = None, grad_steps: int = 1, clip_x0: bool = False,
-            denoise_last: bool = True, generator: torch.Generator | None = None,
+            denoise_last: bool = True, order: int = 1, generator: torch.Generator | None = None,
             callback: Callback | None = None) -> Tensor:
     """Restore ``y = A(x) + n`` (``sigma_y``: noise std on the [-1, 1] scale) with ``steps`` NFEs.
 
     Left out, ``lam`` and ``zeta`` are those of the released SR config (1, 0.25); the settings for a task
     family (published, or tuned for the prior) are ``restora.solvers.settings("diffpir", family, prior)``.
 
-    ``sigma_start`` < the prior's top noise level starts from ``x_init`` (default: A^+ y for linear
-    operators) noised to that level instead of pure noise: fewer steps for mild degradations.
+    ``sigma_start`` (a warm start, CCDF) spreads the ``steps`` calls from that level down and starts from
+    ``x_init`` (default: the operator's initial estimate) noised to it instead of from pure noise.
+    ``order=2`` replaces the re-noising step's clean estimate by DPM-Solver++(2M)'s extrapolation from the
+    last two data-consistent estimates (:func:`second_order`; with ``zeta = 0`` the step is exactly 2M).
     ``clip_x0`` clips the prior's estimate to [-1, 1] before the data step, as the official code
     (guided-diffusion's ``clip_denoised``) and deepinv do. ``denoise_last=False`` stops at the lowest
     noise level and returns that re-noised iterate, as the official code does (it discards its last
@@ -108,17 +118,19 @@ def diffpir(prior: Prior, op: Operator, y: Tensor, *, steps: int = 100, sigma_y:
     sigmas = levels(prior, steps, spacing, sigma_start, denoise_last)
     sigma_n = max(sigma_y / 2, MIN_SIGMA_N)
     template = image_template(op, y)
-    if sigma_start is not None:
-        if x_init is None:
-            x_init = op.pinv(y) if op.linear else template
-        x = x_init + initial_noise(template, sigmas[0], generator)
-    else:
-        x = initial_noise(template, sigmas[0], generator)
+    x_start = warm_start(op, y, sigma_start, x_init)
+    x = initial_noise(template, sigmas[0], generator)
+    x = x if x_start is None else x_start + x
     progress = Progress(callback, len(sigmas) - 1)
+    previous, h_previous = None, 0.0
     for s, s_next in pairwise(sigmas):
         x0 = prior(x, s)
         x0 = data_step(op, x0.clamp(-1, 1) if clip_x0 else x0, y, lam * sigma_n**2 / s**2, grad_steps)
         noise = randn_like(x, generator) if s_next > 0 and zeta > 0 else None
-        x = renoise(x0, (x - x0) / s, s_next, noise, zeta)
+        x0_step = x0
+        if order == 2 and 0 < s_next < s:
+            h = math.log(s / s_next)
+            x0_step, previous, h_previous = second_order(x0, previous, h, h_previous), x0, h
+        x = renoise(x0_step, (x - x0_step) / s, s_next, noise, zeta)
         progress(s, x, x0)
     return x

@@ -48,8 +48,8 @@ from torch import Tensor
 
 from restora.operators.base import Operator
 from restora.priors.base import Prior
-from restora.solvers.common import Callback, begin, guided_step, image_template
-from restora.solvers.registry import non_negative, solver, spacing_option, unit_interval
+from restora.solvers.common import Callback, begin, guided_step, image_template, warm_start
+from restora.solvers.registry import non_negative, solver, spacing_option, unit_interval, warm_option
 
 DEFAULTS = {
     "sr": {"steps": 1000, "zeta": 0.3},
@@ -64,9 +64,11 @@ motion_deblur,inpainting,phase_retrieval}_config.yaml), with sigma_y = 0.05."""
 @solver("dps", "diffusion posterior sampling: gradient of ||y - A(x0_hat)|| through the prior "
                "(Chung et al. 2023)", published=DEFAULTS, needs_linear=False, differentiates_prior=True,
         uses_sigma_y=False,
-        options={"zeta": non_negative(), "eta": unit_interval(), "spacing": spacing_option()})
+        options={"zeta": non_negative(), "eta": unit_interval(), "spacing": spacing_option(),
+                 "sigma_start": warm_option()})
 def dps(prior: Prior, op: Operator, y: Tensor, *, steps: int = 1000, sigma_y: float = 0.0,
-        zeta: float = 0.3, eta: float = 1.0, spacing: str = "uniform",
+        zeta: float = 0.3, eta: float = 1.0, spacing: str = "uniform", sigma_start: float | None = None,
+        x_init: Tensor | None = None,
         generator: torch.Generator | None = None, callback: Callback | None = None) -> Tensor:
     """Restore ``y = A(x) + n`` with DPS: ``steps`` NFEs (each with a backward pass through the prior).
 
@@ -74,7 +76,8 @@ def dps(prior: Prior, op: Operator, y: Tensor, *, steps: int = 1000, sigma_y: fl
     and deblurring, 0.5 for inpainting in the authors' FFHQ configs, see :data:`DEFAULTS`).
     ``eta``: 1 = DDPM ancestral steps (the paper), 0 = DDIM. Returns images in [-1, 1] (not clipped).
     """
-    sigmas, x, progress = begin(prior, image_template(op, y), steps, spacing, generator, callback)
+    sigmas, x, progress = begin(prior, image_template(op, y), steps, spacing, generator, callback,
+                                sigma_start=sigma_start, x_init=warm_start(op, y, sigma_start, x_init))
     for s, s_next in pairwise(sigmas):
         x, x0 = guided_step(prior, op, x, y, s, s_next, eta, zeta, generator)
         progress(s, x, x0)

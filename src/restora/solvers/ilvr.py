@@ -35,8 +35,16 @@ from torch import Tensor
 
 from restora.operators.base import Operator
 from restora.priors.base import Prior
-from restora.solvers.common import Callback, begin, ddpm_step, image_template, noisy_measurement, project
-from restora.solvers.registry import Option, solver, spacing_option, unit_interval
+from restora.solvers.common import (
+    Callback,
+    begin,
+    ddpm_step,
+    image_template,
+    noisy_measurement,
+    project,
+    warm_start,
+)
+from restora.solvers.registry import Option, solver, spacing_option, unit_interval, warm_option
 
 DEFAULTS = {"*": {"steps": 100, "range_t": 0}}
 
@@ -44,9 +52,10 @@ DEFAULTS = {"*": {"steps": 100, "range_t": 0}}
 @solver("ilvr", "iterative latent variable refinement: A^+ A low-pass replacement (Choi et al. 2021)",
         published=DEFAULTS, uses_sigma_y=False,
         options={"range_t": Option(int, lambda v: v >= -1, ">= -1"), "eta": unit_interval(),
-                 "spacing": spacing_option()})
+                 "spacing": spacing_option(), "sigma_start": warm_option()})
 def ilvr(prior: Prior, op: Operator, y: Tensor, *, steps: int = 100, sigma_y: float = 0.0,
-         range_t: int = 0, eta: float = 1.0, spacing: str = "uniform",
+         range_t: int = 0, eta: float = 1.0, spacing: str = "uniform", sigma_start: float | None = None,
+         x_init: Tensor | None = None,
          generator: torch.Generator | None = None, callback: Callback | None = None) -> Tensor:
     """Restore ``y = A x + n`` (linear A) with ILVR: ``steps`` NFEs, no gradients through the prior.
 
@@ -54,7 +63,8 @@ def ilvr(prior: Prior, op: Operator, y: Tensor, *, steps: int = 100, sigma_y: fl
     (0: all but the last, -1: all). ``eta``: 1 = DDPM (the paper), 0 = DDIM.
     ``sigma_y`` is only validated: the reference is used as given (noisy measurements are kept).
     """
-    sigmas, x, progress = begin(prior, image_template(op, y), steps, spacing, generator, callback)
+    sigmas, x, progress = begin(prior, image_template(op, y), steps, spacing, generator, callback,
+                                sigma_start=sigma_start, x_init=warm_start(op, y, sigma_start, x_init))
     for i, (s, s_next) in enumerate(pairwise(sigmas)):
         x0 = prior(x, s)
         x_next = ddpm_step(x, x0, s, s_next, eta, generator)

@@ -35,8 +35,16 @@ from torch import Tensor
 
 from restora.operators.base import Operator
 from restora.priors.base import Prior
-from restora.solvers.common import Callback, begin, guided_step, image_template, noisy_measurement, project
-from restora.solvers.registry import non_negative, solver, spacing_option, unit_interval
+from restora.solvers.common import (
+    Callback,
+    begin,
+    guided_step,
+    image_template,
+    noisy_measurement,
+    project,
+    warm_start,
+)
+from restora.solvers.registry import non_negative, solver, spacing_option, unit_interval, warm_option
 
 DEFAULTS = {"*": {"steps": 1000, "alpha": 1.0}}
 
@@ -44,15 +52,18 @@ DEFAULTS = {"*": {"steps": 1000, "alpha": 1.0}}
 @solver("mcg", "manifold constrained gradient + measurement projection (Chung et al. 2022)",
         published=DEFAULTS,
         differentiates_prior=True, uses_sigma_y=False,
-        options={"alpha": non_negative(), "eta": unit_interval(), "spacing": spacing_option()})
+        options={"alpha": non_negative(), "eta": unit_interval(), "spacing": spacing_option(),
+                 "sigma_start": warm_option()})
 def mcg(prior: Prior, op: Operator, y: Tensor, *, steps: int = 1000, sigma_y: float = 0.0,
-        alpha: float = 1.0, eta: float = 1.0, spacing: str = "uniform",
+        alpha: float = 1.0, eta: float = 1.0, spacing: str = "uniform", sigma_start: float | None = None,
+        x_init: Tensor | None = None,
         generator: torch.Generator | None = None, callback: Callback | None = None) -> Tensor:
     """Restore ``y = A x`` (linear A) with MCG: ``steps`` NFEs, each with a backward pass.
 
     ``alpha``: step on the gradient of the residual norm (official code: 1). ``eta``: 1 = DDPM.
     """
-    sigmas, x, progress = begin(prior, image_template(op, y), steps, spacing, generator, callback)
+    sigmas, x, progress = begin(prior, image_template(op, y), steps, spacing, generator, callback,
+                                sigma_start=sigma_start, x_init=warm_start(op, y, sigma_start, x_init))
     for s, s_next in pairwise(sigmas):
         x_next, x0 = guided_step(prior, op, x, y, s, s_next, eta, alpha, generator)
         x = project(op, x_next, noisy_measurement(op, y, s_next, x, generator))

@@ -20,8 +20,15 @@ from torch import Tensor
 
 from restora.operators.base import Operator, conjugate_gradient
 from restora.priors.base import Prior
-from restora.solvers.common import Callback, begin, ddpm_step, denoise_with_graph, image_template
-from restora.solvers.registry import solver, spacing_option, unit_interval
+from restora.solvers.common import (
+    Callback,
+    begin,
+    ddpm_step,
+    denoise_with_graph,
+    image_template,
+    warm_start,
+)
+from restora.solvers.registry import solver, spacing_option, unit_interval, warm_option
 
 DEFAULTS = {"*": {"steps": 100, "eta": 1.0}}
 
@@ -39,12 +46,15 @@ def weighted_residual(op: Operator, residual: Tensor, r2: float, sigma_y: float)
 
 
 @solver("pigdm", "pseudoinverse guidance through the prior's Jacobian (Song et al. 2023)", published=DEFAULTS,
-        differentiates_prior=True, options={"eta": unit_interval(), "spacing": spacing_option()})
+        differentiates_prior=True,
+        options={"eta": unit_interval(), "spacing": spacing_option(), "sigma_start": warm_option()})
 def pigdm(prior: Prior, op: Operator, y: Tensor, *, steps: int = 100, sigma_y: float,
-          eta: float = 1.0, spacing: str = "uniform", generator: torch.Generator | None = None,
+          eta: float = 1.0, spacing: str = "uniform", sigma_start: float | None = None,
+          x_init: Tensor | None = None, generator: torch.Generator | None = None,
           callback: Callback | None = None) -> Tensor:
     """Restore ``y = A x + n`` (``sigma_y`` on [-1, 1]) with ``steps`` NFEs, each with one backward pass."""
-    sigmas, x, progress = begin(prior, image_template(op, y), steps, spacing, generator, callback)
+    sigmas, x, progress = begin(prior, image_template(op, y), steps, spacing, generator, callback,
+                                sigma_start=sigma_start, x_init=warm_start(op, y, sigma_start, x_init))
     for sigma, sigma_next in pairwise(sigmas):
         with torch.enable_grad():
             xg, x0 = denoise_with_graph(prior, x, sigma)

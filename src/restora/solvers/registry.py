@@ -66,6 +66,8 @@ class Option:
                                f"{', '.join(self.choices)}")
         if ok and (self.check is None or self.check(value)):
             return value
+        if ok and self.label:
+            raise RestoraError(f"{solver}: unknown {self.label} {value!r}; choose {self.rule}")
         if ok:
             raise RestoraError(f"{solver}: {key} must be {self.rule}, got {value!r}")
         kind = {bool: "true or false", int: "an integer", float: "a finite number", str: "a word"}.get(
@@ -95,10 +97,16 @@ def one_of(*choices: str, label: str = "") -> Option:
 
 
 def spacing_option() -> Option:
-    """The timestep spacing of a sigma ladder (:data:`restora.schedules.SPACINGS`)."""
-    from restora.schedules import SPACINGS
+    """The timestep spacing of a sigma ladder (:data:`restora.schedules.SPACINGS`, or ``karras-RHO``)."""
+    from restora.schedules import SPACINGS, is_spacing
 
-    return one_of(*SPACINGS, label="timestep spacing")
+    return Option(str, is_spacing, f"one of {', '.join(SPACINGS)} or karras-RHO (e.g. karras-3)",
+                  label="timestep spacing")
+
+
+def warm_option() -> Option:
+    """``sigma_start``: the noise level ([-1, 1] scale) a warm start begins at, None for a cold start."""
+    return positive(optional=True)
 
 
 @dataclass(frozen=True)
@@ -126,8 +134,8 @@ class SolverInfo:
     the one place they are declared (:func:`settings` gives the published values per task family instead)."""
 
     def nfe(self, steps: int, prior: Prior | None = None, **options: Any) -> int:
-        """Denoiser calls one solve makes with ``steps`` and ``options`` (what the callback counts); some
-        options (DiffPIR's ``sigma_start``) make the count depend on the ``prior``'s noise levels."""
+        """Denoiser calls one solve makes with ``steps`` and ``options`` (what the callback counts); ``prior``
+        is there for plug-in counts that depend on its noise levels (a warm start's does not)."""
         if self.count_nfe is None:
             return int(steps)
         return self.count_nfe(steps, prior=prior, **options)

@@ -42,8 +42,9 @@ from restora.solvers.common import (
     jump_nfe,
     jump_schedule,
     randn_like,
+    warm_start,
 )
-from restora.solvers.registry import at_least, solver, spacing_option, unit_interval
+from restora.solvers.registry import at_least, solver, spacing_option, unit_interval, warm_option
 
 DEFAULTS = {"inpaint": {"steps": 250, "jump_length": 10, "jump_n_sample": 10}}
 
@@ -66,9 +67,10 @@ def inpainting_mask(op: Operator, y: Tensor, shape: torch.Size) -> tuple[Tensor,
 @solver("repaint", "inpainting by known-region replacement with resampling jumps (Lugmayr et al. 2022)",
         published=DEFAULTS, count_nfe=repaint_nfe, masks_only=True, uses_sigma_y=False,
         options={"jump_length": at_least(1), "jump_n_sample": at_least(1), "eta": unit_interval(),
-                 "spacing": spacing_option()})
+                 "spacing": spacing_option(), "sigma_start": warm_option()})
 def repaint(prior: Prior, op: Operator, y: Tensor, *, steps: int = 250, sigma_y: float = 0.0,
             jump_length: int = 10, jump_n_sample: int = 10, eta: float = 1.0, spacing: str = "uniform",
+            sigma_start: float | None = None, x_init: Tensor | None = None,
             generator: torch.Generator | None = None, callback: Callback | None = None) -> Tensor:
     """Inpaint ``y`` (an inpainting operator's measurement) with RePaint.
 
@@ -80,7 +82,8 @@ def repaint(prior: Prior, op: Operator, y: Tensor, *, steps: int = 250, sigma_y:
     levels = jump_schedule(steps, jump_length, jump_n_sample)
     m, known = inpainting_mask(op, y, template.shape)
     sigmas, x, progress = begin(prior, template, steps, spacing, generator, callback,
-                                repaint_nfe(steps, jump_length, jump_n_sample))
+                                repaint_nfe(steps, jump_length, jump_n_sample), sigma_start=sigma_start,
+                                x_init=warm_start(op, y, sigma_start, x_init))
     for k, k_next in pairwise(levels):
         s, s_next = sigmas[k], sigmas[k_next]
         if k_next < k:  # resampling jump: back up to the higher level s_next
