@@ -534,11 +534,11 @@ def solve_batch(batch: Batch, ys: list[Tensor], prior: Prior, run: RestoreRun,
             frames.append((step.nfe, outputs.thumb(step.x0.unflatten(0, (-1, samples)).mean(1))))
 
     gen = torch.Generator().manual_seed(run.seed + batch.items[0].index)
+    t0 = time.perf_counter()  # a warm start's estimate is part of the restoration's time
     warm = {} if run.estimates is None else {"x_init": run.estimates(
         [it.path for it in batch.items], op, y.to(run.device), solver=run.solver, sigma_y=batch.spec.sigma_y,
         family=batch.spec.family(), generator=gen).repeat_interleave(samples, 0)}
     progress.batch(batch.name(), solvers.info(run.solver).nfe(batch.steps, prior, **batch.options))
-    t0 = time.perf_counter()
     draws = solvers.restore_samples(run.solver, timed, op, y.to(run.device), samples=samples,
                                     steps=batch.steps, sigma_y=batch.spec.sigma_y, generator=gen,
                                     callback=callback, **batch.options, **warm)
