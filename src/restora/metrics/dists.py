@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from restora.errors import RestoraError
-from restora.metrics.backbones import TRUNKS, Trunk, fill_trunk, load_flax_checkpoint, vgg16
+from restora.metrics.backbones import TRUNKS, Trunk, fill_trunk, load_flax_checkpoint, on_model_device, vgg16
 from restora.metrics.files import DISTS_WEIGHTS
 from restora.metrics.lpips import unit_pair
 
@@ -80,8 +80,9 @@ class DISTS(nn.Module):
 def dists(x: Tensor, y: Tensor, *, data_range: float = 1.0, quantize: bool = False,
           model: DISTS | None = None) -> Tensor:
     """DISTS of each image pair of two NCHW batches in [0, data_range] (lower is better): (N,) float32;
-    ``quantize``: of their 8-bit values."""
+    ``quantize``: of their 8-bit values. ``model`` (from :meth:`DISTS.load`) runs where it is (left out: on
+    the inputs' device); the scores come back on the inputs' device."""
     a, b = unit_pair(x, y, "DISTS", data_range, quantize)
-    model = (model if model is not None else DISTS.load()).to(x.device)
+    model = model if model is not None else DISTS.load().to(x.device)
     with torch.inference_mode():
-        return model(a, b)
+        return model(*on_model_device(model, a, b)).to(x.device)

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from restora.errors import RestoraError
 from restora.io import to_model
-from restora.metrics.backbones import TRUNKS, Trunk, fill_trunk, heads, load_flax_checkpoint
+from restora.metrics.backbones import TRUNKS, Trunk, fill_trunk, heads, load_flax_checkpoint, on_model_device
 
 SHIFT = (-0.030, -0.088, -0.188)
 SCALE = (0.458, 0.448, 0.450)
@@ -72,8 +72,9 @@ def lpips(x: Tensor, y: Tensor, *, net: str = "alex", data_range: float = 1.0, q
     """LPIPS of each image pair of two NCHW batches in [0, data_range] (lower is better): (N,) float32;
     ``quantize``: of their 8-bit values.
 
-    ``model`` (from :meth:`LPIPS.load`) reuses one network across calls; it runs on the inputs' device."""
+    ``model`` (from :meth:`LPIPS.load`) reuses one network across calls; it runs where it is (left out: on
+    the inputs' device), and the scores come back on the inputs' device."""
     a, b = unit_pair(x, y, "LPIPS", data_range, quantize)
-    model = (model if model is not None else LPIPS.load(net)).to(x.device)
+    model = model if model is not None else LPIPS.load(net).to(x.device)
     with torch.inference_mode():
-        return model(to_model(a), to_model(b))
+        return model(*on_model_device(model, to_model(a), to_model(b))).to(x.device)
