@@ -6,7 +6,7 @@ inpaint-box with the bundled prior.
 1. **Choosing the starts** (held-out *training* crops, never the test set): at --tune-nfe NFE, each solver
    and task tries the ladders of --spacings (and DiffPIR's second-order step) from pure noise, and warm
    starts from each --inits estimate at each sigma_start of --levels with the same ladders; the best cold
-   and the best warm setting by mean PSNR are kept (``restora.experiments.tuning.grid_search``).
+   and the best warm setting by mean PSNR are kept (``restora.experiments.warm.choose_start``).
 2. **The curves** (the first --limit of the main table's CBSD68 centre crops): each solver at every NFE of
    --nfe with its published ladder from pure noise (*cold*), with the chosen cold ladder (*cold, tuned
    ladder*), and warm with the chosen start (*warm*); PSNR / SSIM / LPIPS-alex, seconds per image of the
@@ -28,8 +28,7 @@ from restora.experiments.measurements import BENCHMARK_TASKS, centre_crops, data
 from restora.experiments.methods import Method
 from restora.experiments.records import write_results
 from restora.experiments.scoring import Perceptual, row, score
-from restora.experiments.tuning import grid_search
-from restora.experiments.warm import Estimator
+from restora.experiments.warm import Estimator, choose_start
 from restora.pictures import as_unit
 from restora.priors import load as load_prior
 from restora.solvers import get, info, options_for
@@ -66,29 +65,10 @@ def words(text: str) -> list[str]:
 def choose_starts(args: argparse.Namespace, prior, estimators: dict[str, Estimator]) -> dict:
     """{solver: {task: {"cold": options, "warm": options + init, "trials": [...]}}} on held-out crops."""
     x = held_out(args.tune_limit, args.tune_size)
-    chosen: dict = {}
-    for name in words(args.solvers):
-        for task_name in words(args.tasks):
-            family = BENCHMARK_TASKS[task_name].family
-            base = options_for(name, family, prior, steps=args.tune_nfe)
-            orders = {"order": [1, 2]} if "order" in info(name).options else {}
-            grid = {**{k: [v] for k, v in base.items()}, "spacing": words(args.spacings), **orders}
-            cold, trials = grid_search(name, prior, x, family, grid, args.sigma_y, tasks=[task_name])
-            best = {"cold": {**base, **cold}, "trials": [{**t, "start": "cold"} for t in trials]}
-            warm_score = None
-            for init, estimate in estimators.items():
-                def prepare(op, y, estimate=estimate, family=family):
-                    return {"x_init": estimate(op, y, sigma_y=args.sigma_y, family=family,
-                                               generator=torch.Generator().manual_seed(3))}
-                warm_grid = {**grid, "sigma_start": floats(args.levels)}
-                options, trials = grid_search(name, prior, x, family, warm_grid, args.sigma_y,
-                                              tasks=[task_name], prepare=prepare)
-                best["trials"] += [{**t, "start": init} for t in trials]
-                top = max(t["psnr"] for t in trials)
-                if warm_score is None or top > warm_score:
-                    warm_score, best["warm"] = top, {**base, **options, "init": init}
-            chosen.setdefault(name, {})[task_name] = best
-    return chosen
+    return {name: {task: choose_start(name, prior, x, task, nfe=args.tune_nfe, sigma_y=args.sigma_y,
+                                      spacings=words(args.spacings), levels=floats(args.levels),
+                                      estimators=estimators)
+                   for task in words(args.tasks)} for name in words(args.solvers)}
 
 
 def sampler(name: str, prior, options: dict, sigma_y: float, inits: dict[int, torch.Tensor] | None = None):
@@ -108,7 +88,7 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(args.threads)
     torch.set_grad_enabled(False)
     prior = load_prior("default").configure(dtype="auto", channels_last=None)
-    estimators = {init: Estimator(init, {}) for init in words(args.inits)}
+    estimators = {init: Estimator(init) for init in words(args.inits)}
     chosen = choose_starts(args, prior, estimators)
     images = centre_crops(data_root() / "test" / "CBSD68", args.size, args.limit)
     x = torch.cat([img for _, img in images])

@@ -104,6 +104,7 @@ def equal_psnr(args, clone: Path) -> list[dict]:
     for task, script, nfe, sigma_y in released:
         images, ref, op, y = inpainting_problem(args) if task == "inpaint-box" else sr_problem(args, clone)
         family = BENCHMARK_TASKS[task].family
+        one = BENCHMARK_TASKS[task].operator([0], (1, *ref.shape[1:]))  # one image's operator
 
         def mean_psnr(estimates: list[torch.Tensor], ref=ref) -> float:
             return sum(float(psnr(e, ref, quantize=True).mean()) for e in estimates) / len(estimates)
@@ -121,15 +122,13 @@ def equal_psnr(args, clone: Path) -> list[dict]:
                         True)] if start else [])]
         for label, dtype, layout, budgets, warm, tuned in variants:
             prior = load("default").configure(dtype=dtype, channels_last=layout)
-            estimate = Estimator(warm["init"], {}) if warm else None
+            estimate = Estimator(warm["init"]) if warm else None
             for steps in budgets:
                 options = {**settings("diffpir", family, prior if tuned else None), "steps": steps,
                            **{k: v for k, v in warm.items() if k not in ("init", "steps")}}
                 outs, begin = [], time.perf_counter()
                 for seed in range(args.seeds):  # one image per call, as the scripts run them
                     g = torch.Generator().manual_seed(100 + seed)
-                    one = BENCHMARK_TASKS[task].operator([0], y[:1].shape if task == "inpaint-box" else
-                                                         (1, *ref.shape[1:]))
                     out = []
                     for i in range(len(ref)):
                         extra = {} if estimate is None else {

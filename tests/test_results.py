@@ -86,8 +86,7 @@ def _record(name: str) -> dict:
 def test_the_shipped_warm_starts_are_the_measured_ones():
     """WARM_DEFAULTS (what `--init auto` runs) holds exactly the warm starts benchmarks/nfe.py chose on
     held-out crops where they beat the cold start there."""
-    from restora.experiments.nfe_tables import shipped_starts
-    from restora.experiments.warm import WARM_DEFAULTS
+    from restora.experiments.warm import WARM_DEFAULTS, shipped_starts
 
     assert WARM_DEFAULTS == shipped_starts(_record("nfe")["meta"])
 

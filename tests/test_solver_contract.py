@@ -25,7 +25,7 @@ CALLS = [  # (solver, options): every solver, and the options that change its nu
     ("repaint", {"steps": 6, "jump_length": 2, "jump_n_sample": 2, "sigma_start": 0.3}),
     # a warm start spreads the same number of calls below its level, on every ladder
     *[(name, {"steps": 5, "sigma_start": 0.5, "spacing": spacing})
-      for name in names(restoration_only=True) if "sigma_start" in info(name).options and name != "dpir"
+      for name in names(restoration_only=True) if info(name).warm_start
       for spacing in ("uniform", "quad", "karras", "logsnr", "karras-3")],
 ]
 

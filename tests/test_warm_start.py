@@ -13,7 +13,7 @@ from restora.schedules import VPSchedule, parse_spacing, sampling_sigmas
 from restora.solvers import get, info, names
 
 PRIOR = GaussianPrior.natural_like(1, 8).float()
-WARM = [n for n in names(restoration_only=True) if "sigma_start" in info(n).options and n != "dpir"]
+WARM = [n for n in names(restoration_only=True) if info(n).warm_start]
 
 
 def measured(op, sigma_y: float = 0.0):

@@ -22,8 +22,7 @@ AUTO = "auto"
 
 def warm_solvers() -> list[str]:
     """The restoration solvers that take a warm start (DPIR's ``sigma_start`` is its own ladder's top)."""
-    return [n for n in solvers.names(restoration_only=True) if "sigma_start" in solvers.info(n).options
-            and n != "dpir"]
+    return [n for n in solvers.names(restoration_only=True) if solvers.info(n).warm_start]
 
 
 def check_init(text: str | None, solver: str) -> str | Path | None:

@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from restora.experiments.measurements import BENCHMARK_TASKS
 from restora.experiments.tables import markdown, measured_caption
+from restora.experiments.warm import held_out_scores
 from restora.solvers import info
 
 Row = Mapping[str, Any]
@@ -28,29 +28,6 @@ def setup_caption(meta: Mapping[str, Any]) -> str:
             f"ladders {', '.join(tune['spacings'])} and estimates {', '.join(tune['inits'])}.")
 
 
-def held_out_scores(picked: Mapping[str, Any]) -> tuple[float, float]:
-    """(cold, warm) held-out PSNR of a solver's chosen starts on one task (from its trials)."""
-    def best(start: str, options: Mapping[str, Any]) -> float:
-        return max(t["psnr"] for t in picked["trials"] if _same(t, options, start))
-
-    return best("cold", picked["cold"]), best(picked["warm"]["init"], picked["warm"])
-
-
-def shipped_starts(meta: Mapping[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
-    """{solver: {family: start}}: the warm starts that beat the cold start on the held-out crops, as
-    ``restora.experiments.warm.WARM_DEFAULTS`` must hold them (estimate, level, ladder, NFE)."""
-    out: dict[str, dict[str, dict[str, Any]]] = {}
-    for solver, tasks in meta["chosen"].items():
-        for task, picked in tasks.items():
-            cold, warm = held_out_scores(picked)
-            if warm > cold:
-                start = {k: picked["warm"][k] for k in ("init", "sigma_start", "spacing", "order")
-                         if k in picked["warm"]}
-                family = BENCHMARK_TASKS[task].family
-                out.setdefault(solver, {})[family] = {**start, "steps": meta["tune"]["nfe"]}
-    return out
-
-
 def chosen_table(meta: Mapping[str, Any]) -> str:
     """Per solver and task: the cold ladder and the warm start chosen, their held-out PSNR, and whether the
     warm start is shipped (it beat the cold start there)."""
@@ -65,11 +42,6 @@ def chosen_table(meta: Mapping[str, Any]) -> str:
     return markdown(["solver", "task", "cold: ladder", "held-out PSNR", "warm: estimate", "sigma_start",
                      "ladder", "held-out PSNR", "`--init auto`"],
                     "|:--|:--|:--|---:|:--|---:|:--|---:|:--|", out)
-
-
-def _same(trial: Row, options: Mapping[str, Any], start: str) -> bool:
-    return trial["start"] == start and all(trial.get(k) == v for k, v in options.items()
-                                           if k not in ("steps", "init"))
 
 
 def curves_table(rows: Sequence[Row], meta: Mapping[str, Any]) -> str:

@@ -8,7 +8,7 @@ An ``init`` is ``initial`` (the operator's cheap estimate: y itself for blur and
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,11 +16,13 @@ import torch
 from torch import Tensor
 
 from restora.errors import RestoraError
+from restora.experiments.measurements import BENCHMARK_TASKS
 from restora.experiments.methods import MethodSpec, method_options
+from restora.experiments.tuning import grid_search
 from restora.operators import Operator
 from restora.priors import load
 from restora.priors.base import Prior
-from restora.solvers import get
+from restora.solvers import get, info, options_for
 
 CHEAP_INITS = ("initial", "pinv", "classical")
 
@@ -50,12 +52,11 @@ def describe(init: str) -> str:
 
 @dataclass
 class Estimator:
-    """Computes warm-start estimates for one ``init``, loading a method's prior once (``priors``: already
-    loaded priors by name, e.g. the sampler's own)."""
+    """Computes warm-start estimates for one ``init``, loading a method's prior once, on ``device``."""
 
     init: str
-    priors: dict[str, Prior] = field(default_factory=dict)
     device: torch.device | str = "cpu"
+    priors: dict[str, Prior] = field(default_factory=dict, init=False, repr=False)  # loaded once, by name
 
     def __post_init__(self) -> None:
         self.init = describe(self.init)
@@ -78,3 +79,58 @@ class Estimator:
         prior = self.priors[spec.prior]
         options = method_options(spec, family, prior, {})
         return get(spec.solver)(prior, op, y, sigma_y=sigma_y, generator=generator, **options)
+
+
+def choose_start(solver: str, prior: Prior, x: Tensor, task: str, *, nfe: int, sigma_y: float,
+                 spacings: Sequence[str], levels: Sequence[float],
+                 estimators: Mapping[str, Estimator]) -> dict[str, Any]:
+    """{"cold": options, "warm": options + init, "trials": [...]}: at ``nfe`` calls on the held-out crops
+    ``x``, the best ladder (and DiffPIR's order) from pure noise, and the best warm start over the estimates,
+    levels and ladders (:func:`restora.experiments.tuning.grid_search`, same measurements and seeds)."""
+    family = BENCHMARK_TASKS[task].family
+    base = options_for(solver, family, prior, steps=nfe)
+    orders = {"order": [1, 2]} if "order" in info(solver).options else {}
+    grid = {**{k: [v] for k, v in base.items()}, "spacing": list(spacings), **orders}
+    cold, trials = grid_search(solver, prior, x, family, grid, sigma_y, tasks=[task])
+    best: dict[str, Any] = {"cold": {**base, **cold}, "trials": [{**t, "start": "cold"} for t in trials]}
+    warm_score = None
+    for init, estimate in estimators.items():
+        def prepare(op: Operator, y: Tensor, estimate: Estimator = estimate) -> dict[str, Tensor]:
+            return {"x_init": estimate(op, y, sigma_y=sigma_y, family=family,
+                                       generator=torch.Generator().manual_seed(3))}
+        warm_grid = {**grid, "sigma_start": list(levels)}
+        options, trials = grid_search(solver, prior, x, family, warm_grid, sigma_y, tasks=[task],
+                                      prepare=prepare)
+        best["trials"] += [{**t, "start": init} for t in trials]
+        top = max(t["psnr"] for t in trials)
+        if warm_score is None or top > warm_score:
+            warm_score, best["warm"] = top, {**base, **options, "init": init}
+    return best
+
+
+def held_out_scores(picked: Mapping[str, Any]) -> tuple[float, float]:
+    """(cold, warm) held-out PSNR of a solver's chosen starts on one task (from its trials)."""
+    def best(start: str, options: Mapping[str, Any]) -> float:
+        return max(t["psnr"] for t in picked["trials"] if _same(t, options, start))
+
+    return best("cold", picked["cold"]), best(picked["warm"]["init"], picked["warm"])
+
+
+def shipped_starts(meta: Mapping[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
+    """{solver: {family: start}}: the warm starts that beat the cold start on the held-out crops, as
+    :data:`WARM_DEFAULTS` must hold them (estimate, level, ladder, NFE)."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for solver, tasks in meta["chosen"].items():
+        for task, picked in tasks.items():
+            cold, warm = held_out_scores(picked)
+            if warm > cold:
+                start = {k: picked["warm"][k] for k in ("init", "sigma_start", "spacing", "order")
+                         if k in picked["warm"]}
+                family = BENCHMARK_TASKS[task].family
+                out.setdefault(solver, {})[family] = {**start, "steps": meta["tune"]["nfe"]}
+    return out
+
+
+def _same(trial: Mapping[str, Any], options: Mapping[str, Any], start: str) -> bool:
+    return trial["start"] == start and all(trial.get(k) == v for k, v in options.items()
+                                           if k not in ("steps", "init"))

@@ -67,6 +67,7 @@ def _count_nfe(steps: int, travel_length: int = 1, travel_repeat: int = 1, **_: 
 
 @solver("ddnm", "range-null space decomposition; DDNM+ for noisy y, time travel (Wang et al. 2023)",
         published=DEFAULTS, count_nfe=_count_nfe,
+        warm_start=True,
         options={"eta": unit_interval(), "spacing": spacing_option(), "travel_length": at_least(1),
                  "travel_repeat": at_least(1), "sigma_start": warm_option()})
 def ddnm(prior: Prior, op: Operator, y: Tensor, *, steps: int = 100, sigma_y: float,

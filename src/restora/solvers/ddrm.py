@@ -37,6 +37,7 @@ DEFAULTS = {"*": {"steps": 20, "eta": 0.85, "eta_b": 1.0}}
 
 @solver("ddrm", "denoising diffusion restoration in the operator's SVD basis (Kawar et al. 2022)",
         published=DEFAULTS, needs_svd=True,
+        warm_start=True,
         options={"eta": unit_interval(), "eta_b": non_negative(), "spacing": spacing_option(),
                  "sigma_start": warm_option()})
 def ddrm(prior: Prior, op: Operator, y: Tensor, *, steps: int = 20, sigma_y: float,

@@ -35,11 +35,9 @@ from restora.operators.base import Operator
 from restora.priors.base import Prior
 from restora.solvers.common import (
     Callback,
-    Progress,
+    begin,
     data_step,
     image_template,
-    initial_noise,
-    noise_levels,
     randn_like,
     renoise,
     warm_start,
@@ -68,17 +66,9 @@ the data step is a near pseudo-inverse at the top noise level and the output spa
 [0, 1]; 4 steps amplify the noise (11.4 dB against the blurred input's 16.8); 6 steps give 18.3 dB."""
 
 
-def levels(prior: Prior, steps: int, spacing: str = "quad", sigma_start: float | None = None,
-           denoise_last: bool = True) -> list[float]:
-    """The noise levels DiffPIR walks, one denoiser call per consecutive pair: the prior's ``steps``-level
-    ladder (from ``sigma_start`` for a warm start) ending in 0, without the final 0 for
-    ``denoise_last=False`` (the official ending). The loop and the NFE count both come from here."""
-    sigmas = noise_levels(prior, steps, spacing, sigma_start)
-    return sigmas if denoise_last else sigmas[:-1]
-
-
 def count_nfe(steps: int, denoise_last: bool = True, **_: object) -> int:
-    """Denoiser calls of :func:`diffpir`: ``steps``, one fewer with the official ending."""
+    """Denoiser calls of :func:`diffpir`: one per pair of its ``steps`` levels ending in 0, one fewer with the
+    official ending (which stops at the lowest level)."""
     return steps - (0 if denoise_last else 1)
 
 
@@ -92,6 +82,7 @@ def second_order(x0: Tensor, previous: Tensor | None, h: float, h_previous: floa
 
 @solver("diffpir", "HQS splitting with the operator's prox (Zhu et al. 2023)", published=DEFAULTS,
         count_nfe=count_nfe, needs_linear=False, stable_steps=STABLE_STEPS,
+        warm_start=True,
         options={"lam": positive(), "zeta": unit_interval(), "spacing": spacing_option(),
                  "sigma_start": warm_option(), "grad_steps": at_least(1), "clip_x0": Option(bool),
                  "denoise_last": Option(bool), "order": Option(int, lambda v: v in (1, 2), "1 or 2")})
@@ -115,13 +106,11 @@ def diffpir(prior: Prior, op: Operator, y: Tensor, *, steps: int = 100, sigma_y:
     prior call): one NFE fewer.
     Returns images in [-1, 1] (not clipped).
     """
-    sigmas = levels(prior, steps, spacing, sigma_start, denoise_last)
+    sigmas, x, progress = begin(prior, image_template(op, y), steps, spacing, generator, callback,
+                                count_nfe(steps, denoise_last), sigma_start=sigma_start,
+                                x_init=warm_start(op, y, sigma_start, x_init))
+    sigmas = sigmas if denoise_last else sigmas[:-1]  # the official ending stops at the lowest level
     sigma_n = max(sigma_y / 2, MIN_SIGMA_N)
-    template = image_template(op, y)
-    x_start = warm_start(op, y, sigma_start, x_init)
-    x = initial_noise(template, sigmas[0], generator)
-    x = x if x_start is None else x_start + x
-    progress = Progress(callback, len(sigmas) - 1)
     previous, h_previous = None, 0.0
     for s, s_next in pairwise(sigmas):
         x0 = prior(x, s)

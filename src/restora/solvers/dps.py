@@ -64,6 +64,7 @@ motion_deblur,inpainting,phase_retrieval}_config.yaml), with sigma_y = 0.05."""
 @solver("dps", "diffusion posterior sampling: gradient of ||y - A(x0_hat)|| through the prior "
                "(Chung et al. 2023)", published=DEFAULTS, needs_linear=False, differentiates_prior=True,
         uses_sigma_y=False,
+        warm_start=True,
         options={"zeta": non_negative(), "eta": unit_interval(), "spacing": spacing_option(),
                  "sigma_start": warm_option()})
 def dps(prior: Prior, op: Operator, y: Tensor, *, steps: int = 1000, sigma_y: float = 0.0,

@@ -51,6 +51,7 @@ DEFAULTS = {"*": {"steps": 100, "range_t": 0}}
 
 @solver("ilvr", "iterative latent variable refinement: A^+ A low-pass replacement (Choi et al. 2021)",
         published=DEFAULTS, uses_sigma_y=False,
+        warm_start=True,
         options={"range_t": Option(int, lambda v: v >= -1, ">= -1"), "eta": unit_interval(),
                  "spacing": spacing_option(), "sigma_start": warm_option()})
 def ilvr(prior: Prior, op: Operator, y: Tensor, *, steps: int = 100, sigma_y: float = 0.0,

@@ -52,6 +52,7 @@ DEFAULTS = {"*": {"steps": 1000, "alpha": 1.0}}
 @solver("mcg", "manifold constrained gradient + measurement projection (Chung et al. 2022)",
         published=DEFAULTS,
         differentiates_prior=True, uses_sigma_y=False,
+        warm_start=True,
         options={"alpha": non_negative(), "eta": unit_interval(), "spacing": spacing_option(),
                  "sigma_start": warm_option()})
 def mcg(prior: Prior, op: Operator, y: Tensor, *, steps: int = 1000, sigma_y: float = 0.0,

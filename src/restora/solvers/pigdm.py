@@ -47,6 +47,7 @@ def weighted_residual(op: Operator, residual: Tensor, r2: float, sigma_y: float)
 
 @solver("pigdm", "pseudoinverse guidance through the prior's Jacobian (Song et al. 2023)", published=DEFAULTS,
         differentiates_prior=True,
+        warm_start=True,
         options={"eta": unit_interval(), "spacing": spacing_option(), "sigma_start": warm_option()})
 def pigdm(prior: Prior, op: Operator, y: Tensor, *, steps: int = 100, sigma_y: float,
           eta: float = 1.0, spacing: str = "uniform", sigma_start: float | None = None,

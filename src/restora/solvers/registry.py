@@ -129,6 +129,7 @@ class SolverInfo:
     measurement: bool = True  # False: unconditional sampling (ddim), not a restoration solver
     stable_steps: int = 0  # fewer steps than this can leave the image range (measured; 0: not known)
     blind: bool = False  # estimates part of the operator (deblur-blind's kernel) with the image
+    warm_start: bool = False  # starts from x_init noised to sigma_start (CCDF) when given one
     defaults: Mapping[str, Any] = field(default_factory=dict)
     """Each option's value when a call leaves it out, and ``steps``': read once from the function's signature,
     the one place they are declared (:func:`settings` gives the published values per task family instead)."""
@@ -214,6 +215,9 @@ def signature_defaults(name: str, fn: Callable, options: Mapping[str, Option],
     if undeclared or missing:
         raise RestoraError(f"solver {name!r}: keywords {sorted(undeclared)} are not declared options, "
                            f"options {sorted(missing)} are not keywords of the function")
+    if needs.get("warm_start") and not ("sigma_start" in options and "x_init" in keywords):
+        raise RestoraError(f"solver {name!r} declares warm_start: it needs the option sigma_start and the "
+                           "keyword x_init")
     uses_sigma_y = needs.get("uses_sigma_y", True) and needs.get("measurement", True)
     if uses_sigma_y and "sigma_y" in keywords and keywords["sigma_y"].default is not inspect.Parameter.empty:
         raise RestoraError(f"solver {name!r} uses the noise level: sigma_y must have no default")

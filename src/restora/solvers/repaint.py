@@ -66,6 +66,7 @@ def inpainting_mask(op: Operator, y: Tensor, shape: torch.Size) -> tuple[Tensor,
 
 @solver("repaint", "inpainting by known-region replacement with resampling jumps (Lugmayr et al. 2022)",
         published=DEFAULTS, count_nfe=repaint_nfe, masks_only=True, uses_sigma_y=False,
+        warm_start=True,
         options={"jump_length": at_least(1), "jump_n_sample": at_least(1), "eta": unit_interval(),
                  "spacing": spacing_option(), "sigma_start": warm_option()})
 def repaint(prior: Prior, op: Operator, y: Tensor, *, steps: int = 250, sigma_y: float = 0.0,
